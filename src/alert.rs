@@ -1,0 +1,1 @@
+//! Alerts: what every detector produces.

@@ -1,0 +1,1 @@
+//! applayer stage (see lib.rs).

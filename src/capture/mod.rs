@@ -1,0 +1,69 @@
+//! Capture input: pcap and pcapng files (and, with the daemon, live
+//! AF_PACKET sockets), yielding raw frames with their time and link type.
+
+/// The link-layer type of a captured frame (LINKTYPE_* / DLT_* values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LinkType {
+    /// LINKTYPE_NULL (0): BSD loopback, 4-byte address family in host order.
+    Null,
+    /// LINKTYPE_ETHERNET (1).
+    Ethernet,
+    /// LINKTYPE_PPP (9): PPP with an optional HDLC-like address/control field.
+    Ppp,
+    /// LINKTYPE_PPP_HDLC (50): PPP in HDLC-like framing.
+    PppHdlc,
+    /// LINKTYPE_RAW (101) and DLT_RAW (12 / 14): a bare IPv4 or IPv6 packet.
+    Raw,
+    /// LINKTYPE_C_HDLC (104): Cisco HDLC.
+    CiscoHdlc,
+    /// LINKTYPE_LOOP (108): OpenBSD loopback, address family in network order.
+    Loop,
+    /// LINKTYPE_LINUX_SLL (113): Linux cooked capture v1.
+    LinuxSll,
+    /// LINKTYPE_IPV4 (228): a bare IPv4 packet.
+    Ipv4,
+    /// LINKTYPE_IPV6 (229): a bare IPv6 packet.
+    Ipv6,
+    /// LINKTYPE_LINUX_SLL2 (276): Linux cooked capture v2.
+    LinuxSll2,
+    /// Any other link type: frames are counted and reported as undecodable.
+    Other(u32),
+}
+
+impl LinkType {
+    /// Maps a LINKTYPE_* number from a pcap or pcapng header.
+    pub fn from_u32(v: u32) -> LinkType {
+        match v {
+            0 => LinkType::Null,
+            1 => LinkType::Ethernet,
+            9 => LinkType::Ppp,
+            50 => LinkType::PppHdlc,
+            12 | 14 | 101 => LinkType::Raw,
+            104 => LinkType::CiscoHdlc,
+            108 => LinkType::Loop,
+            113 => LinkType::LinuxSll,
+            228 => LinkType::Ipv4,
+            229 => LinkType::Ipv6,
+            276 => LinkType::LinuxSll2,
+            other => LinkType::Other(other),
+        }
+    }
+
+    /// The LINKTYPE_* number written in capture headers.
+    pub fn to_u32(self) -> u32 {
+        match self {
+            LinkType::Null => 0,
+            LinkType::Ethernet => 1,
+            LinkType::Ppp => 9,
+            LinkType::PppHdlc => 50,
+            LinkType::Raw => 101,
+            LinkType::CiscoHdlc => 104,
+            LinkType::Loop => 108,
+            LinkType::LinuxSll => 113,
+            LinkType::Ipv4 => 228,
+            LinkType::Ipv6 => 229,
+            LinkType::LinuxSll2 => 276,
+            LinkType::Other(v) => v,
+        }
+    }
+}

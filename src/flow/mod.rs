@@ -1,0 +1,1 @@
+//! flow stage (see lib.rs).

@@ -1,0 +1,1 @@
+//! syslog stage (see lib.rs).
