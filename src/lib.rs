@@ -25,4 +25,5 @@ pub mod pipeline;
 pub mod policy;
 pub mod signatures;
 pub mod syslog;
+pub mod taxonomy;
 pub mod time;
