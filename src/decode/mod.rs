@@ -1,1 +1,4 @@
-//! decode stage (see lib.rs).
+//! decode stage placeholder (merged from wip/decode).
+
+/// A MAC address.
+pub type Mac = [u8; 6];
