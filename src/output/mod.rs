@@ -1,1 +1,6 @@
-//! output stage (see lib.rs).
+//! Output: the EVE JSON writer (Suricata-compatible records).
+
+pub mod eve;
+pub mod json;
+
+pub use eve::{EventType, EventTypes, EveBuf, EveWriter, FlowRecord};
