@@ -1,0 +1,64 @@
+//! Commands of the `zoneguard` binary. `anyhow` lives here, at the edge;
+//! the library below uses typed errors.
+
+mod check;
+mod replay;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// zoneguard — network security monitoring for zoned government networks
+/// (graded protection, MLPS 2.0): replays captures, enforces the zone
+/// policy and writes Suricata-compatible EVE JSON.
+///
+/// zoneguard 网络安全监测：按等级保护分区策略检测违规外联、违规接入、
+/// 跨区违规访问与涉密网络违规连接，输出与 Suricata 兼容的 EVE JSON。
+#[derive(Debug, Parser)]
+#[command(name = "zoneguard", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Process capture files exactly as the daemon would and write
+    /// DIR/eve.json (回放抓包文件并输出告警).
+    Replay(replay::ReplayArgs),
+    /// Validate the config (and rules), printing every error with its
+    /// location (校验配置与规则).
+    Check(check::CheckArgs),
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Replay(a) => replay::run(a),
+        Command::Check(a) => check::run(a),
+    }
+}
+
+/// Logging to standard error; `ZONEGUARD_LOG` (or `RUST_LOG`) sets the
+/// filter, default `warn`.
+pub fn init_logging() {
+    let filter = std::env::var("ZONEGUARD_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "warn".to_string());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// A config path given with `-c`, or none for the built-in defaults.
+pub fn load_config(path: Option<&PathBuf>) -> anyhow::Result<zoneguard::config::Config> {
+    match path {
+        None => Ok(zoneguard::config::Config::builtin_default()),
+        Some(p) => zoneguard::config::Config::load(p).map_err(|e| anyhow::anyhow!("{e}")),
+    }
+}
