@@ -4,6 +4,7 @@
 //! between threads, so the per-packet path takes no lock.
 
 pub mod key;
+pub mod stream;
 pub mod table;
 pub mod tcp;
 
