@@ -151,10 +151,17 @@ impl Stream {
         self.buffer(rel, payload, cfg, global, stats);
         if self.buffered > cfg.per_stream_cap {
             stats.stream_cap_hits += 1;
-            self.skip_to_buffered(global, stats, out);
-        } else if *global > cfg.global_cap {
+            while self.buffered > cfg.per_stream_cap && !self.ooo.is_empty() {
+                self.skip_to_buffered(global, stats, out);
+            }
+        }
+        if *global > cfg.global_cap {
             stats.global_cap_hits += 1;
-            self.skip_to_buffered(global, stats, out);
+            // this stream gives up what it holds; others shrink when they
+            // next receive data
+            while *global > cfg.global_cap && !self.ooo.is_empty() {
+                self.skip_to_buffered(global, stats, out);
+            }
         }
     }
 
