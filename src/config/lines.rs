@@ -564,14 +564,14 @@ allow:
         assert_eq!(idx.exact("zones[0].default"), Some((7, 5)));
         assert_eq!(idx.exact("zones[1].cidrs[0]"), Some((9, 13)));
         assert_eq!(idx.exact("zones[1].cidrs[1]"), Some((10, 13)));
-        assert_eq!(idx.exact("zones[1].hosts[0].mac"), Some((12, 38)));
+        assert_eq!(idx.exact("zones[1].hosts[0].mac"), Some((12, 37)));
         assert_eq!(idx.exact("zones[1].hosts[1].ip"), Some((13, 9)));
         assert_eq!(idx.exact("zones[1].hosts[1].mac"), Some((14, 9)));
         assert_eq!(idx.exact("zones[1].notes"), Some((15, 5)));
         assert_eq!(idx.exact("zones[1].level"), Some((18, 5)));
         assert_eq!(idx.exact("zones[1].and dashes"), None);
         assert_eq!(idx.exact("groups.offices[1]"), Some((20, 16)));
-        assert_eq!(idx.exact("groups.quoted key[0]"), Some((21, 17)));
+        assert_eq!(idx.exact("groups.quoted key[0]"), Some((21, 18)));
         assert_eq!(idx.exact("allow[0].from"), Some((23, 3)));
         assert_eq!(idx.exact("allow[0].services[1]"), Some((27, 5)));
     }
@@ -591,7 +591,7 @@ allow:
     fn multibyte_columns_count_characters() {
         let doc = "zones:\n  - {name_zh: 门户网站区, cidrs: [10.0.0.0/33]}\n";
         let idx = LineIndex::build(doc);
-        assert_eq!(idx.exact("zones[0].cidrs[0]"), Some((2, 29)));
+        assert_eq!(idx.exact("zones[0].cidrs[0]"), Some((2, 30)));
     }
 
     proptest! {
