@@ -191,7 +191,10 @@ impl Taxonomy {
                 return Err(invalid(format!("fixed.{cat}"), "unknown category".into()));
             }
             if !tax.grades.iter().any(|g| &g.id == grade) {
-                return Err(invalid(format!("fixed.{cat}"), format!("unknown grade '{grade}'")));
+                return Err(invalid(
+                    format!("fixed.{cat}"),
+                    format!("unknown grade '{grade}'"),
+                ));
             }
         }
         Ok(tax)
@@ -298,7 +301,10 @@ mod tests {
             t.names("violation/unauthorized_outbound"),
             Some(("违规外联", "Unauthorized outbound connection"))
         );
-        assert_eq!(t.names("malware"), Some(("恶意程序事件", "Malicious program")));
+        assert_eq!(
+            t.names("malware"),
+            Some(("恶意程序事件", "Malicious program"))
+        );
         assert_eq!(t.names("x/y"), None);
     }
 
@@ -308,11 +314,23 @@ mod tests {
         let g = t.grade("III").expect("grade III");
         assert_eq!(g.report_within, Some(Duration::from_secs(4 * 3600)));
         assert_eq!(t.grade("IV").and_then(|g| g.report_within), None);
-        assert_eq!(t.policy_severity.get("isolated_breach"), Some(&Severity::Critical));
+        assert_eq!(
+            t.policy_severity.get("isolated_breach"),
+            Some(&Severity::Critical)
+        );
         let grade = |c, s, l, i| t.default_grade(c, s, l, i).map(|g| g.id.as_str());
-        assert_eq!(grade("malware/botnet", Severity::High, 3, false), Some("III"));
-        assert_eq!(grade("malware/botnet", Severity::High, 2, false), Some("IV"));
-        assert_eq!(grade("malware/botnet", Severity::Medium, 2, true), Some("III"));
+        assert_eq!(
+            grade("malware/botnet", Severity::High, 3, false),
+            Some("III")
+        );
+        assert_eq!(
+            grade("malware/botnet", Severity::High, 2, false),
+            Some("IV")
+        );
+        assert_eq!(
+            grade("malware/botnet", Severity::Medium, 2, true),
+            Some("III")
+        );
         assert_eq!(
             grade("violation/isolation_breach", Severity::Low, 1, false),
             Some("II")
@@ -331,7 +349,10 @@ mod tests {
 
     #[test]
     fn rejects_bad_documents() {
-        assert!(Taxonomy::from_yaml_str("categories: []\ngrades: []\npolicy_severity: {}\ndefault_grade_matrix: {high: [I]}\n").is_err());
+        assert!(Taxonomy::from_yaml_str(
+            "categories: []\ngrades: []\npolicy_severity: {}\ndefault_grade_matrix: {high: [I]}\n"
+        )
+        .is_err());
         assert!(Taxonomy::from_yaml_str("bogus: 1").is_err());
     }
 }

@@ -35,6 +35,18 @@ const MAX_TIMEOUT_SECS: u64 = 86_400;
 const MAX_DEFRAG_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 /// Most defrag trackers accepted.
 const MAX_DEFRAG_TRACKERS: u64 = 16 * 1024 * 1024;
+/// Longest list accepted where no other limit is given (zones, groups,
+/// group members, hosts of an allow entry, services, admins, ...). These
+/// bounds keep validation time and memory bounded on hostile input.
+const MAX_LIST: usize = 4096;
+/// Most CIDRs of one zone.
+const MAX_ZONE_CIDRS: usize = 256;
+/// Most inventory hosts of one zone.
+const MAX_ZONE_HOSTS: usize = 65_536;
+/// Most allow-list entries.
+const MAX_ALLOW: usize = 65_536;
+/// Most indicators of each kind.
+const MAX_INDICATORS: usize = 1_000_000;
 
 /// Collected errors, capped at [`MAX_ERRORS`].
 #[derive(Default)]
@@ -177,10 +189,16 @@ impl<'a> Obj<'a> {
         Some(n)
     }
 
+    /// A list of at most [`MAX_LIST`] items.
     fn list(&self, key: &str, e: &mut Errs) -> &'a [Value] {
+        self.list_max(key, MAX_LIST, e)
+    }
+
+    /// A list of at most `max` items; longer lists are reported and cut.
+    fn list_max(&self, key: &str, max: usize, e: &mut Errs) -> &'a [Value] {
         match self.get(key) {
             None => &[],
-            Some(Value::Sequence(s)) => s,
+            Some(Value::Sequence(s)) => capped(s, max, &self.at(key), e),
             Some(v) => {
                 e.push(
                     ErrorKind::WrongType,
@@ -216,6 +234,18 @@ impl<'a> Obj<'a> {
             }
         }
     }
+}
+
+/// At most `max` items of `items`, reporting the cut.
+fn capped<'v>(items: &'v [Value], max: usize, path: &str, e: &mut Errs) -> &'v [Value] {
+    if items.len() > max {
+        e.push(
+            ErrorKind::InvalidValue,
+            path,
+            format!("{} items; at most {max} are allowed here", items.len()),
+        );
+    }
+    items.get(..max).unwrap_or(items)
 }
 
 /// A short rendering of a scalar for messages.
@@ -255,7 +285,7 @@ fn scalar_string(v: &Value, path: &str, e: &mut Errs) -> Option<String> {
 }
 
 /// A list of strings at `path`.
-fn string_items<'v>(items: &'v [Value], path: &str, e: &mut Errs) -> Vec<(String, String)> {
+fn string_items(items: &[Value], path: &str, e: &mut Errs) -> Vec<(String, String)> {
     items
         .iter()
         .enumerate()
@@ -361,9 +391,8 @@ fn valid_id(s: &str) -> bool {
 /// Reads a config file, refusing anything over [`MAX_CONFIG_BYTES`] or not
 /// UTF-8.
 pub(super) fn read_capped(path: &Path, origin: &str) -> Result<String, ConfigErrors> {
-    let io_err = |msg: String| {
-        ConfigErrors::single(origin, ConfigError::new(ErrorKind::Io, "", msg))
-    };
+    let io_err =
+        |msg: String| ConfigErrors::single(origin, ConfigError::new(ErrorKind::Io, "", msg));
     let file = std::fs::File::open(path).map_err(|err| io_err(format!("cannot open: {err}")))?;
     let mut bytes = Vec::new();
     file.take(MAX_CONFIG_BYTES + 1)
@@ -513,7 +542,7 @@ fn read_document(
     cfg.vars = read_vars(top.get("vars"), &cfg.home_nets, e);
     cfg.zones = read_zones(top.list("zones", e), e);
     cfg.groups = read_groups(top.get("groups"), e);
-    let allow_values = top.list("allow", e);
+    let allow_values = top.list_max("allow", MAX_ALLOW, e);
     let allow_read: Vec<(usize, AllowRule)> = allow_values
         .iter()
         .enumerate()
@@ -536,7 +565,8 @@ fn read_document(
             ),
         }
     }
-    cfg.cleartext_services = read_services(top.list("cleartext_services", e), "cleartext_services", e);
+    cfg.cleartext_services =
+        read_services(top.list("cleartext_services", e), "cleartext_services", e);
     cfg.cleartext_http_basic_auth = top.bool("cleartext_http_basic_auth", false, e);
     cfg.indicators = read_indicators(top.get("indicators"), e);
     let mut seen_admins = BTreeSet::new();
@@ -548,7 +578,11 @@ fn read_document(
                 format!("'{}' is not an account name", truncate(&s)),
             );
         } else if !seen_admins.insert(s.clone()) {
-            e.push(ErrorKind::InvalidValue, p, format!("admin '{s}' listed twice"));
+            e.push(
+                ErrorKind::InvalidValue,
+                p,
+                format!("admin '{s}' listed twice"),
+            );
         } else {
             cfg.admins.push(s);
         }
@@ -569,7 +603,12 @@ fn read_vars(v: Option<&Value>, home_nets: &[IpNet], e: &mut Errs) -> Vars {
     let mut vars = Vars::suricata_defaults();
     let mut explicit_home = false;
     if let Some(v) = v {
-        const KNOWN: &[&str] = &["address-groups", "port-groups", "address_groups", "port_groups"];
+        const KNOWN: &[&str] = &[
+            "address-groups",
+            "port-groups",
+            "address_groups",
+            "port_groups",
+        ];
         if let Some(o) = obj(v, "vars", KNOWN, e) {
             for (key, is_addr) in [
                 ("address-groups", true),
@@ -583,13 +622,20 @@ fn read_vars(v: Option<&Value>, home_nets: &[IpNet], e: &mut Errs) -> Vars {
                     e.push(
                         ErrorKind::WrongType,
                         path,
-                        format!("expected a mapping of NAME: value, found {}", type_name(section)),
+                        format!(
+                            "expected a mapping of NAME: value, found {}",
+                            type_name(section)
+                        ),
                     );
                     continue;
                 };
                 for (k, val) in map {
                     let Some(name) = k.as_str() else {
-                        e.push(ErrorKind::WrongType, path.clone(), "variable names must be strings");
+                        e.push(
+                            ErrorKind::WrongType,
+                            path.clone(),
+                            "variable names must be strings",
+                        );
                         continue;
                     };
                     let p = join(&path, name);
@@ -599,13 +645,22 @@ fn read_vars(v: Option<&Value>, home_nets: &[IpNet], e: &mut Errs) -> Vars {
                         e.push(
                             ErrorKind::InvalidValue,
                             p,
-                            format!("variable name '{}' may hold only letters, digits and _", truncate(name)),
+                            format!(
+                                "variable name '{}' may hold only letters, digits and _",
+                                truncate(name)
+                            ),
                         );
                         continue;
                     }
-                    let Some(text) = scalar_string(val, &p, e) else { continue };
+                    let Some(text) = scalar_string(val, &p, e) else {
+                        continue;
+                    };
                     if text.trim().is_empty() {
-                        e.push(ErrorKind::InvalidValue, p, format!("variable {name} is empty"));
+                        e.push(
+                            ErrorKind::InvalidValue,
+                            p,
+                            format!("variable {name} is empty"),
+                        );
                         continue;
                     }
                     if is_addr {
@@ -690,7 +745,10 @@ fn read_zones(items: &[Value], e: &mut Errs) -> Vec<Zone> {
                 e.push(
                     ErrorKind::InvalidValue,
                     o.at("id"),
-                    format!("zone id '{}' must be non-empty and without blanks", truncate(&id)),
+                    format!(
+                        "zone id '{}' must be non-empty and without blanks",
+                        truncate(&id)
+                    ),
                 );
             }
         }
@@ -700,7 +758,11 @@ fn read_zones(items: &[Value], e: &mut Errs) -> Vec<Zone> {
         z.isolated = o.bool("isolated", false, e);
         match o.get("level") {
             None if z.default => z.level = 0,
-            None => e.push(ErrorKind::MissingKey, path.clone(), "missing required key 'level'"),
+            None => e.push(
+                ErrorKind::MissingKey,
+                path.clone(),
+                "missing required key 'level'",
+            ),
             Some(l) => match (l.as_u64(), l.as_i64()) {
                 (Some(n), _) if n <= MAX_LEVEL => z.level = u8::try_from(n).unwrap_or(0),
                 (Some(_), _) | (None, Some(_)) => e.push(
@@ -715,7 +777,7 @@ fn read_zones(items: &[Value], e: &mut Errs) -> Vec<Zone> {
                 ),
             },
         }
-        for (s, p) in string_items(o.list("cidrs", e), &o.at("cidrs"), e) {
+        for (s, p) in string_items(o.list_max("cidrs", MAX_ZONE_CIDRS, e), &o.at("cidrs"), e) {
             if let Some(net) = parse_cidr(&s, &p, e) {
                 z.cidrs.push(net);
             }
@@ -729,7 +791,10 @@ fn read_zones(items: &[Value], e: &mut Errs) -> Vec<Zone> {
                 other => e.push(
                     ErrorKind::InvalidValue,
                     o.at("assets"),
-                    format!("assets must be 'strict' or 'open', not '{}'", truncate(other)),
+                    format!(
+                        "assets must be 'strict' or 'open', not '{}'",
+                        truncate(other)
+                    ),
                 ),
             }
         }
@@ -750,20 +815,24 @@ fn read_zones(items: &[Value], e: &mut Errs) -> Vec<Zone> {
                 z.vlans.push(id);
             }
         }
-        for (j, hv) in o.list("hosts", e).iter().enumerate() {
+        for (j, hv) in o.list_max("hosts", MAX_ZONE_HOSTS, e).iter().enumerate() {
             let hp = idx(&o.at("hosts"), j);
-            let Some(h) = obj(hv, &hp, HOST_KEYS, e) else { continue };
-            let ip = h.string("ip", e).and_then(|s| match s.trim().parse::<IpAddr>() {
-                Ok(ip) => Some(ip),
-                Err(_) => {
-                    e.push(
-                        ErrorKind::MalformedIp,
-                        h.at("ip"),
-                        format!("malformed IP address '{}'", truncate(&s)),
-                    );
-                    None
-                }
-            });
+            let Some(h) = obj(hv, &hp, HOST_KEYS, e) else {
+                continue;
+            };
+            let ip = h
+                .string("ip", e)
+                .and_then(|s| match s.trim().parse::<IpAddr>() {
+                    Ok(ip) => Some(ip),
+                    Err(_) => {
+                        e.push(
+                            ErrorKind::MalformedIp,
+                            h.at("ip"),
+                            format!("malformed IP address '{}'", truncate(&s)),
+                        );
+                        None
+                    }
+                });
             let mac = h.opt_string("mac", e).and_then(|s| match parse_mac(&s) {
                 Some(m) => Some(m),
                 None => {
@@ -877,7 +946,10 @@ fn check_zones(zones: &[Zone], e: &mut Errs) {
             e.push(
                 ErrorKind::MissingKey,
                 format!("zones[{i}]"),
-                format!("zone '{}' has no cidrs, so no address can ever be in it", z.id),
+                format!(
+                    "zone '{}' has no cidrs, so no address can ever be in it",
+                    z.id
+                ),
             );
         }
         for (j, &v) in z.vlans.iter().enumerate() {
@@ -939,7 +1011,12 @@ fn check_zones(zones: &[Zone], e: &mut Errs) {
                 e.push(
                     ErrorKind::HostOutsideZone,
                     format!("{hp}.ip"),
-                    format!("host {} is outside zone '{}' ({})", h.ip, z.id, cidr_list(&z.cidrs)),
+                    format!(
+                        "host {} is outside zone '{}' ({})",
+                        h.ip,
+                        z.id,
+                        cidr_list(&z.cidrs)
+                    ),
                 );
             }
         }
@@ -957,7 +1034,9 @@ fn cidr_list(cidrs: &[IpNet]) -> String {
 /// a network overlaps an earlier one exactly when it starts before the
 /// furthest end seen so far (prefixes nest or are disjoint).
 fn check_overlaps(zones: &[Zone], e: &mut Errs) {
-    let mut nets: Vec<((bool, u128), u8, usize, usize, IpNet)> = Vec::new();
+    /// (start key, prefix length, zone index, cidr index, network)
+    type SortedNet = ((bool, u128), u8, usize, usize, IpNet);
+    let mut nets: Vec<SortedNet> = Vec::new();
     for (i, z) in zones.iter().enumerate().filter(|(_, z)| !z.default) {
         for (j, n) in z.cidrs.iter().enumerate() {
             nets.push((ip_key(n.network()), n.prefix_len(), i, j, *n));
@@ -975,7 +1054,11 @@ fn check_overlaps(zones: &[Zone], e: &mut Errs) {
                 } else {
                     format!("{n} overlaps {cn} of zone '{other}' (zones[{ci}].cidrs[{cj}]); an address must belong to one zone")
                 };
-                e.push(ErrorKind::OverlappingZones, format!("zones[{i}].cidrs[{j}]"), msg);
+                e.push(
+                    ErrorKind::OverlappingZones,
+                    format!("zones[{i}].cidrs[{j}]"),
+                    msg,
+                );
                 if end > cend {
                     cover = Some((end, i, j, n));
                 }
@@ -993,13 +1076,27 @@ fn read_groups(v: Option<&Value>, e: &mut Errs) -> BTreeMap<String, Vec<String>>
         e.push(
             ErrorKind::WrongType,
             "groups",
-            format!("expected a mapping of group: [zones], found {}", type_name(v)),
+            format!(
+                "expected a mapping of group: [zones], found {}",
+                type_name(v)
+            ),
         );
         return groups;
     };
-    for (k, members) in map {
+    if map.len() > MAX_LIST {
+        e.push(
+            ErrorKind::InvalidValue,
+            "groups",
+            format!("{} groups; at most {MAX_LIST} are allowed", map.len()),
+        );
+    }
+    for (k, members) in map.iter().take(MAX_LIST) {
         let Some(name) = k.as_str() else {
-            e.push(ErrorKind::WrongType, "groups", "group names must be strings");
+            e.push(
+                ErrorKind::WrongType,
+                "groups",
+                "group names must be strings",
+            );
             continue;
         };
         let path = join("groups", name);
@@ -1007,13 +1104,16 @@ fn read_groups(v: Option<&Value>, e: &mut Errs) -> BTreeMap<String, Vec<String>>
             e.push(
                 ErrorKind::InvalidValue,
                 path,
-                format!("group name '{}' must be non-empty and without blanks", truncate(name)),
+                format!(
+                    "group name '{}' must be non-empty and without blanks",
+                    truncate(name)
+                ),
             );
             continue;
         }
         let list = match members {
             Value::String(s) => vec![s.clone()],
-            Value::Sequence(items) => string_items(items, &path, e)
+            Value::Sequence(items) => string_items(capped(items, MAX_LIST, &path, e), &path, e)
                 .into_iter()
                 .map(|(s, _)| s)
                 .collect(),
@@ -1021,7 +1121,10 @@ fn read_groups(v: Option<&Value>, e: &mut Errs) -> BTreeMap<String, Vec<String>>
                 e.push(
                     ErrorKind::WrongType,
                     path,
-                    format!("expected a list of zones or groups, found {}", type_name(other)),
+                    format!(
+                        "expected a list of zones or groups, found {}",
+                        type_name(other)
+                    ),
                 );
                 continue;
             }
@@ -1031,10 +1134,20 @@ fn read_groups(v: Option<&Value>, e: &mut Errs) -> BTreeMap<String, Vec<String>>
     groups
 }
 
+/// Zone ids to indices, built once per validation pass.
+fn zone_ids(zones: &[Zone]) -> HashMap<&str, usize> {
+    let mut ids = HashMap::with_capacity(zones.len());
+    for (i, z) in zones.iter().enumerate() {
+        ids.entry(z.id.as_str()).or_insert(i);
+    }
+    ids
+}
+
 fn check_groups(cfg: &Config, e: &mut Errs) {
+    let ids = zone_ids(&cfg.zones);
     for (name, members) in &cfg.groups {
         let path = join("groups", name);
-        if cfg.zone_index(name).is_some() {
+        if ids.contains_key(name.as_str()) {
             e.push(
                 ErrorKind::DuplicateId,
                 path.clone(),
@@ -1042,10 +1155,14 @@ fn check_groups(cfg: &Config, e: &mut Errs) {
             );
         }
         if members.is_empty() {
-            e.push(ErrorKind::InvalidValue, path.clone(), format!("group '{name}' is empty"));
+            e.push(
+                ErrorKind::InvalidValue,
+                path.clone(),
+                format!("group '{name}' is empty"),
+            );
         }
         for (j, m) in members.iter().enumerate() {
-            if cfg.zone_index(m).is_none() && !cfg.groups.contains_key(m) {
+            if !ids.contains_key(m.as_str()) && !cfg.groups.contains_key(m) {
                 e.push(
                     ErrorKind::UnknownReference,
                     idx(&path, j),
@@ -1071,7 +1188,7 @@ fn check_groups(cfg: &Config, e: &mut Errs) {
             };
             *next += 1;
             let m = m.as_str();
-            if cfg.zone_index(m).is_some() || !cfg.groups.contains_key(m) {
+            if ids.contains_key(m) || !cfg.groups.contains_key(m) {
                 continue;
             }
             match colour.get(m).copied().unwrap_or(0) {
@@ -1081,8 +1198,7 @@ fn check_groups(cfg: &Config, e: &mut Errs) {
                 }
                 1 => {
                     let from = stack.iter().position(|(n, _)| *n == m).unwrap_or(0);
-                    let mut cycle: Vec<&str> =
-                        stack.iter().skip(from).map(|(n, _)| *n).collect();
+                    let mut cycle: Vec<&str> = stack.iter().skip(from).map(|(n, _)| *n).collect();
                     cycle.push(m);
                     e.push(
                         ErrorKind::GroupCycle,
@@ -1102,11 +1218,20 @@ pub(super) fn expand(
     groups: &BTreeMap<String, Vec<String>>,
     name: &str,
 ) -> Vec<usize> {
+    let ids = zone_ids(zones);
+    expand_with(&ids, groups, name)
+}
+
+fn expand_with(
+    ids: &HashMap<&str, usize>,
+    groups: &BTreeMap<String, Vec<String>>,
+    name: &str,
+) -> Vec<usize> {
     let mut out = BTreeSet::new();
     let mut seen: BTreeSet<&str> = BTreeSet::new();
     let mut todo: Vec<&str> = vec![name];
     while let Some(n) = todo.pop() {
-        if let Some(i) = zones.iter().position(|z| z.id == n) {
+        if let Some(&i) = ids.get(n) {
             out.insert(i);
         } else if let Some(members) = groups.get(n) {
             if seen.insert(n) {
@@ -1118,7 +1243,14 @@ pub(super) fn expand(
 }
 
 const ALLOW_KEYS: &[&str] = &[
-    "from", "to", "src_hosts", "dst_hosts", "services", "expires", "ticket", "why",
+    "from",
+    "to",
+    "src_hosts",
+    "dst_hosts",
+    "services",
+    "expires",
+    "ticket",
+    "why",
 ];
 
 fn read_services(items: &[Value], path: &str, e: &mut Errs) -> Vec<Service> {
@@ -1150,11 +1282,22 @@ fn read_allow(v: &Value, path: &str, e: &mut Errs) -> Option<AllowRule> {
     };
     for (key, target) in [("from", &mut rule.from), ("to", &mut rule.to)] {
         if o.get(key).is_none() {
-            e.push(ErrorKind::MissingKey, path, format!("missing required key '{key}'"));
+            e.push(
+                ErrorKind::MissingKey,
+                path,
+                format!("missing required key '{key}'"),
+            );
         }
-        *target = o.string_or_list(key, e).into_iter().map(|(s, _)| s).collect();
+        *target = o
+            .string_or_list(key, e)
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
     }
-    for (key, target) in [("src_hosts", &mut rule.src_hosts), ("dst_hosts", &mut rule.dst_hosts)] {
+    for (key, target) in [
+        ("src_hosts", &mut rule.src_hosts),
+        ("dst_hosts", &mut rule.dst_hosts),
+    ] {
         for (s, p) in string_items(o.list(key, e), &o.at(key), e) {
             if let Some(n) = parse_host_net(&s, &p, e) {
                 target.push(n);
@@ -1185,17 +1328,65 @@ fn read_allow(v: &Value, path: &str, e: &mut Errs) -> Option<AllowRule> {
     Some(rule)
 }
 
-/// Whether `net` can hold an address of zone `z` (the default zone holds
-/// whatever no other zone covers entirely).
-fn net_can_be_in(net: &IpNet, zi: usize, zones: &[Zone]) -> bool {
-    let Some(z) = zones.get(zi) else { return false };
-    if z.default {
-        !zones
+/// Work allowed for checking allow-entry hosts against zone CIDRs; past
+/// it the remaining host checks are skipped (never reported falsely).
+const HOST_CHECK_BUDGET: u64 = 50_000_000;
+
+/// Answers "can this network hold an address of that zone" for the
+/// allow-list checks.
+struct ZoneNets<'a> {
+    zones: &'a [Zone],
+    /// Non-default CIDRs as (start, end), sorted; meaningful only when they
+    /// do not overlap.
+    sorted: Vec<((bool, u128), (bool, u128))>,
+    /// Whether any CIDRs overlap (then the checks are skipped: the overlap
+    /// is already an error and answers would be unreliable).
+    overlapping: bool,
+}
+
+impl<'a> ZoneNets<'a> {
+    fn new(zones: &'a [Zone]) -> Self {
+        let mut sorted: Vec<_> = zones
             .iter()
-            .filter(|o| !o.default)
-            .any(|o| o.cidrs.iter().any(|c| c.contains(net)))
-    } else {
-        z.cidrs.iter().any(|c| c.contains(net) || net.contains(c))
+            .filter(|z| !z.default)
+            .flat_map(|z| z.cidrs.iter())
+            .map(|c| (ip_key(c.network()), ip_key(c.broadcast())))
+            .collect();
+        sorted.sort_unstable();
+        let overlapping = sorted
+            .windows(2)
+            .any(|w| matches!(w, [a, b] if b.0 .0 == a.1 .0 && b.0 <= a.1));
+        ZoneNets {
+            zones,
+            sorted,
+            overlapping,
+        }
+    }
+
+    /// Whether `net` can hold an address of zone `zi`, spending `budget`;
+    /// `None` when unknown (budget spent or CIDRs overlap).
+    fn can_be_in(&self, net: &IpNet, zi: usize, budget: &mut u64) -> Option<bool> {
+        if self.overlapping {
+            return None;
+        }
+        let z = self.zones.get(zi)?;
+        if z.default {
+            // The default zone holds whatever no single zone CIDR covers.
+            let (s, e) = (ip_key(net.network()), ip_key(net.broadcast()));
+            let pp = self.sorted.partition_point(|x| x.0 <= s);
+            let covered = pp
+                .checked_sub(1)
+                .and_then(|i| self.sorted.get(i))
+                .is_some_and(|c| c.0 .0 == s.0 && c.1 >= e);
+            return Some(!covered);
+        }
+        let cost = z.cidrs.len() as u64;
+        if *budget < cost {
+            *budget = 0;
+            return None;
+        }
+        *budget -= cost;
+        Some(z.cidrs.iter().any(|c| c.contains(net) || net.contains(c)))
     }
 }
 
@@ -1207,12 +1398,19 @@ fn check_allow(
     now: chrono::DateTime<chrono::Utc>,
     e: &mut Errs,
 ) {
-    let known = |n: &str| cfg.zone_index(n).is_some() || cfg.groups.contains_key(n);
+    let ids = zone_ids(&cfg.zones);
+    let nets = ZoneNets::new(&cfg.zones);
+    let mut budget = HOST_CHECK_BUDGET;
+    let mut expansions: HashMap<&str, Vec<usize>> = HashMap::new();
+    let known = |n: &str| ids.contains_key(n) || cfg.groups.contains_key(n);
     for (i, rule) in rules {
         let path = idx("allow", *i);
         let mut resolvable = true;
         let mut sides: [BTreeSet<usize>; 2] = [BTreeSet::new(), BTreeSet::new()];
-        for (k, (key, names)) in [("from", &rule.from), ("to", &rule.to)].into_iter().enumerate() {
+        for (k, (key, names)) in [("from", &rule.from), ("to", &rule.to)]
+            .into_iter()
+            .enumerate()
+        {
             for (j, n) in names.iter().enumerate() {
                 let p = if names.len() == 1 {
                     join(&path, key)
@@ -1227,7 +1425,10 @@ fn check_allow(
                         format!("'{}' is neither a zone nor a group", truncate(n)),
                     );
                 } else if let Some(side) = sides.get_mut(k) {
-                    side.extend(cfg.expand_group(n));
+                    let zs = expansions
+                        .entry(n.as_str())
+                        .or_insert_with(|| expand_with(&ids, &cfg.groups, n));
+                    side.extend(zs.iter().copied());
                 }
             }
         }
@@ -1277,10 +1478,25 @@ fn check_allow(
             e.push(ErrorKind::NeverMatches, path.clone(), msg);
             continue;
         }
-        for (key, hosts, side) in [("src_hosts", &rule.src_hosts, from), ("dst_hosts", &rule.dst_hosts, to)] {
+        for (key, hosts, side) in [
+            ("src_hosts", &rule.src_hosts, from),
+            ("dst_hosts", &rule.dst_hosts, to),
+        ] {
             let role = if key == "src_hosts" { "from" } else { "to" };
             for (j, n) in hosts.iter().enumerate() {
-                if !side.iter().any(|&zi| net_can_be_in(n, zi, &cfg.zones)) {
+                let mut unknown = false;
+                let mut reachable = false;
+                for &zi in side.iter() {
+                    match nets.can_be_in(n, zi, &mut budget) {
+                        Some(true) => {
+                            reachable = true;
+                            break;
+                        }
+                        Some(false) => {}
+                        None => unknown = true,
+                    }
+                }
+                if !reachable && !unknown {
                     let names: Vec<&str> = side
                         .iter()
                         .filter_map(|&zi| cfg.zones.get(zi).map(|z| z.id.as_str()))
@@ -1340,9 +1556,11 @@ fn read_indicators(v: Option<&Value>, e: &mut Errs) -> Indicators {
         return out;
     };
     let mut seen_domains: HashMap<String, String> = HashMap::new();
-    for (i, dv) in o.list("domains", e).iter().enumerate() {
+    for (i, dv) in o.list_max("domains", MAX_INDICATORS, e).iter().enumerate() {
         let p = idx(&o.at("domains"), i);
-        let Some(d) = obj(dv, &p, DOMAIN_KEYS, e) else { continue };
+        let Some(d) = obj(dv, &p, DOMAIN_KEYS, e) else {
+            continue;
+        };
         let value = d.string("value", e);
         let category = read_category(&d, e);
         let Some(value) = value else { continue };
@@ -1371,9 +1589,11 @@ fn read_indicators(v: Option<&Value>, e: &mut Errs) -> Indicators {
         }
     }
     let mut seen_ips: HashMap<IpNet, String> = HashMap::new();
-    for (i, iv) in o.list("ips", e).iter().enumerate() {
+    for (i, iv) in o.list_max("ips", MAX_INDICATORS, e).iter().enumerate() {
         let p = idx(&o.at("ips"), i);
-        let Some(d) = obj(iv, &p, DOMAIN_KEYS, e) else { continue };
+        let Some(d) = obj(iv, &p, DOMAIN_KEYS, e) else {
+            continue;
+        };
         let value = d
             .string("value", e)
             .and_then(|s| parse_host_net(&s, &d.at("value"), e));
@@ -1416,7 +1636,9 @@ fn read_rules(v: Option<&Value>, base: &Path, e: &mut Errs) -> RulesConfig {
     let mut r = RulesConfig::default();
     r.directories = r.directories.iter().map(|d| base.join(d)).collect();
     let Some(v) = v else { return r };
-    let Some(o) = obj(v, "rules", RULES_KEYS, e) else { return r };
+    let Some(o) = obj(v, "rules", RULES_KEYS, e) else {
+        return r;
+    };
     let paths = |key: &str, e: &mut Errs| -> Option<Vec<PathBuf>> {
         o.get(key)?;
         let mut out = Vec::new();
@@ -1462,9 +1684,16 @@ const TIMEOUT_KEYS: &[&str] = &[
     "emergency_closed",
 ];
 
-fn read_proto_timeouts(o: &Obj<'_>, key: &str, mut t: ProtoTimeouts, e: &mut Errs) -> ProtoTimeouts {
+fn read_proto_timeouts(
+    o: &Obj<'_>,
+    key: &str,
+    mut t: ProtoTimeouts,
+    e: &mut Errs,
+) -> ProtoTimeouts {
     let Some(v) = o.get(key) else { return t };
-    let Some(p) = obj(v, &o.at(key), TIMEOUT_KEYS, e) else { return t };
+    let Some(p) = obj(v, &o.at(key), TIMEOUT_KEYS, e) else {
+        return t;
+    };
     for (k, slot) in [
         ("new", &mut t.new),
         ("established", &mut t.established),
@@ -1483,8 +1712,12 @@ fn read_proto_timeouts(o: &Obj<'_>, key: &str, mut t: ProtoTimeouts, e: &mut Err
 fn read_flow(v: Option<&Value>, e: &mut Errs) -> FlowConfig {
     let mut f = FlowConfig::default();
     let Some(v) = v else { return f };
-    let Some(o) = obj(v, "flow", &["max_flows", "timeouts", "emergency_recovery_percent"], e)
-    else {
+    let Some(o) = obj(
+        v,
+        "flow",
+        &["max_flows", "timeouts", "emergency_recovery_percent"],
+        e,
+    ) else {
         return f;
     };
     if let Some(n) = o.uint("max_flows", 1, MAX_FLOWS_LIMIT, e) {
@@ -1510,7 +1743,12 @@ fn read_flow(v: Option<&Value>, e: &mut Errs) -> FlowConfig {
 fn read_defrag(v: Option<&Value>, e: &mut Errs) -> DefragSettings {
     let mut d = DefragSettings::default();
     let Some(v) = v else { return d };
-    let Some(o) = obj(v, "defrag", &["max_bytes", "max_trackers", "timeout_secs"], e) else {
+    let Some(o) = obj(
+        v,
+        "defrag",
+        &["max_bytes", "max_trackers", "timeout_secs"],
+        e,
+    ) else {
         return d;
     };
     if let Some(n) = o.uint("max_bytes", 65_536, MAX_DEFRAG_BYTES, e) {
@@ -1560,7 +1798,9 @@ fn read_policy(v: Option<&Value>, e: &mut Errs) -> PolicySettings {
 fn read_outputs(v: Option<&Value>, e: &mut Errs) -> Outputs {
     let mut out = Outputs::default();
     let Some(v) = v else { return out };
-    let Some(o) = obj(v, "outputs", &["eve"], e) else { return out };
+    let Some(o) = obj(v, "outputs", &["eve"], e) else {
+        return out;
+    };
     let Some(ev) = o.get("eve") else { return out };
     let Some(eve) = obj(ev, "outputs.eve", &["types", "filename"], e) else {
         return out;
@@ -1573,10 +1813,18 @@ fn read_outputs(v: Option<&Value>, e: &mut Errs) -> Outputs {
                 e.push(
                     ErrorKind::InvalidValue,
                     p,
-                    format!("unknown EVE type '{}' (known: {})", truncate(&s), EVE_TYPES.join(", ")),
+                    format!(
+                        "unknown EVE type '{}' (known: {})",
+                        truncate(&s),
+                        EVE_TYPES.join(", ")
+                    ),
                 );
             } else if types.contains(&s) {
-                e.push(ErrorKind::InvalidValue, p, format!("EVE type '{s}' listed twice"));
+                e.push(
+                    ErrorKind::InvalidValue,
+                    p,
+                    format!("EVE type '{s}' listed twice"),
+                );
             } else {
                 types.push(s);
             }
@@ -1585,7 +1833,11 @@ fn read_outputs(v: Option<&Value>, e: &mut Errs) -> Outputs {
     }
     if let Some(f) = eve.opt_string("filename", e) {
         if f.trim().is_empty() {
-            e.push(ErrorKind::InvalidValue, eve.at("filename"), "empty file name");
+            e.push(
+                ErrorKind::InvalidValue,
+                eve.at("filename"),
+                "empty file name",
+            );
         } else {
             d.filename = f;
         }
@@ -1600,8 +1852,14 @@ mod tests {
 
     #[test]
     fn macs() {
-        assert_eq!(parse_mac("02:10:01:00:00:0a"), Some([2, 0x10, 1, 0, 0, 0x0a]));
-        assert_eq!(parse_mac("02-10-01-00-00-0A"), Some([2, 0x10, 1, 0, 0, 0x0a]));
+        assert_eq!(
+            parse_mac("02:10:01:00:00:0a"),
+            Some([2, 0x10, 1, 0, 0, 0x0a])
+        );
+        assert_eq!(
+            parse_mac("02-10-01-00-00-0A"),
+            Some([2, 0x10, 1, 0, 0, 0x0a])
+        );
         assert_eq!(parse_mac("02:10:01:00:00"), None);
         assert_eq!(parse_mac("02:10:01:00:00:0g"), None);
         assert_eq!(parse_mac("02:10-01:00:00:0a"), None);
@@ -1611,7 +1869,10 @@ mod tests {
 
     #[test]
     fn domains() {
-        assert_eq!(normalize_domain("Evil.Example."), Some("evil.example".into()));
+        assert_eq!(
+            normalize_domain("Evil.Example."),
+            Some("evil.example".into())
+        );
         assert_eq!(normalize_domain("a..b"), None);
         assert_eq!(normalize_domain("a b"), None);
         assert_eq!(normalize_domain(""), None);

@@ -267,7 +267,10 @@ fn split_block_key(t: &str) -> Option<(String, usize)> {
         }
         (key, k + 1)
     } else {
-        if matches!(first, b'[' | b'{' | b'#' | b'&' | b'*' | b'!' | b'?' | b'|' | b'>') {
+        if matches!(
+            first,
+            b'[' | b'{' | b'#' | b'&' | b'*' | b'!' | b'?' | b'|' | b'>'
+        ) {
             return None;
         }
         let mut j = 0;
@@ -400,10 +403,11 @@ impl LineIndex {
                 }
             }
             // Compact nested items: "- - a" or "- key: v".
-            loop {
-                let Some(top) = stack.last_mut() else { break };
+            while let Some(top) = stack.last_mut() {
                 if is_item(t) {
-                    let Kind::Seq(count) = &mut top.kind else { break };
+                    let Kind::Seq(count) = &mut top.kind else {
+                        break;
+                    };
                     if top.indent != col {
                         break;
                     }

@@ -404,7 +404,11 @@ impl Config {
     /// Parses and validates config text. `origin` names it in errors;
     /// relative rule paths are resolved against `base_dir`. Expiry is
     /// judged against the wall clock.
-    pub fn from_yaml_str(text: &str, origin: &str, base_dir: &Path) -> Result<Config, ConfigErrors> {
+    pub fn from_yaml_str(
+        text: &str,
+        origin: &str,
+        base_dir: &Path,
+    ) -> Result<Config, ConfigErrors> {
         Config::validate_at(text, origin, base_dir, chrono::Utc::now())
     }
 

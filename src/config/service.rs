@@ -121,8 +121,14 @@ impl FromStr for Service {
         match (lower.as_str(), rest) {
             ("any", None) => Ok(Service::Any),
             ("icmp", None) => Ok(Service::Icmp),
-            ("tcp", None) => Ok(Service::Tcp { lo: 0, hi: u16::MAX }),
-            ("udp", None) => Ok(Service::Udp { lo: 0, hi: u16::MAX }),
+            ("tcp", None) => Ok(Service::Tcp {
+                lo: 0,
+                hi: u16::MAX,
+            }),
+            ("udp", None) => Ok(Service::Udp {
+                lo: 0,
+                hi: u16::MAX,
+            }),
             ("any" | "icmp", Some(_)) => Err(ServiceError::UnexpectedPort(lower)),
             ("tcp", Some(ports)) => parse_ports(ports).map(|(lo, hi)| Service::Tcp { lo, hi }),
             ("udp", Some(ports)) => parse_ports(ports).map(|(lo, hi)| Service::Udp { lo, hi }),
@@ -144,8 +150,14 @@ impl fmt::Display for Service {
         match *self {
             Service::Any => f.write_str("any"),
             Service::Icmp => f.write_str("icmp"),
-            Service::Tcp { lo: 0, hi: u16::MAX } => f.write_str("tcp"),
-            Service::Udp { lo: 0, hi: u16::MAX } => f.write_str("udp"),
+            Service::Tcp {
+                lo: 0,
+                hi: u16::MAX,
+            } => f.write_str("tcp"),
+            Service::Udp {
+                lo: 0,
+                hi: u16::MAX,
+            } => f.write_str("udp"),
             Service::Tcp { lo, hi } if lo == hi => write!(f, "tcp/{lo}"),
             Service::Udp { lo, hi } if lo == hi => write!(f, "udp/{lo}"),
             Service::Tcp { lo, hi } => write!(f, "tcp/{lo}-{hi}"),

@@ -73,7 +73,10 @@ fn base_is_valid() {
     assert_eq!(cfg.policy.rogue_alert_interval_secs, 3600);
     assert_eq!(cfg.outputs.eve.filename, "eve.json");
     assert_eq!(cfg.outputs.eve.types.len(), EVE_TYPES.len());
-    assert_eq!(cfg.rules.directories, vec![PathBuf::from("/etc/zoneguard/rules")]);
+    assert_eq!(
+        cfg.rules.directories,
+        vec![PathBuf::from("/etc/zoneguard/rules")]
+    );
     assert_eq!(cfg.vars, Vars::suricata_defaults());
 }
 
@@ -108,12 +111,20 @@ fn rule_paths_resolve_against_the_config_directory() {
     .expect("valid");
     assert_eq!(
         cfg.rules.directories,
-        vec![PathBuf::from("/etc/zoneguard/../rules"), PathBuf::from("/abs/rules")]
+        vec![
+            PathBuf::from("/etc/zoneguard/../rules"),
+            PathBuf::from("/abs/rules")
+        ]
     );
-    assert_eq!(cfg.rules.files, vec![PathBuf::from("/etc/zoneguard/extra.rules")]);
+    assert_eq!(
+        cfg.rules.files,
+        vec![PathBuf::from("/etc/zoneguard/extra.rules")]
+    );
     assert_eq!(
         cfg.rules.classification_file,
-        Some(PathBuf::from("/etc/zoneguard/../rules/classification.config"))
+        Some(PathBuf::from(
+            "/etc/zoneguard/../rules/classification.config"
+        ))
     );
 }
 
@@ -140,7 +151,11 @@ fn syntax_error_has_the_library_location() {
     assert_eq!(errs.len(), 1);
     assert_eq!(errs[0].kind, ErrorKind::Syntax);
     assert!(errs[0].line.is_some() && errs[0].column.is_some());
-    assert!(!errs[0].message.contains(" at line "), "{}", errs[0].message);
+    assert!(
+        !errs[0].message.contains(" at line "),
+        "{}",
+        errs[0].message
+    );
     let errs = errors("name: t\nname: u\n");
     assert_eq!(errs[0].kind, ErrorKind::Syntax);
     assert!(errs[0].message.contains("duplicate"), "{}", errs[0].message);
@@ -248,22 +263,44 @@ cleartext_services: [telnet]
     let c = find(&errs, ErrorKind::MalformedCidr, "home_nets[0]");
     assert_eq!((c.line, c.column), (Some(3), Some(13)));
     assert!(c.message.contains("10.0.0.0/33"), "{}", c.message);
-    assert_eq!(find(&errs, ErrorKind::LevelOutOfRange, "zones[1].level").line, Some(8));
+    assert_eq!(
+        find(&errs, ErrorKind::LevelOutOfRange, "zones[1].level").line,
+        Some(8)
+    );
     let hb = find(&errs, ErrorKind::MalformedCidr, "zones[1].cidrs[1]");
     assert!(hb.message.contains("host bits"), "{}", hb.message);
     assert_eq!(hb.line, Some(9));
     find(&errs, ErrorKind::MalformedCidr, "zones[1].cidrs[2]");
-    assert_eq!(find(&errs, ErrorKind::InvalidValue, "zones[1].vlan").line, Some(10));
+    assert_eq!(
+        find(&errs, ErrorKind::InvalidValue, "zones[1].vlan").line,
+        Some(10)
+    );
     find(&errs, ErrorKind::InvalidValue, "zones[1].assets");
-    assert_eq!(find(&errs, ErrorKind::MalformedIp, "zones[1].hosts[0].ip").line, Some(13));
-    assert_eq!(find(&errs, ErrorKind::MalformedMac, "zones[1].hosts[1].mac").line, Some(14));
+    assert_eq!(
+        find(&errs, ErrorKind::MalformedIp, "zones[1].hosts[0].ip").line,
+        Some(13)
+    );
+    assert_eq!(
+        find(&errs, ErrorKind::MalformedMac, "zones[1].hosts[1].mac").line,
+        Some(14)
+    );
     let s0 = find(&errs, ErrorKind::MalformedService, "allow[0].services[0]");
     assert_eq!((s0.line, s0.column), (Some(18), Some(16)));
     find(&errs, ErrorKind::MalformedService, "allow[0].services[1]");
     find(&errs, ErrorKind::MalformedService, "allow[0].services[2]");
-    assert_eq!(find(&errs, ErrorKind::MalformedExpires, "allow[0].expires").line, Some(19));
-    assert_eq!(find(&errs, ErrorKind::MalformedIp, "allow[0].src_hosts[0]").line, Some(20));
-    find(&errs, ErrorKind::LevelOutOfRange, "cleartext_banned_min_level");
+    assert_eq!(
+        find(&errs, ErrorKind::MalformedExpires, "allow[0].expires").line,
+        Some(19)
+    );
+    assert_eq!(
+        find(&errs, ErrorKind::MalformedIp, "allow[0].src_hosts[0]").line,
+        Some(20)
+    );
+    find(
+        &errs,
+        ErrorKind::LevelOutOfRange,
+        "cleartext_banned_min_level",
+    );
     find(&errs, ErrorKind::MalformedService, "cleartext_services[0]");
     // Sorted by position.
     let lines: Vec<usize> = errs.iter().filter_map(|e| e.line).collect();
@@ -277,7 +314,10 @@ fn default_zone_must_be_exactly_one() {
     let errs = errors(
         "name: t\nzones:\n  - {id: i1, default: true}\n  - {id: i2, default: true}\n  - {id: i3, default: true}\n",
     );
-    assert_eq!(find(&errs, ErrorKind::DefaultZone, "zones[1].default").line, Some(4));
+    assert_eq!(
+        find(&errs, ErrorKind::DefaultZone, "zones[1].default").line,
+        Some(4)
+    );
     find(&errs, ErrorKind::DefaultZone, "zones[2].default");
     let errs = errors("name: t\nzones:\n  - {id: i, default: true, cidrs: [10.0.0.0/8]}\n");
     find(&errs, ErrorKind::InvalidValue, "zones[0].cidrs");
@@ -285,10 +325,14 @@ fn default_zone_must_be_exactly_one() {
 
 #[test]
 fn duplicate_zone_ids_and_group_names() {
-    let errs = errors(&format!("{BASE}  a: [b]\n  x: [a]\nextra: 1\n").replace("extra: 1\n", "").replace(
-        "  - id: b\n",
-        "  - id: a\n    level: 1\n    cidrs: [10.9.0.0/16]\n  - id: b\n",
-    ));
+    let errs = errors(
+        &format!("{BASE}  a: [b]\n  x: [a]\nextra: 1\n")
+            .replace("extra: 1\n", "")
+            .replace(
+                "  - id: b\n",
+                "  - id: a\n    level: 1\n    cidrs: [10.9.0.0/16]\n  - id: b\n",
+            ),
+    );
     let d = find(&errs, ErrorKind::DuplicateId, "zones[2].id");
     assert_eq!(d.line, Some(8));
     find(&errs, ErrorKind::DuplicateId, "groups.a");
@@ -311,7 +355,9 @@ zones:
     find(&errs, ErrorKind::OverlappingZones, "zones[3].cidrs[0]");
     find(&errs, ErrorKind::OverlappingZones, "zones[3].cidrs[2]");
     assert_eq!(
-        errs.iter().filter(|e| e.kind == ErrorKind::OverlappingZones).count(),
+        errs.iter()
+            .filter(|e| e.kind == ErrorKind::OverlappingZones)
+            .count(),
         3,
         "{errs:#?}"
     );
@@ -323,13 +369,25 @@ fn unknown_references_and_group_cycles() {
         "{BASE}  loop1: [a, loop2]\n  loop2: [loop1]\n  bad: [nosuch]\nallow:\n  - {{from: nowhere, to: [a, ghost], services: [any]}}\n"
     );
     let errs = errors(&yaml);
-    assert_eq!(find(&errs, ErrorKind::UnknownReference, "groups.bad[0]").line, Some(18));
+    assert_eq!(
+        find(&errs, ErrorKind::UnknownReference, "groups.bad[0]").line,
+        Some(18)
+    );
     let c = errs
         .iter()
         .find(|e| e.kind == ErrorKind::GroupCycle)
         .expect("cycle reported");
-    assert!(c.message.contains("loop1 -> loop2 -> loop1"), "{}", c.message);
-    assert_eq!(errs.iter().filter(|e| e.kind == ErrorKind::GroupCycle).count(), 1);
+    assert!(
+        c.message.contains("loop1 -> loop2 -> loop1"),
+        "{}",
+        c.message
+    );
+    assert_eq!(
+        errs.iter()
+            .filter(|e| e.kind == ErrorKind::GroupCycle)
+            .count(),
+        1
+    );
     let f = find(&errs, ErrorKind::UnknownReference, "allow[0].from");
     assert_eq!((f.line, f.column), (Some(20), Some(6)));
     find(&errs, ErrorKind::UnknownReference, "allow[0].to[1]");
@@ -370,7 +428,10 @@ fn allow_entries_that_can_never_match() {
     assert!(!errs.iter().any(|e| e.path == "allow[4].dst_hosts[1]"));
     find(&errs, ErrorKind::NeverMatches, "allow[5].src_hosts[0]");
     find(&errs, ErrorKind::MissingKey, "allow[6]");
-    assert!(!errs.iter().any(|e| e.path.starts_with("allow[7]")), "{errs:#?}");
+    assert!(
+        !errs.iter().any(|e| e.path.starts_with("allow[7]")),
+        "{errs:#?}"
+    );
 }
 
 #[test]
@@ -424,10 +485,22 @@ zones:
       - {ip: 10.1.0.1, mac: '02:00:00:00:00:01'}
 ";
     let errs = errors(yaml);
-    assert_eq!(find(&errs, ErrorKind::DuplicateAddress, "zones[1].hosts[1].mac").line, Some(11));
-    assert_eq!(find(&errs, ErrorKind::MissingMac, "zones[1].hosts[2]").line, Some(12));
-    assert_eq!(find(&errs, ErrorKind::HostOutsideZone, "zones[1].hosts[3].ip").line, Some(13));
-    assert_eq!(find(&errs, ErrorKind::DuplicateVlan, "zones[2].vlans[1]").line, Some(17));
+    assert_eq!(
+        find(&errs, ErrorKind::DuplicateAddress, "zones[1].hosts[1].mac").line,
+        Some(11)
+    );
+    assert_eq!(
+        find(&errs, ErrorKind::MissingMac, "zones[1].hosts[2]").line,
+        Some(12)
+    );
+    assert_eq!(
+        find(&errs, ErrorKind::HostOutsideZone, "zones[1].hosts[3].ip").line,
+        Some(13)
+    );
+    assert_eq!(
+        find(&errs, ErrorKind::DuplicateVlan, "zones[2].vlans[1]").line,
+        Some(17)
+    );
     let ip = find(&errs, ErrorKind::DuplicateAddress, "zones[2].hosts[0].ip");
     assert!(ip.message.contains("zones[1].hosts[0]"));
     find(&errs, ErrorKind::HostOutsideZone, "zones[2].hosts[0].ip");
@@ -451,11 +524,39 @@ indicators:
     - {value: 203.0.113.0/24, category: violation}
 ";
     let errs = errors(yaml);
-    assert_eq!(find(&errs, ErrorKind::DuplicateIndicator, "indicators.domains[1].value").line, Some(5));
-    assert_eq!(find(&errs, ErrorKind::UnknownCategory, "indicators.domains[2].category").line, Some(6));
-    find(&errs, ErrorKind::InvalidValue, "indicators.domains[3].value");
-    find(&errs, ErrorKind::DuplicateIndicator, "indicators.ips[1].value");
-    find(&errs, ErrorKind::UnknownCategory, "indicators.ips[2].category");
+    assert_eq!(
+        find(
+            &errs,
+            ErrorKind::DuplicateIndicator,
+            "indicators.domains[1].value"
+        )
+        .line,
+        Some(5)
+    );
+    assert_eq!(
+        find(
+            &errs,
+            ErrorKind::UnknownCategory,
+            "indicators.domains[2].category"
+        )
+        .line,
+        Some(6)
+    );
+    find(
+        &errs,
+        ErrorKind::InvalidValue,
+        "indicators.domains[3].value",
+    );
+    find(
+        &errs,
+        ErrorKind::DuplicateIndicator,
+        "indicators.ips[1].value",
+    );
+    find(
+        &errs,
+        ErrorKind::UnknownCategory,
+        "indicators.ips[2].category",
+    );
     let ok = parse(
         "name: t\nindicators:\n  domains: [{value: Evil.Example., category: malware/botnet}]\n  ips: [{value: '2001:db8::1', category: malware/botnet}]\n",
     )
@@ -508,17 +609,24 @@ fn error_count_is_capped() {
 fn reports_for_people_and_scripts() {
     let res = parse("name: t\nhome_nets: [10.0.0.0/33]\n");
     let report = check_report(&res);
-    assert!(report.contains("test.yaml:2:13: home_nets[0]: malformed CIDR '10.0.0.0/33'"), "{report}");
+    assert!(
+        report.contains("test.yaml:2:13: home_nets[0]: malformed CIDR '10.0.0.0/33'"),
+        "{report}"
+    );
     assert!(report.contains("/ 网段格式错误"), "{report}");
     assert!(report.contains("1 error(s) / 共 1 处错误"), "{report}");
-    let Err(errs) = &res else { panic!("expected errors") };
+    let Err(errs) = &res else {
+        panic!("expected errors")
+    };
     let json = check_errors_json(errs);
     assert_eq!(json.len(), 1);
     assert_eq!(json[0]["file"], "test.yaml");
     assert_eq!(json[0]["line"], 2);
     assert_eq!(json[0]["column"], 13);
     assert_eq!(json[0]["path"], "home_nets[0]");
-    assert!(json[0]["message"].as_str().is_some_and(|m| m.contains("malformed CIDR")));
+    assert!(json[0]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("malformed CIDR")));
     let ok = check_report(&parse(BASE));
     assert!(ok.contains("is valid") && ok.contains("配置有效"), "{ok}");
 }
@@ -571,8 +679,10 @@ fn list(v: &Value) -> Vec<String> {
 fn dehong_config_expresses_the_whole_topology() {
     let path = repo_dir().join("config/dehong-egov.yaml");
     let cfg = Config::load_at(&path, now()).unwrap_or_else(|e| panic!("{e}"));
-    let topo_text = std::fs::read_to_string("/work/shared/topology/dehong-egov.yaml")
-        .or_else(|_| std::fs::read_to_string(repo_dir().join("../shared/topology/dehong-egov.yaml")));
+    let topo_text =
+        std::fs::read_to_string("/work/shared/topology/dehong-egov.yaml").or_else(|_| {
+            std::fs::read_to_string(repo_dir().join("../shared/topology/dehong-egov.yaml"))
+        });
     let Ok(topo_text) = topo_text else {
         eprintln!("shared topology not found; skipping the comparison");
         return;
@@ -583,20 +693,39 @@ fn dehong_config_expresses_the_whole_topology() {
     assert_eq!(cfg.timezone.name(), s(&topo["timezone"]));
     let home: Vec<String> = cfg.home_nets.iter().map(|n| n.to_string()).collect();
     assert_eq!(home, list(&topo["home_nets"]));
-    assert_eq!(cfg.vars.address_groups["HOME_NET"], "[10.0.0.0/8,172.16.0.0/12]");
+    assert_eq!(
+        cfg.vars.address_groups["HOME_NET"],
+        "[10.0.0.0/8,172.16.0.0/12]"
+    );
     assert_eq!(cfg.vars.address_groups["EXTERNAL_NET"], "!$HOME_NET");
-    assert_eq!(cfg.rules.directories, vec![path.parent().unwrap_or(Path::new(".")).join("../rules")]);
+    assert_eq!(
+        cfg.rules.directories,
+        vec![path.parent().unwrap_or(Path::new(".")).join("../rules")]
+    );
 
     let zones = topo["zones"].as_sequence().expect("zones");
     assert_eq!(cfg.zones.len(), zones.len());
     for tz in zones {
         let id = s(&tz["id"]);
-        let z = &cfg.zones[cfg.zone_index(&id).unwrap_or_else(|| panic!("zone {id} missing"))];
+        let z = &cfg.zones[cfg
+            .zone_index(&id)
+            .unwrap_or_else(|| panic!("zone {id} missing"))];
         assert_eq!(z.name_zh.as_deref(), tz["name_zh"].as_str(), "{id}");
-        assert!(z.name_en.as_deref().is_some_and(|n| !n.is_empty()), "{id} needs name_en");
-        assert_eq!(u64::from(z.level), tz["level"].as_u64().unwrap_or(99), "{id}");
+        assert!(
+            z.name_en.as_deref().is_some_and(|n| !n.is_empty()),
+            "{id} needs name_en"
+        );
+        assert_eq!(
+            u64::from(z.level),
+            tz["level"].as_u64().unwrap_or(99),
+            "{id}"
+        );
         assert_eq!(z.default, tz["default"].as_bool().unwrap_or(false), "{id}");
-        assert_eq!(z.isolated, tz["isolated"].as_bool().unwrap_or(false), "{id}");
+        assert_eq!(
+            z.isolated,
+            tz["isolated"].as_bool().unwrap_or(false),
+            "{id}"
+        );
         let cidrs: Vec<String> = z.cidrs.iter().map(|c| c.to_string()).collect();
         assert_eq!(cidrs, list(&tz["cidrs"]), "{id}");
         assert_eq!(z.unit.as_deref(), tz["unit"].as_str(), "{id}");
@@ -606,16 +735,27 @@ fn dehong_config_expresses_the_whole_topology() {
             _ => AssetsMode::Open,
         };
         assert_eq!(z.assets, assets, "{id}");
-        let vlans: Vec<u16> = tz["vlan"].as_u64().and_then(|v| u16::try_from(v).ok()).into_iter().collect();
+        let vlans: Vec<u16> = tz["vlan"]
+            .as_u64()
+            .and_then(|v| u16::try_from(v).ok())
+            .into_iter()
+            .collect();
         assert_eq!(z.vlans, vlans, "{id}");
         let hosts = tz["hosts"].as_sequence().map(Vec::as_slice).unwrap_or(&[]);
         assert_eq!(z.hosts.len(), hosts.len(), "{id}");
         for (h, th) in z.hosts.iter().zip(hosts) {
             assert_eq!(h.ip.to_string(), s(&th["ip"]), "{id}");
             assert_eq!(h.name.as_deref(), th["name"].as_str(), "{id} {}", h.ip);
-            let mac = th["mac"].as_str().map(|m| super::build::parse_mac(m).expect("topology MAC"));
+            let mac = th["mac"]
+                .as_str()
+                .map(|m| super::build::parse_mac(m).expect("topology MAC"));
             assert_eq!(h.mac, mac, "{id} {}", h.ip);
-            assert_eq!(h.gateway, th["gateway"].as_bool().unwrap_or(false), "{id} {}", h.ip);
+            assert_eq!(
+                h.gateway,
+                th["gateway"].as_bool().unwrap_or(false),
+                "{id} {}",
+                h.ip
+            );
             // The topology writes some roles unquoted with a comma inside a
             // flow mapping, which YAML cuts at the comma; ours are quoted
             // and complete, so compare by prefix.
@@ -644,7 +784,13 @@ fn dehong_config_expresses_the_whole_topology() {
         let nets = |v: &Value| -> Vec<String> {
             list(v)
                 .iter()
-                .map(|x| if x.contains('/') { x.clone() } else { format!("{x}/32") })
+                .map(|x| {
+                    if x.contains('/') {
+                        x.clone()
+                    } else {
+                        format!("{x}/32")
+                    }
+                })
                 .collect()
         };
         let src: Vec<String> = a.src_hosts.iter().map(|n| n.to_string()).collect();
@@ -669,13 +815,19 @@ fn dehong_config_expresses_the_whole_topology() {
         cfg.cleartext_banned_min_level.map(u64::from),
         topo["cleartext_banned_min_level"].as_u64()
     );
-    let clear: Vec<String> = cfg.cleartext_services.iter().map(|x| x.to_string()).collect();
+    let clear: Vec<String> = cfg
+        .cleartext_services
+        .iter()
+        .map(|x| x.to_string())
+        .collect();
     assert_eq!(clear, list(&topo["cleartext_services"]));
     assert_eq!(
         cfg.cleartext_http_basic_auth,
         topo["cleartext_http_basic_auth"].as_bool().unwrap_or(false)
     );
-    let doms = topo["indicators"]["domains"].as_sequence().expect("domains");
+    let doms = topo["indicators"]["domains"]
+        .as_sequence()
+        .expect("domains");
     assert_eq!(cfg.indicators.domains.len(), doms.len());
     for (d, td) in cfg.indicators.domains.iter().zip(doms) {
         assert_eq!(d.value, s(&td["value"]));
@@ -704,8 +856,8 @@ fn dehong_exception_expires() {
         .with_ymd_and_hms(2028, 1, 1, 0, 0, 0)
         .single()
         .unwrap_or_default();
-    let err = Config::load_at(&repo_dir().join("config/dehong-egov.yaml"), later)
-        .expect_err("expired");
+    let err =
+        Config::load_at(&repo_dir().join("config/dehong-egov.yaml"), later).expect_err("expired");
     assert_eq!(err.errors.len(), 1, "{err}");
     assert_eq!(err.errors[0].kind, ErrorKind::Expired);
     assert_eq!(err.errors[0].path, "allow[17].expires");
@@ -735,7 +887,13 @@ fn dehong_line_index_covers_the_file() {
     // And the positions are right: the line holds the key/value.
     let (line, col) = idx.exact("zones[12].cidrs[0]").expect("indexed");
     let l = text.lines().nth(line - 1).expect("line");
-    assert!(l.chars().skip(col - 1).collect::<String>().starts_with("172.16.0.0/16"), "{l}");
+    assert!(
+        l.chars()
+            .skip(col - 1)
+            .collect::<String>()
+            .starts_with("172.16.0.0/16"),
+        "{l}"
+    );
 }
 
 proptest! {
