@@ -1336,9 +1336,9 @@ const HOST_CHECK_BUDGET: u64 = 50_000_000;
 /// allow-list checks.
 struct ZoneNets<'a> {
     zones: &'a [Zone],
-    /// Non-default CIDRs as (start, end), sorted; meaningful only when they
-    /// do not overlap.
-    sorted: Vec<((bool, u128), (bool, u128))>,
+    /// Non-default CIDRs as (start, end, zone index), sorted; meaningful
+    /// only when they do not overlap.
+    sorted: Vec<((bool, u128), (bool, u128), usize)>,
     /// Whether any CIDRs overlap (then the checks are skipped: the overlap
     /// is already an error and answers would be unreliable).
     overlapping: bool,
@@ -1348,9 +1348,10 @@ impl<'a> ZoneNets<'a> {
     fn new(zones: &'a [Zone]) -> Self {
         let mut sorted: Vec<_> = zones
             .iter()
-            .filter(|z| !z.default)
-            .flat_map(|z| z.cidrs.iter())
-            .map(|c| (ip_key(c.network()), ip_key(c.broadcast())))
+            .enumerate()
+            .filter(|(_, z)| !z.default)
+            .flat_map(|(i, z)| z.cidrs.iter().map(move |c| (i, c)))
+            .map(|(i, c)| (ip_key(c.network()), ip_key(c.broadcast()), i))
             .collect();
         sorted.sort_unstable();
         let overlapping = sorted
@@ -1363,30 +1364,40 @@ impl<'a> ZoneNets<'a> {
         }
     }
 
-    /// Whether `net` can hold an address of zone `zi`, spending `budget`;
-    /// `None` when unknown (budget spent or CIDRs overlap).
-    fn can_be_in(&self, net: &IpNet, zi: usize, budget: &mut u64) -> Option<bool> {
+    /// Whether `net` can hold an address of one of the zones `side`
+    /// (sorted), spending `budget`; `None` when unknown (budget spent or
+    /// CIDRs overlap). The default zone holds whatever no single zone CIDR
+    /// covers entirely.
+    fn reachable(&self, net: &IpNet, side: &[usize], budget: &mut u64) -> Option<bool> {
         if self.overlapping {
             return None;
         }
-        let z = self.zones.get(zi)?;
-        if z.default {
-            // The default zone holds whatever no single zone CIDR covers.
-            let (s, e) = (ip_key(net.network()), ip_key(net.broadcast()));
+        let (s, e) = (ip_key(net.network()), ip_key(net.broadcast()));
+        let has_default = side
+            .iter()
+            .any(|&zi| self.zones.get(zi).is_some_and(|z| z.default));
+        if has_default {
             let pp = self.sorted.partition_point(|x| x.0 <= s);
             let covered = pp
                 .checked_sub(1)
                 .and_then(|i| self.sorted.get(i))
                 .is_some_and(|c| c.0 .0 == s.0 && c.1 >= e);
-            return Some(!covered);
+            if !covered {
+                return Some(true);
+            }
         }
-        let cost = z.cidrs.len() as u64;
+        // Without overlaps, starts and ends are both sorted: the CIDRs
+        // touching [s, e] are one contiguous run.
+        let lo = self.sorted.partition_point(|x| x.1 < s);
+        let hi = self.sorted.partition_point(|x| x.0 <= e);
+        let run = self.sorted.get(lo..hi).unwrap_or(&[]);
+        let cost = run.len() as u64 + 1;
         if *budget < cost {
             *budget = 0;
             return None;
         }
         *budget -= cost;
-        Some(z.cidrs.iter().any(|c| c.contains(net) || net.contains(c)))
+        Some(run.iter().any(|x| side.binary_search(&x.2).is_ok()))
     }
 }
 
@@ -1406,7 +1417,7 @@ fn check_allow(
     for (i, rule) in rules {
         let path = idx("allow", *i);
         let mut resolvable = true;
-        let mut sides: [BTreeSet<usize>; 2] = [BTreeSet::new(), BTreeSet::new()];
+        let mut sides: [Vec<usize>; 2] = [Vec::new(), Vec::new()];
         for (k, (key, names)) in [("from", &rule.from), ("to", &rule.to)]
             .into_iter()
             .enumerate()
@@ -1431,6 +1442,10 @@ fn check_allow(
                     side.extend(zs.iter().copied());
                 }
             }
+        }
+        for side in &mut sides {
+            side.sort_unstable();
+            side.dedup();
         }
         if let Some(t) = rule.expires {
             if t < now {
@@ -1484,19 +1499,8 @@ fn check_allow(
         ] {
             let role = if key == "src_hosts" { "from" } else { "to" };
             for (j, n) in hosts.iter().enumerate() {
-                let mut unknown = false;
-                let mut reachable = false;
-                for &zi in side.iter() {
-                    match nets.can_be_in(n, zi, &mut budget) {
-                        Some(true) => {
-                            reachable = true;
-                            break;
-                        }
-                        Some(false) => {}
-                        None => unknown = true,
-                    }
-                }
-                if !reachable && !unknown {
+                let answer = nets.reachable(n, side, &mut budget);
+                if answer == Some(false) {
                     let names: Vec<&str> = side
                         .iter()
                         .filter_map(|&zi| cfg.zones.get(zi).map(|z| z.id.as_str()))

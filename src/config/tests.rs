@@ -927,3 +927,80 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn alias_bombs_and_deep_nesting_are_refused() {
+    let mut bomb = String::from("name: t\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..12 {
+        let p = i - 1;
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    let started = std::time::Instant::now();
+    let errs = errors(&bomb);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(!errs.is_empty());
+    let deep = format!(
+        "name: t\nzones: {}{}\n",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let errs = errors(&deep);
+    assert_eq!(errs[0].kind, ErrorKind::Syntax, "{errs:#?}");
+}
+
+#[test]
+fn large_configs_validate_quickly() {
+    let mut yaml = String::from("name: big\nzones:\n  - {id: internet, default: true}\n");
+    for i in 0..2000u32 {
+        yaml.push_str(&format!(
+            "  - {{id: z{i}, level: 2, cidrs: [10.{}.{}.0/24], hosts: [{{ip: 10.{}.{}.1}}]}}\n",
+            i / 256,
+            i % 256,
+            i / 256,
+            i % 256
+        ));
+    }
+    yaml.push_str("groups:\n  all: [");
+    yaml.push_str(
+        &(0..2000)
+            .map(|i| format!("z{i}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    yaml.push_str("]\nallow:\n");
+    for i in 0..2000u32 {
+        yaml.push_str(&format!(
+            "  - {{from: all, src_hosts: [10.{}.{}.7], to: internet, services: [tcp/443]}}\n",
+            i / 256,
+            i % 256
+        ));
+    }
+    let started = std::time::Instant::now();
+    let cfg = parse(&yaml).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.zones.len(), 2001);
+    assert_eq!(cfg.expand_group("all").len(), 2000);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn list_caps_are_reported() {
+    let mut yaml = String::from(
+        "name: t\nzones:\n  - {id: internet, default: true}\n  - id: a\n    level: 1\n    cidrs: [",
+    );
+    yaml.push_str(
+        &(0..300)
+            .map(|i| format!("10.{}.{}.0/24", i / 256, i % 256))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    yaml.push_str("]\n");
+    let errs = errors(&yaml);
+    let e = find(&errs, ErrorKind::InvalidValue, "zones[1].cidrs");
+    assert!(e.message.contains("at most 256"), "{}", e.message);
+}
