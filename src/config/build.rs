@@ -882,7 +882,10 @@ fn placeholder_zone(i: usize) -> Zone {
     }
 }
 
-fn ip_key(ip: IpAddr) -> (bool, u128) {
+/// Orderable key of an address: IPv4 before IPv6, then numerically.
+type IpKey = (bool, u128);
+
+fn ip_key(ip: IpAddr) -> IpKey {
     match ip {
         IpAddr::V4(a) => (false, u128::from(u32::from(a))),
         IpAddr::V6(a) => (true, u128::from(a)),
@@ -1035,7 +1038,7 @@ fn cidr_list(cidrs: &[IpNet]) -> String {
 /// furthest end seen so far (prefixes nest or are disjoint).
 fn check_overlaps(zones: &[Zone], e: &mut Errs) {
     /// (start key, prefix length, zone index, cidr index, network)
-    type SortedNet = ((bool, u128), u8, usize, usize, IpNet);
+    type SortedNet = (IpKey, u8, usize, usize, IpNet);
     let mut nets: Vec<SortedNet> = Vec::new();
     for (i, z) in zones.iter().enumerate().filter(|(_, z)| !z.default) {
         for (j, n) in z.cidrs.iter().enumerate() {
@@ -1338,7 +1341,7 @@ struct ZoneNets<'a> {
     zones: &'a [Zone],
     /// Non-default CIDRs as (start, end, zone index), sorted; meaningful
     /// only when they do not overlap.
-    sorted: Vec<((bool, u128), (bool, u128), usize)>,
+    sorted: Vec<(IpKey, IpKey, usize)>,
     /// Whether any CIDRs overlap (then the checks are skipped: the overlap
     /// is already an error and answers would be unreliable).
     overlapping: bool,
