@@ -450,6 +450,11 @@ impl LineIndex {
                         t = rest;
                         continue;
                     }
+                    if rest.starts_with('"') || rest.starts_with('\'') {
+                        if let Some(e) = b.quoted_end(start + rest_col) {
+                            resume_at = resume_at.max(e);
+                        }
+                    }
                     break;
                 }
                 // A mapping key line.
@@ -477,6 +482,11 @@ impl LineIndex {
                     }
                 } else if value.starts_with('|') || value.starts_with('>') {
                     skip_block_scalar = Some(map_indent);
+                } else if value.starts_with('"') || value.starts_with('\'') {
+                    // A quoted scalar may run over several lines.
+                    if let Some(e) = b.quoted_end(start + value_col) {
+                        resume_at = resume_at.max(e);
+                    }
                 }
                 break;
             }
@@ -581,6 +591,18 @@ allow:
     }
 
     #[test]
+    fn multi_line_quoted_scalars_are_skipped() {
+        let doc = "a:\n  why: \"one\n  b: two\"\n  c: 1\nlist:\n  - 'x\n  - y'\n  - z\n";
+        let idx = LineIndex::build(doc);
+        assert_eq!(idx.exact("a.why"), Some((2, 3)));
+        assert_eq!(idx.exact("a.b"), None);
+        assert_eq!(idx.exact("a.c"), Some((4, 3)));
+        assert_eq!(idx.exact("list[0]"), Some((6, 3)));
+        assert_eq!(idx.exact("list[1]"), Some((8, 3)));
+        assert_eq!(idx.exact("list[2]"), None);
+    }
+
+    #[test]
     fn lookup_falls_back_to_ancestor() {
         let idx = LineIndex::build(DOC);
         assert_eq!(idx.lookup("zones[1].hosts[1].role"), Some((13, 7)));
@@ -598,7 +620,76 @@ allow:
         assert_eq!(idx.exact("zones[0].cidrs[0]"), Some((2, 30)));
     }
 
+    fn value_strategy() -> impl Strategy<Value = serde_yaml_ng::Value> {
+        use serde_yaml_ng::Value;
+        let leaf = prop_oneof![
+            "[a-z0-9 ./:-]{0,12}".prop_map(Value::from),
+            any::<u16>().prop_map(|n| Value::from(u64::from(n))),
+            any::<bool>().prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 40, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5)
+                    .prop_map(serde_yaml_ng::Value::Sequence),
+                proptest::collection::btree_map("[a-z][a-z_]{0,6}", inner, 0..5).prop_map(|m| {
+                    serde_yaml_ng::Value::Mapping(
+                        m.into_iter()
+                            .map(|(k, v)| (serde_yaml_ng::Value::from(k), v))
+                            .collect(),
+                    )
+                }),
+            ]
+        })
+    }
+
+    /// Every key and item path of a document, with the key text for keys.
+    fn paths(v: &serde_yaml_ng::Value, path: &str, out: &mut Vec<(String, Option<String>)>) {
+        match v {
+            serde_yaml_ng::Value::Mapping(m) => {
+                for (k, v) in m {
+                    let k = k.as_str().unwrap_or_default().to_string();
+                    let p = join_key(path, &k);
+                    out.push((p.clone(), Some(k)));
+                    paths(v, &p, out);
+                }
+            }
+            serde_yaml_ng::Value::Sequence(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    let p = join_index(path, i);
+                    out.push((p.clone(), None));
+                    paths(v, &p, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
     proptest! {
+        /// On documents the YAML library writes (block style), every key
+        /// and item is indexed, and a key's position holds that key.
+        #[test]
+        fn indexes_serialized_documents(doc in value_strategy()) {
+            let root = serde_yaml_ng::Value::Mapping(
+                [(serde_yaml_ng::Value::from("root"), doc)].into_iter().collect(),
+            );
+            let text = serde_yaml_ng::to_string(&root).unwrap_or_default();
+            let idx = LineIndex::build(&text);
+            let mut all = Vec::new();
+            paths(&root, "", &mut all);
+            for (p, key) in all {
+                let pos = idx.exact(&p);
+                prop_assert!(pos.is_some(), "{} not indexed in\n{}", p, text);
+                if let (Some((line, col)), Some(key)) = (pos, key) {
+                    let l = text.lines().nth(line - 1).unwrap_or_default();
+                    let at: String = l.chars().skip(col - 1).collect();
+                    prop_assert!(
+                        at.starts_with(&key) || at.starts_with('\'') || at.starts_with('"'),
+                        "{} at {}:{} is {:?}", p, line, col, at
+                    );
+                }
+            }
+        }
+
         #[test]
         fn never_panics(text in "[ a-z:\\-\\[\\]{},#'\"|\n]{0,200}") {
             let idx = LineIndex::build(&text);
