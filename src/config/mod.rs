@@ -151,7 +151,7 @@ pub struct AllowRule {
 }
 
 /// A known-bad domain.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Indicator {
     /// Lower-cased domain name, without a trailing dot.
     pub value: String,

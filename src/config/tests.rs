@@ -899,10 +899,16 @@ fn dehong_line_index_covers_the_file() {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
-    /// Arbitrary text never panics the loader.
+    /// Arbitrary text never panics the loader or the renderings (the
+    /// path of the `config_load` fuzz target).
     #[test]
     fn arbitrary_text_never_panics(text in "\\PC{0,300}") {
-        let _ = parse(&text);
+        let result = Config::from_yaml_str(&text, "fuzz.yaml", Path::new("/etc/zoneguard"));
+        let _ = check_report(&result);
+        if let Err(errs) = &result {
+            prop_assert!(!errs.errors.is_empty());
+            prop_assert_eq!(check_errors_json(errs).len(), errs.errors.len());
+        }
     }
 
     /// YAML-ish text (the characters that matter to YAML) never panics,
