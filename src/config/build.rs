@@ -602,6 +602,8 @@ fn read_document(
 fn read_vars(v: Option<&Value>, home_nets: &[IpNet], e: &mut Errs) -> Vars {
     let mut vars = Vars::suricata_defaults();
     let mut explicit_home = false;
+    // Where each user-given variable was written: (canonical section, name) -> path.
+    let mut written: HashMap<(&str, String), String> = HashMap::new();
     if let Some(v) = v {
         const KNOWN: &[&str] = &[
             "address-groups",
@@ -663,6 +665,12 @@ fn read_vars(v: Option<&Value>, home_nets: &[IpNet], e: &mut Errs) -> Vars {
                         );
                         continue;
                     }
+                    let canonical = if is_addr {
+                        "address-groups"
+                    } else {
+                        "port-groups"
+                    };
+                    written.insert((canonical, name.to_string()), p.clone());
                     if is_addr {
                         if name == "HOME_NET" {
                             explicit_home = true;
@@ -680,24 +688,54 @@ fn read_vars(v: Option<&Value>, home_nets: &[IpNet], e: &mut Errs) -> Vars {
         vars.address_groups
             .insert("HOME_NET".to_string(), format!("[{}]", list.join(",")));
     }
-    // Every $NAME must be defined in the same kind of group.
+    // Every $NAME must be defined in the same kind of group, and brackets
+    // must balance.
     for (groups, kind, key) in [
         (&vars.address_groups, "address", "address-groups"),
         (&vars.port_groups, "port", "port-groups"),
     ] {
         for (name, value) in groups {
+            let path = || {
+                written
+                    .get(&(key, name.clone()))
+                    .cloned()
+                    .unwrap_or_else(|| format!("vars.{key}.{name}"))
+            };
             for r in Vars::references(value) {
                 if !groups.contains_key(r) {
                     e.push(
                         ErrorKind::UnknownReference,
-                        format!("vars.{key}.{name}"),
+                        path(),
                         format!("${r} is not a defined {kind} group"),
                     );
                 }
             }
+            if !brackets_balance(value) {
+                e.push(
+                    ErrorKind::InvalidValue,
+                    path(),
+                    format!("unbalanced brackets in '{}'", truncate(value)),
+                );
+            }
         }
     }
     vars
+}
+
+/// Whether `[` and `]` nest properly.
+fn brackets_balance(value: &str) -> bool {
+    let mut depth = 0usize;
+    for c in value.chars() {
+        match c {
+            '[' => depth += 1,
+            ']' => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => return false,
+            },
+            _ => {}
+        }
+    }
+    depth == 0
 }
 
 const ZONE_KEYS: &[&str] = &[
@@ -1494,6 +1532,26 @@ fn check_allow(
                 )
             };
             e.push(ErrorKind::NeverMatches, path.clone(), msg);
+            continue;
+        }
+        let isolated = |side: &[usize]| {
+            side.iter()
+                .all(|&zi| cfg.zones.get(zi).is_some_and(|z| z.isolated))
+        };
+        if isolated(from) || isolated(to) {
+            let side = if isolated(from) { from } else { to };
+            let names: Vec<&str> = side
+                .iter()
+                .filter_map(|&zi| cfg.zones.get(zi).map(|z| z.id.as_str()))
+                .collect();
+            e.push(
+                ErrorKind::NeverMatches,
+                path.clone(),
+                format!(
+                    "{} is isolated: no packet may cross its boundary, so the entry can never allow anything",
+                    names.join(", ")
+                ),
+            );
             continue;
         }
         for (key, hosts, side) in [

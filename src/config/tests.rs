@@ -1010,3 +1010,48 @@ fn list_caps_are_reported() {
     let e = find(&errs, ErrorKind::InvalidValue, "zones[1].cidrs");
     assert!(e.message.contains("at most 256"), "{}", e.message);
 }
+
+#[test]
+fn allow_entries_into_isolated_zones_are_errors() {
+    let yaml = BASE.replace("  - id: b\n    level: 3\n", "  - id: b\n    level: 3\n    isolated: true\n")
+        + "allow:\n  - {from: a, to: b, services: [any]}\n  - {from: ab, to: internet, services: [any]}\n";
+    let errs = errors(&yaml);
+    let e = find(&errs, ErrorKind::NeverMatches, "allow[0]");
+    assert!(e.message.contains("isolated"), "{}", e.message);
+    assert_eq!(e.line, Some(18));
+    // A group with a non-isolated zone still allows something.
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+}
+
+#[test]
+fn variable_problems() {
+    let yaml = "\
+name: t
+vars:
+  address_groups:
+    WEB: '[$HOME_NET, $NOPE'
+  port-groups:
+    'BAD NAME': 80
+    X_PORTS: '[$HTTP_PORTS, $HOME_NET]'
+    EMPTY: ''
+";
+    let errs = errors(yaml);
+    let unknown = find(
+        &errs,
+        ErrorKind::UnknownReference,
+        "vars.address_groups.WEB",
+    );
+    assert_eq!(unknown.line, Some(4));
+    assert!(unknown.message.contains("$NOPE"));
+    let b = find(&errs, ErrorKind::InvalidValue, "vars.address_groups.WEB");
+    assert!(b.message.contains("unbalanced"));
+    find(&errs, ErrorKind::InvalidValue, "vars.port-groups.BAD NAME");
+    let x = find(
+        &errs,
+        ErrorKind::UnknownReference,
+        "vars.port-groups.X_PORTS",
+    );
+    assert!(x.message.contains("$HOME_NET is not a defined port group"));
+    find(&errs, ErrorKind::InvalidValue, "vars.port-groups.EMPTY");
+    assert_eq!(errs.len(), 5, "{errs:#?}");
+}
