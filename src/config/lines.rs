@@ -664,7 +664,86 @@ allow:
         }
     }
 
+    /// Writes `v` in flow style, with blanks and line breaks in varying
+    /// places, to exercise the flow scanner.
+    fn flow_text(
+        v: &serde_yaml_ng::Value,
+        breaks: &mut impl Iterator<Item = bool>,
+        out: &mut String,
+    ) {
+        let mut sep = |out: &mut String, breaks: &mut dyn Iterator<Item = bool>| {
+            if breaks.next().unwrap_or(false) {
+                out.push_str("\n    ");
+            } else {
+                out.push(' ');
+            }
+        };
+        match v {
+            serde_yaml_ng::Value::Mapping(m) => {
+                out.push('{');
+                for (i, (k, v)) in m.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                        sep(out, breaks);
+                    }
+                    out.push_str(k.as_str().unwrap_or_default());
+                    out.push_str(": ");
+                    flow_text(v, breaks, out);
+                }
+                out.push('}');
+            }
+            serde_yaml_ng::Value::Sequence(items) => {
+                out.push('[');
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                        sep(out, breaks);
+                    }
+                    flow_text(v, breaks, out);
+                }
+                out.push(']');
+            }
+            serde_yaml_ng::Value::String(s) => {
+                out.push('"');
+                out.push_str(s);
+                out.push('"');
+            }
+            serde_yaml_ng::Value::Number(n) => out.push_str(&n.to_string()),
+            serde_yaml_ng::Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            _ => out.push_str("null"),
+        }
+    }
+
     proptest! {
+        /// Flow-style documents (as written by hand in the shipped configs,
+        /// over several lines too) index every key and item, and a key's
+        /// position holds that key.
+        #[test]
+        fn indexes_flow_documents(
+            doc in value_strategy(),
+            breaks in proptest::collection::vec(any::<bool>(), 64),
+        ) {
+            let mut text = String::from("name: x\nroot: ");
+            flow_text(&doc, &mut breaks.into_iter(), &mut text);
+            text.push_str("\nafter: 1\n");
+            let parsed: serde_yaml_ng::Value = match serde_yaml_ng::from_str(&text) {
+                Ok(v) => v,
+                Err(_) => return Ok(()), // keys like "null" or "true" collide; not our concern
+            };
+            let idx = LineIndex::build(&text);
+            let mut all = Vec::new();
+            paths(&parsed, "", &mut all);
+            for (p, key) in all {
+                let pos = idx.exact(&p);
+                prop_assert!(pos.is_some(), "{} not indexed in\n{}", p, text);
+                if let (Some((line, col)), Some(key)) = (pos, key) {
+                    let l = text.lines().nth(line - 1).unwrap_or_default();
+                    let at: String = l.chars().skip(col - 1).collect();
+                    prop_assert!(at.starts_with(&key), "{} at {}:{} is {:?}\n{}", p, line, col, at, text);
+                }
+            }
+        }
+
         /// On documents the YAML library writes (block style), every key
         /// and item is indexed, and a key's position holds that key.
         #[test]
