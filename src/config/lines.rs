@@ -671,7 +671,7 @@ allow:
         breaks: &mut impl Iterator<Item = bool>,
         out: &mut String,
     ) {
-        let mut sep = |out: &mut String, breaks: &mut dyn Iterator<Item = bool>| {
+        let sep = |out: &mut String, breaks: &mut dyn Iterator<Item = bool>| {
             if breaks.next().unwrap_or(false) {
                 out.push_str("\n    ");
             } else {
