@@ -1352,7 +1352,15 @@ fn read_allow(v: &Value, path: &str, e: &mut Errs) -> Option<AllowRule> {
             "missing required key 'services' (write [any] to allow everything)",
         );
     }
-    rule.services = read_services(o.list("services", e), &o.at("services"), e);
+    let listed = o.list("services", e);
+    rule.services = read_services(listed, &o.at("services"), e);
+    if matches!(o.get("services"), Some(Value::Sequence(v)) if v.is_empty()) {
+        e.push(
+            ErrorKind::NeverMatches,
+            o.at("services"),
+            "no services: the entry can never match (write [any] to allow everything)",
+        );
+    }
     if let Some(x) = o.opt_string("expires", e) {
         match chrono::DateTime::parse_from_rfc3339(x.trim()) {
             Ok(t) => rule.expires = Some(t),
@@ -1500,13 +1508,6 @@ fn check_allow(
                     ),
                 );
             }
-        }
-        if rule.services.is_empty() && !rule.from.is_empty() {
-            e.push(
-                ErrorKind::NeverMatches,
-                join(&path, "services"),
-                "no services: the entry can never match (write [any] to allow everything)",
-            );
         }
         if !resolvable || rule.from.is_empty() || rule.to.is_empty() {
             continue;
