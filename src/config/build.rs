@@ -820,6 +820,21 @@ fn read_zones(items: &[Value], e: &mut Errs) -> Vec<Zone> {
                 z.cidrs.push(net);
             }
         }
+        let no_cidrs = match o.get("cidrs") {
+            None => true,
+            Some(Value::Sequence(v)) => v.is_empty(),
+            Some(_) => false,
+        };
+        if !z.default && no_cidrs {
+            e.push(
+                ErrorKind::MissingKey,
+                path.clone(),
+                format!(
+                    "zone '{}' has no cidrs, so no address can ever be in it",
+                    z.id
+                ),
+            );
+        }
         z.unit = o.opt_string("unit", e);
         z.contact = o.opt_string("contact", e);
         if let Some(a) = o.opt_string("assets", e) {
@@ -981,16 +996,6 @@ fn check_zones(zones: &[Zone], e: &mut Errs) {
                 ErrorKind::InvalidValue,
                 format!("zones[{i}].hosts"),
                 "the default zone has no inventory",
-            );
-        }
-        if !z.default && z.cidrs.is_empty() && !placeholder(z) {
-            e.push(
-                ErrorKind::MissingKey,
-                format!("zones[{i}]"),
-                format!(
-                    "zone '{}' has no cidrs, so no address can ever be in it",
-                    z.id
-                ),
             );
         }
         for (j, &v) in z.vlans.iter().enumerate() {

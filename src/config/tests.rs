@@ -1055,3 +1055,12 @@ vars:
     find(&errs, ErrorKind::InvalidValue, "vars.port-groups.EMPTY");
     assert_eq!(errs.len(), 5, "{errs:#?}");
 }
+
+#[test]
+fn zones_need_cidrs_but_malformed_ones_are_not_double_counted() {
+    let errs = errors("name: t\nzones:\n  - {id: internet, default: true}\n  - {id: a, level: 1}\n  - {id: b, level: 1, cidrs: []}\n  - {id: c, level: 1, cidrs: [10.0.0.1/8]}\n");
+    assert_eq!(find(&errs, ErrorKind::MissingKey, "zones[1]").line, Some(4));
+    find(&errs, ErrorKind::MissingKey, "zones[2]");
+    find(&errs, ErrorKind::MalformedCidr, "zones[3].cidrs[0]");
+    assert_eq!(errs.len(), 3, "{errs:#?}");
+}
