@@ -332,7 +332,13 @@ impl LineIndex {
         let mut resume_at = 0usize;
         let mut skip_block_scalar: Option<usize> = None;
 
-        for (n, &start) in line_starts.iter().enumerate() {
+        for (n, &line_start) in line_starts.iter().enumerate() {
+            // A byte order mark is not part of the first line's content.
+            let start = if n == 0 && text.starts_with('\u{feff}') {
+                '\u{feff}'.len_utf8()
+            } else {
+                line_start
+            };
             let end = line_starts
                 .get(n + 1)
                 .map(|e| e.saturating_sub(1))
@@ -503,7 +509,10 @@ impl LineIndex {
             Ok(l) => l,
             Err(l) => l.saturating_sub(1),
         };
-        let start = self.line_starts.get(line).copied().unwrap_or(0);
+        let mut start = self.line_starts.get(line).copied().unwrap_or(0);
+        if line == 0 && self.text.starts_with('\u{feff}') {
+            start = '\u{feff}'.len_utf8().min(offset);
+        }
         let col = self
             .text
             .get(start..offset)
@@ -600,6 +609,15 @@ allow:
         assert_eq!(idx.exact("list[0]"), Some((6, 3)));
         assert_eq!(idx.exact("list[1]"), Some((8, 3)));
         assert_eq!(idx.exact("list[2]"), None);
+    }
+
+    #[test]
+    fn crlf_and_byte_order_mark() {
+        let doc = "\u{feff}name: x\r\nzones:\r\n  - {id: a, cidrs: [10.0.0.0/8]}\r\n  - id: b\r\n";
+        let idx = LineIndex::build(doc);
+        assert_eq!(idx.exact("name"), Some((1, 1)));
+        assert_eq!(idx.exact("zones[0].cidrs[0]"), Some((3, 21)));
+        assert_eq!(idx.exact("zones[1].id"), Some((4, 5)));
     }
 
     #[test]

@@ -1064,3 +1064,21 @@ fn zones_need_cidrs_but_malformed_ones_are_not_double_counted() {
     find(&errs, ErrorKind::MalformedCidr, "zones[3].cidrs[0]");
     assert_eq!(errs.len(), 3, "{errs:#?}");
 }
+
+#[test]
+fn crlf_and_bom_configs_load_with_lines() {
+    let text = std::fs::read_to_string(repo_dir().join("config/dehong-egov.yaml")).expect("read");
+    let crlf = format!("\u{feff}{}", text.replace('\n', "\r\n"));
+    let plain = Config::validate_at(&text, "a", Path::new("config"), now()).expect("valid");
+    let cr = Config::validate_at(&crlf, "a", Path::new("config"), now())
+        .expect("valid with CRLF and BOM");
+    assert_eq!(plain, cr);
+    let bad = crlf.replace("cidrs: [10.42.0.0/24]", "cidrs: [10.42.0.0/99]");
+    let errs = Config::validate_at(&bad, "a", Path::new("config"), now()).expect_err("invalid");
+    let e = find(&errs.errors, ErrorKind::MalformedCidr, "zones[10].cidrs[0]");
+    let line = text
+        .lines()
+        .position(|l| l.contains("10.42.0.0/24"))
+        .map(|i| i + 1);
+    assert_eq!(e.line, line);
+}
