@@ -60,7 +60,7 @@ impl Default for FlowTimeouts {
     fn default() -> Self {
         FlowTimeouts {
             normal: [60, 600, 60, 30, 300, 30, 300, 30, 300],
-            emergency: [10, 100, 5, 10, 100, 10, 100, 10, 100],
+            emergency: [5, 100, 10, 10, 100, 10, 100, 10, 100],
         }
     }
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::decode::defrag::DefragConfig;
 use crate::decode::DecodeOptions;
-use crate::flow::FlowTableConfig;
+use crate::flow::{FlowTableConfig, FlowTimeouts};
 use crate::policy::ZonePolicy;
 
 pub use replay::{replay, ReplayError, ReplayOptions, ReplaySummary};
@@ -53,13 +53,50 @@ impl Engine {
             validate_checksums: opts.validate_checksums,
             ..DecodeOptions::default()
         };
+        let t = &cfg.flow.timeouts;
+        let secs = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+        let flow = FlowTableConfig {
+            max_flows: cfg.flow.max_flows.max(1),
+            timeouts: FlowTimeouts {
+                normal: [
+                    secs(t.tcp.new),
+                    secs(t.tcp.established),
+                    secs(t.tcp.closed),
+                    secs(t.udp.new),
+                    secs(t.udp.established),
+                    secs(t.icmp.new),
+                    secs(t.icmp.established),
+                    secs(t.other.new),
+                    secs(t.other.established),
+                ],
+                emergency: [
+                    secs(t.tcp.emergency_new),
+                    secs(t.tcp.emergency_established),
+                    secs(t.tcp.emergency_closed),
+                    secs(t.udp.emergency_new),
+                    secs(t.udp.emergency_established),
+                    secs(t.icmp.emergency_new),
+                    secs(t.icmp.emergency_established),
+                    secs(t.other.emergency_new),
+                    secs(t.other.emergency_established),
+                ],
+            },
+            emergency_recovery_percent: cfg.flow.emergency_recovery_percent.min(100),
+        };
+        let defrag = DefragConfig {
+            max_bytes: cfg.defrag.max_bytes,
+            max_trackers: cfg.defrag.max_trackers,
+            timeout_secs: u32::try_from(cfg.defrag.timeout_secs).unwrap_or(u32::MAX),
+        };
         Arc::new(Engine {
             policy: ZonePolicy::from_config(cfg),
             tz: cfg.timezone,
             decode,
-            flow: FlowTableConfig::default(),
-            defrag: DefragConfig::default(),
-            rogue_interval_secs: 3600,
+            flow,
+            defrag,
+            rogue_interval_secs: i64::try_from(cfg.policy.rogue_alert_interval_secs)
+                .unwrap_or(i64::MAX)
+                .max(1),
         })
     }
 }
