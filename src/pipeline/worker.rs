@@ -225,7 +225,7 @@ impl<'w> Worker<'w> {
             L3::Arp(_) => self.stats.arp += 1,
             _ => self.stats.other += 1,
         }
-        if self.engine.policy.inventory.any_strict() {
+        if self.engine.policy.inventory.any_strict() && self.engine.policy.reports(PolicyKind::RogueDevice) {
             self.check_rogue(ts, pcap_cnt, d, None);
         }
         let (Some(src), Some(dst)) = (d.src_ip(), d.dst_ip()) else {

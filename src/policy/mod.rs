@@ -70,6 +70,8 @@ pub struct ZonePolicy {
     /// Cleartext logins are banned into or inside zones of at least this
     /// level.
     pub cleartext_min_level: Option<u8>,
+    /// Which finding kinds are reported.
+    pub enabled: crate::config::PolicyKinds,
 }
 
 fn arc(s: &Option<String>) -> Option<Arc<str>> {
@@ -116,6 +118,19 @@ impl ZonePolicy {
             allow: AllowTable::from_config(cfg),
             inventory,
             cleartext_min_level: cfg.cleartext_banned_min_level,
+            enabled: cfg.policy.enabled,
+        }
+    }
+
+    /// True if findings of `kind` are reported (config `policy.enabled`).
+    pub fn reports(&self, kind: PolicyKind) -> bool {
+        let e = &self.enabled;
+        match kind {
+            PolicyKind::IsolatedBreach => e.isolated_breach,
+            PolicyKind::UnauthorizedOutbound => e.unauthorized_outbound,
+            PolicyKind::RogueDevice => e.rogue_device,
+            PolicyKind::PolicyViolation => e.policy_violation,
+            PolicyKind::CleartextCredentials => e.cleartext_credentials,
         }
     }
 
@@ -178,7 +193,7 @@ impl ZonePolicy {
                 PolicyKind::PolicyViolation
             }
         };
-        Some(Verdict {
+        self.reports(kind).then_some(Verdict {
             kind,
             src_zone: cz,
             dst_zone: sz,
@@ -245,50 +260,43 @@ mod tests {
         let mut classified = zone("classified", 4, &["172.16.0.0/16"]);
         classified.isolated = true;
         let office = zone("office", 2, &["10.31.0.0/16"]);
-        Config {
-            name: "t".into(),
-            timezone: chrono_tz::UTC,
-            home_nets: vec![],
-            zones: vec![internet, dc, classified, office],
-            groups: [("offices".to_string(), vec!["office".to_string()])].into_iter().collect(),
-            allow: vec![
-                AllowRule {
-                    from: vec!["offices".into()],
-                    to: vec!["datacenter".into()],
-                    src_hosts: vec![],
-                    dst_hosts: vec!["10.40.0.80/32".parse().unwrap()],
-                    services: vec![Service::Tcp { lo: 3128, hi: 3128 }],
-                    expires: None,
-                    ticket: None,
-                    why: None,
-                },
-                AllowRule {
-                    from: vec!["datacenter".into()],
-                    to: vec!["internet".into()],
-                    src_hosts: vec!["10.40.0.80/32".parse().unwrap()],
-                    dst_hosts: vec![],
-                    services: vec![Service::Tcp { lo: 443, hi: 443 }],
-                    expires: None,
-                    ticket: None,
-                    why: None,
-                },
-                AllowRule {
-                    from: vec!["office".into()],
-                    to: vec!["internet".into()],
-                    src_hosts: vec![],
-                    dst_hosts: vec![],
-                    services: vec![Service::Udp { lo: 53, hi: 53 }],
-                    expires: Some("2026-11-02T01:05:00Z".parse().unwrap()),
-                    ticket: Some("T-1".into()),
-                    why: None,
-                },
-            ],
-            cleartext_banned_min_level: Some(3),
-            cleartext_services: vec![],
-            cleartext_http_basic_auth: true,
-            indicators: Default::default(),
-            admins: vec![],
-        }
+        let mut c = Config::builtin_default();
+        c.zones = vec![internet, dc, classified, office];
+        c.groups = [("offices".to_string(), vec!["office".to_string()])].into_iter().collect();
+        c.allow = vec![
+            AllowRule {
+                from: vec!["offices".into()],
+                to: vec!["datacenter".into()],
+                src_hosts: vec![],
+                dst_hosts: vec!["10.40.0.80/32".parse().unwrap()],
+                services: vec![Service::Tcp { lo: 3128, hi: 3128 }],
+                expires: None,
+                ticket: None,
+                why: None,
+            },
+            AllowRule {
+                from: vec!["datacenter".into()],
+                to: vec!["internet".into()],
+                src_hosts: vec!["10.40.0.80/32".parse().unwrap()],
+                dst_hosts: vec![],
+                services: vec![Service::Tcp { lo: 443, hi: 443 }],
+                expires: None,
+                ticket: None,
+                why: None,
+            },
+            AllowRule {
+                from: vec!["office".into()],
+                to: vec!["internet".into()],
+                src_hosts: vec![],
+                dst_hosts: vec![],
+                services: vec![Service::Udp { lo: 53, hi: 53 }],
+                expires: Some("2026-11-02T01:05:00Z".parse().unwrap()),
+                ticket: Some("T-1".into()),
+                why: None,
+            },
+        ];
+        c.cleartext_banned_min_level = Some(3);
+        c
     }
 
     fn v(p: &ZonePolicy, c: &str, s: &str, proto: u8, dport: u16, ts: i64) -> Option<PolicyKind> {
