@@ -1,0 +1,1 @@
+//! Program decoders (in progress).

@@ -1,0 +1,1 @@
+//! RFC 6587 framing (in progress).
