@@ -616,8 +616,6 @@ fn parse_3164<'a>(
     // A `prog[pid]` tag must name a program: at least one letter and no
     // punctuation outside `-_./()%@` (syslog-ng's program check).
     if pid.is_some() && !is_program(prog) {
-        pid = None;
-        p = pos + n;
         let body = line.get(pos..).unwrap_or_default();
         m.msg = text(body);
         return m;
