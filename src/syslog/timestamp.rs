@@ -240,7 +240,7 @@ pub(crate) fn resolve_local(naive: NaiveDateTime, tz: Tz) -> Option<DateTime<Fix
         LocalResult::Ambiguous(a, _) => Some(a.fixed_offset()),
         LocalResult::None => {
             let before = naive.checked_sub_signed(chrono::Duration::hours(3))?;
-            let offset = tz.from_local_datetime(&before).earliest()?.offset().clone();
+            let offset = *tz.from_local_datetime(&before).earliest()?.offset();
             let fixed: FixedOffset = chrono::Offset::fix(&offset);
             fixed.from_local_datetime(&naive).single()
         }
