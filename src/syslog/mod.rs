@@ -3,8 +3,11 @@
 //! the `zoneguard syslog parse` command.
 //!
 //! ```text
-//! bytes --framing--> message --parser--> SyslogMessage --decode--> LogEvent
+//! listener --Received--> bytes --parser--> SyslogMessage --decode--> LogEvent
+//!   (UDP datagram, or TCP/TLS stream --framing--> message)
 //! ```
+//!
+//! See `docs/syslog.md` for conformance notes and the field mapping.
 
 mod json;
 mod message;
@@ -14,8 +17,10 @@ mod timestamp;
 #[cfg(test)]
 mod conformance_tests;
 
+pub mod config;
 pub mod decode;
 pub mod framing;
+pub mod listener;
 
 pub use json::{error_json, run_parse_command, to_contract_json};
 pub use message::{ParseError, ParseOptions, Protocol, SdElement, SdParam, SyslogMessage};
