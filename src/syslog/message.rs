@@ -87,6 +87,17 @@ pub struct ParseOptions {
     pub sender: Option<IpAddr>,
 }
 
+impl ParseOptions {
+    /// The same options with the receive time set to `secs` seconds after
+    /// the Unix epoch (for reproducible runs: replay, tests, fuzzing).
+    pub fn received_at_unix(mut self, secs: i64) -> Self {
+        if let Some(t) = DateTime::<Utc>::from_timestamp(secs, 0) {
+            self.received = t;
+        }
+        self
+    }
+}
+
 impl Default for ParseOptions {
     fn default() -> Self {
         ParseOptions {
