@@ -85,6 +85,10 @@ async fn udp_100k_at_50k_per_second_loses_nothing() {
         .unwrap()
         .unwrap();
     assert_eq!(got, N);
+    let senders = stats.senders();
+    assert_eq!(senders.len(), 1);
+    assert_eq!(senders[0].0, std::net::IpAddr::from([127, 0, 0, 1]));
+    assert_eq!(senders[0].1.received, N);
 }
 
 fn tcp_sender(addr: SocketAddr, n: u64, octet: bool) -> std::thread::JoinHandle<()> {
@@ -136,6 +140,7 @@ async fn tcp_million_messages_each_framing_in_order() {
     lf.join().unwrap();
     let s = stats.snapshot();
     assert_eq!((s.received, s.dropped, s.truncated), (2 * N, 0, 0));
+    wait_for(|| stats.senders().first().map(|s| s.1.received) == Some(2 * N)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,13 +13,14 @@
 //! size plus one read buffer) and overall by `max_connections`.
 
 use std::io::BufReader;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use rustc_hash::FxHashMap;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, Semaphore};
@@ -72,6 +73,34 @@ pub struct ListenerStats {
     pub framing_errors: AtomicU64,
     /// Connections closed for being idle.
     pub idle_timeouts: AtomicU64,
+    /// Messages and drops per sender address, at most [`MAX_SENDERS`]
+    /// senders; others are counted in `senders_overflow`.
+    senders: Mutex<FxHashMap<IpAddr, SenderCounts>>,
+    /// Messages from senders beyond the [`MAX_SENDERS`] table.
+    pub senders_overflow: AtomicU64,
+}
+
+/// Senders tracked per listener; a flood of spoofed UDP sources cannot grow
+/// the table past this.
+pub const MAX_SENDERS: usize = 4096;
+
+/// Counters of one sender.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SenderCounts {
+    /// Messages put into the channel.
+    pub received: u64,
+    /// Messages dropped (UDP, channel full).
+    pub dropped: u64,
+    /// Messages cut at the maximum size.
+    pub truncated: u64,
+}
+
+impl SenderCounts {
+    fn add(&mut self, o: SenderCounts) {
+        self.received += o.received;
+        self.dropped += o.dropped;
+        self.truncated += o.truncated;
+    }
 }
 
 /// A plain copy of [`ListenerStats`].
@@ -108,6 +137,40 @@ impl ListenerStats {
             tls_failures: r(&self.tls_failures),
             framing_errors: r(&self.framing_errors),
             idle_timeouts: r(&self.idle_timeouts),
+        }
+    }
+
+    /// Per-sender counters, busiest first.
+    pub fn senders(&self) -> Vec<(IpAddr, SenderCounts)> {
+        let mut v: Vec<_> = match self.senders.lock() {
+            Ok(m) => m.iter().map(|(a, c)| (*a, *c)).collect(),
+            Err(p) => p.into_inner().iter().map(|(a, c)| (*a, *c)).collect(),
+        };
+        v.sort_by(|a, b| b.1.received.cmp(&a.1.received).then(a.0.cmp(&b.0)));
+        v
+    }
+
+    /// Merge a batch of per-sender counts (one lock per batch).
+    fn merge_senders(&self, batch: &mut FxHashMap<IpAddr, SenderCounts>) {
+        if batch.is_empty() {
+            return;
+        }
+        let mut table = match self.senders.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        for (addr, c) in batch.drain() {
+            let full = table.len() >= MAX_SENDERS;
+            match table.get_mut(&addr) {
+                Some(t) => t.add(c),
+                None if !full => {
+                    table.insert(addr, c);
+                }
+                None => {
+                    self.senders_overflow
+                        .fetch_add(c.received + c.dropped, Ordering::Relaxed);
+                }
+            }
         }
     }
 }
@@ -210,7 +273,9 @@ async fn udp_loop(
     stats: Arc<ListenerStats>,
 ) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut batch: FxHashMap<IpAddr, SenderCounts> = FxHashMap::default();
     loop {
+        stats.merge_senders(&mut batch);
         if sock.readable().await.is_err() {
             return;
         }
@@ -234,10 +299,21 @@ async fn udp_loop(
                 bytes: data.to_vec(),
                 truncated,
             };
+            let per = batch.entry(peer.ip()).or_default();
+            per.truncated += u64::from(truncated);
             match tx.try_send(msg) {
-                Ok(()) => bump(&stats.received),
-                Err(mpsc::error::TrySendError::Full(_)) => bump(&stats.dropped),
-                Err(mpsc::error::TrySendError::Closed(_)) => return,
+                Ok(()) => {
+                    bump(&stats.received);
+                    per.received += 1;
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    bump(&stats.dropped);
+                    per.dropped += 1;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    stats.merge_senders(&mut batch);
+                    return;
+                }
             }
         }
     }
@@ -298,7 +374,9 @@ async fn read_stream<S: AsyncRead + Unpin>(
 ) {
     let mut dec = FrameDecoder::new(max);
     let mut buf = vec![0u8; READ_CHUNK];
+    let mut batch: FxHashMap<IpAddr, SenderCounts> = FxHashMap::default();
     loop {
+        stats.merge_senders(&mut batch);
         let n = match tokio::time::timeout(idle, stream.read(&mut buf)).await {
             Err(_) => {
                 bump(&stats.idle_timeouts);
@@ -333,12 +411,18 @@ async fn read_stream<S: AsyncRead + Unpin>(
                     }
                 }
             };
+            let truncated = msg.truncated;
             if tx.send(msg).await.is_err() {
+                stats.merge_senders(&mut batch);
                 return;
             }
             bump(&stats.received);
+            let per = batch.entry(peer.ip()).or_default();
+            per.received += 1;
+            per.truncated += u64::from(truncated);
         }
         if n == 0 {
+            stats.merge_senders(&mut batch);
             return;
         }
     }
