@@ -820,7 +820,132 @@ mod tests {
         assert_eq!(parse(b"  \r\n", &opts(false)), Err(ParseError::Empty));
     }
 
+    fn header_field(max: usize) -> impl proptest::strategy::Strategy<Value = Option<String>> {
+        proptest::option::of(
+            proptest::string::string_regex(&format!("[!-~&&[^-]][!-~]{{0,{}}}", max - 1)).unwrap(),
+        )
+    }
+
     proptest::proptest! {
+        /// Any message built by the RFC 5424 grammar parses back, strict
+        /// and lenient, to the same fields.
+        #[test]
+        fn rfc5424_round_trip(
+            pri in 0u16..=191,
+            version in 1u16..=999,
+            ts in proptest::option::of((1970i32..2100, 1u32..=12, 1u32..=28, 0u32..24, 0u32..60, 0u32..60,
+                proptest::option::of(0u32..1_000_000), -1439i32..=1439)),
+            hostname in header_field(255),
+            app in header_field(48),
+            procid in header_field(128),
+            msgid in header_field(32),
+            sd in proptest::collection::btree_map("[a-zA-Z0-9@.]{1,32}",
+                proptest::collection::btree_map("[a-zA-Z0-9.]{1,32}", "[ -~]{0,12}", 0..3), 0..3),
+            msg in proptest::option::of("[ -~]{1,40}"),
+        ) {
+            use chrono::{Datelike, Timelike};
+            let mut line = format!("<{pri}>{version} ");
+            match ts {
+                None => line.push('-'),
+                Some((y, mo, d, h, mi, se, frac, off)) => {
+                    line.push_str(&format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{se:02}"));
+                    if let Some(f) = frac {
+                        line.push_str(&format!(".{f:06}"));
+                    }
+                    if off == 0 {
+                        line.push('Z');
+                    } else {
+                        let sign = if off < 0 { '-' } else { '+' };
+                        line.push_str(&format!("{sign}{:02}:{:02}", off.abs() / 60, off.abs() % 60));
+                    }
+                }
+            }
+            for f in [&hostname, &app, &procid, &msgid] {
+                line.push(' ');
+                line.push_str(f.as_deref().unwrap_or("-"));
+            }
+            line.push(' ');
+            if sd.is_empty() {
+                line.push('-');
+            }
+            for (id, params) in &sd {
+                line.push('[');
+                line.push_str(id);
+                for (k, v) in params {
+                    let esc = v.replace('\\', "\\\\").replace('"', "\\\"").replace(']', "\\]");
+                    line.push_str(&format!(" {k}=\"{esc}\""));
+                }
+                line.push(']');
+            }
+            if let Some(m) = &msg {
+                line.push(' ');
+                line.push_str(m);
+            }
+            for strict in [true, false] {
+                let m = parse(line.as_bytes(), &opts(strict)).map_err(|e| proptest::test_runner::TestCaseError::fail(format!("{e}: {line}")))?;
+                proptest::prop_assert_eq!(m.protocol, Protocol::Rfc5424);
+                proptest::prop_assert_eq!(m.facility, Some((pri >> 3) as u8));
+                proptest::prop_assert_eq!(m.severity, Some((pri & 7) as u8));
+                proptest::prop_assert_eq!(m.hostname.as_deref(), hostname.as_deref());
+                proptest::prop_assert_eq!(m.app_name.as_deref(), app.as_deref());
+                proptest::prop_assert_eq!(m.procid.as_deref(), procid.as_deref());
+                proptest::prop_assert_eq!(m.msgid.as_deref(), msgid.as_deref());
+                proptest::prop_assert_eq!(&*m.msg, msg.as_deref().unwrap_or(""));
+                let got: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>> = m
+                    .structured_data
+                    .iter()
+                    .map(|e| (e.id.to_string(), e.params.iter().map(|p| (p.name.to_string(), p.value.to_string())).collect()))
+                    .collect();
+                proptest::prop_assert_eq!(&got, &sd);
+                match (ts, m.timestamp) {
+                    (None, None) => {}
+                    (Some((y, mo, d, h, mi, se, frac, off)), Some(t)) => {
+                        proptest::prop_assert_eq!((t.year(), t.month(), t.day()), (y, mo, d));
+                        proptest::prop_assert_eq!((t.hour(), t.minute(), t.second()), (h, mi, se));
+                        proptest::prop_assert_eq!(t.nanosecond(), frac.unwrap_or(0) * 1000);
+                        proptest::prop_assert_eq!(t.offset().local_minus_utc(), off * 60);
+                    }
+                    (a, b) => proptest::prop_assert!(false, "timestamp {a:?} vs {b:?}"),
+                }
+            }
+        }
+
+        /// BSD lines with a tag parse back to their parts, the year taken
+        /// from the receive time (2026-11-27, Asia/Shanghai).
+        #[test]
+        fn rfc3164_round_trip(
+            pri in proptest::option::of(0u16..=191),
+            month in 1u32..=11,
+            day in 1u32..=28,
+            (h, mi, se) in (0u32..24, 0u32..60, 0u32..60),
+            host in "[a-z][a-z0-9.-]{0,20}",
+            prog in "[a-z][a-z0-9_/.-]{0,15}",
+            pid in proptest::option::of(1u32..99999),
+            msg in "[!-Z^-~][ -~]{0,40}",
+        ) {
+            use chrono::{Datelike, Timelike};
+            const MON: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+            let mut line = pri.map(|p| format!("<{p}>")).unwrap_or_default();
+            line.push_str(&format!("{} {day:>2} {h:02}:{mi:02}:{se:02} {host} {prog}", MON[month as usize - 1]));
+            if let Some(p) = pid {
+                line.push_str(&format!("[{p}]"));
+            }
+            line.push_str(": ");
+            line.push_str(&msg);
+            let m = parse(line.as_bytes(), &opts(false)).unwrap();
+            proptest::prop_assert_eq!(m.protocol, Protocol::Rfc3164);
+            let pri = pri.unwrap_or(13);
+            proptest::prop_assert_eq!((m.facility, m.severity), (Some((pri >> 3) as u8), Some((pri & 7) as u8)));
+            proptest::prop_assert_eq!(m.hostname.as_deref(), Some(host.as_str()));
+            proptest::prop_assert_eq!(m.app_name.as_deref(), Some(prog.as_str()));
+            let pid_s = pid.map(|p| p.to_string());
+            proptest::prop_assert_eq!(m.procid.as_deref(), pid_s.as_deref());
+            proptest::prop_assert_eq!(&*m.msg, msg.as_str());
+            let t = m.timestamp.unwrap();
+            proptest::prop_assert_eq!((t.year(), t.month(), t.day(), t.hour(), t.minute(), t.second()), (2026, month, day, h, mi, se));
+            proptest::prop_assert_eq!(t.offset().local_minus_utc(), 8 * 3600);
+        }
+
         #[test]
         fn never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
             let _ = parse(&bytes, &opts(false));
