@@ -284,8 +284,10 @@ async fn udp_loop(
         loop {
             let (n, peer) = match sock.try_recv_from(&mut buf) {
                 Ok(v) => v,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(_) => continue,
+                // WouldBlock ends the batch; any other error (an ICMP
+                // error reported on the socket) too, so a persistent error
+                // cannot spin this loop without yielding.
+                Err(_) => break,
             };
             let truncated = n > max;
             if truncated {

@@ -382,3 +382,36 @@ fn auth_and_device_corpora() {
     eprintln!("fortigate: {} of {n}: {:?}", forti.len(), kinds(&forti));
     assert!(kinds(&forti).contains_key("firewall_deny"));
 }
+
+proptest::proptest! {
+    /// Decoders never panic on hostile text under any known program name.
+    #[test]
+    fn decoders_never_panic(
+        prog in proptest::sample::select(vec!["sshd", "sudo", "su", "useradd", "usermod", "gpasswd",
+            "userdel", "passwd", "chage", "systemd", "kernel", "rsyslogd", "systemd-journald",
+            "unix_chkpwd", "filterlog", "%ASA-4-106023", "bash", "audispd"]),
+        words in proptest::collection::vec(proptest::sample::select(vec![
+            "Failed", "Accepted", "password", "for", "invalid", "user", "from", "port", "1.2.3.4",
+            "::1", "[", "]", "(", ")", ":", " : ", ";", " ; ", "=", "'", "\"", "PAM", "3", "more",
+            "authentication", "failure", "rhost=", "user=", "TTY=", "COMMAND=", "USER=", "IN=",
+            "SRC=", "DST=", "SPT=", "DPT=", "PROTO=", "Deny", "denied", "tcp", "outside:1.2.3.4/80",
+            "inside/10.0.0.1(22)", "message", "repeated", "times:", "[ ", "add", "to", "group",
+            "Main process exited,", "Scheduled restart job", "%%01POLICY/6/POLICYDENY(l):",
+            "source-ip=", "date=", "devid=", "logid=", "action=deny", "srcip=", ",", "4", "6",
+            "block", "history -c", "> /var/log/x", "op=remove_rule", "é", "\u{feff}",
+        ]), 0..24),
+    ) {
+        let line = format!("<38>Nov 27 12:00:00 host {prog}[1]: {}", words.concat());
+        if let Ok(m) = parse(line.as_bytes(), &opts()) {
+            if let Some(e) = decode(&m) {
+                for f in ["user", "SourceIp", "DestinationPort", "CommandLine", "Image", "count", "event"] {
+                    let _ = e.field(f);
+                }
+            }
+        }
+        let line = format!("<38>Nov 27 12:00:00 host {prog}[1]: {}", words.join(" "));
+        if let Ok(m) = parse(line.as_bytes(), &opts()) {
+            let _ = decode(&m);
+        }
+    }
+}
