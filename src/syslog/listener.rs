@@ -281,14 +281,10 @@ async fn udp_loop(
         }
         let now = Utc::now();
         // Drain everything queued before waiting again (batched receive).
-        loop {
-            let (n, peer) = match sock.try_recv_from(&mut buf) {
-                Ok(v) => v,
-                // WouldBlock ends the batch; any other error (an ICMP
-                // error reported on the socket) too, so a persistent error
-                // cannot spin this loop without yielding.
-                Err(_) => break,
-            };
+        // WouldBlock ends the batch; any other error (an ICMP error
+        // reported on the socket) too, so a persistent error cannot spin
+        // this loop without yielding.
+        while let Ok((n, peer)) = sock.try_recv_from(&mut buf) {
             let truncated = n > max;
             if truncated {
                 bump(&stats.truncated);
