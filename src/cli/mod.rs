@@ -3,6 +3,7 @@
 
 mod check;
 mod replay;
+mod syslog;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +33,8 @@ pub enum Command {
     /// Validate the config (and rules), printing every error with its
     /// location (校验配置与规则).
     Check(check::CheckArgs),
+    /// Syslog tools: `syslog parse` shows how lines are parsed (syslog 工具).
+    Syslog(syslog::SyslogArgs),
 }
 
 /// Runs a parsed command line.
@@ -39,6 +42,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Replay(a) => replay::run(a),
         Command::Check(a) => check::run(a),
+        Command::Syslog(a) => syslog::run(a),
     }
 }
 
