@@ -74,7 +74,9 @@ pub enum CaptureError {
     },
 
     /// A packet's captured length is beyond any sane snapshot length.
-    #[error("file {file}: absurd captured length at byte {offset}: {caplen} bytes (limit {limit})")]
+    #[error(
+        "file {file}: absurd captured length at byte {offset}: {caplen} bytes (limit {limit})"
+    )]
     AbsurdCaplen {
         /// Name of the capture.
         file: String,

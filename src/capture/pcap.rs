@@ -159,10 +159,18 @@ mod tests {
     fn header_bytes(magic: u32, big: bool, network: u32) -> Vec<u8> {
         let mut v = Vec::new();
         let put16 = |v: &mut Vec<u8>, x: u16| {
-            v.extend_from_slice(&if big { x.to_be_bytes() } else { x.to_le_bytes() })
+            v.extend_from_slice(&if big {
+                x.to_be_bytes()
+            } else {
+                x.to_le_bytes()
+            })
         };
         let put32 = |v: &mut Vec<u8>, x: u32| {
-            v.extend_from_slice(&if big { x.to_be_bytes() } else { x.to_le_bytes() })
+            v.extend_from_slice(&if big {
+                x.to_be_bytes()
+            } else {
+                x.to_le_bytes()
+            })
         };
         put32(&mut v, magic);
         put16(&mut v, 2);

@@ -369,14 +369,15 @@ fn next_pcapng(
             }
             pcapng::IDB_TYPE => {
                 let body = read_block(input, blen, s.endian, name)?;
-                let desc = pcapng::interface_desc(input.slice(body), s.endian).map_err(|reason| {
-                    CaptureError::MalformedBlock {
-                        file: name.to_owned(),
-                        offset,
-                        block: "IDB",
-                        reason,
-                    }
-                })?;
+                let desc =
+                    pcapng::interface_desc(input.slice(body), s.endian).map_err(|reason| {
+                        CaptureError::MalformedBlock {
+                            file: name.to_owned(),
+                            offset,
+                            block: "IDB",
+                            reason,
+                        }
+                    })?;
                 if s.interfaces.len() >= MAX_INTERFACES {
                     return Err(CaptureError::TooManyInterfaces {
                         file: name.to_owned(),
@@ -490,11 +491,7 @@ fn skip_block(
 
 /// Reads a Section Header Block at the current offset: learns the byte
 /// order, checks the version and forgets the previous section's interfaces.
-fn read_section_header(
-    input: &mut Input,
-    s: &mut Section,
-    name: &str,
-) -> Result<(), CaptureError> {
+fn read_section_header(input: &mut Input, s: &mut Section, name: &str) -> Result<(), CaptureError> {
     let offset = input.offset();
     let have = input.fill(12).map_err(io_error(name, offset))?;
     let head = input.available();
@@ -569,8 +566,7 @@ fn packet_block(
         limit: MAX_CAPLEN,
     };
     if btype == pcapng::SPB_TYPE {
-        let (_, orig_len) =
-            pcapng::simple_packet(bytes, s.endian).map_err(|_| malformed("SPB"))?;
+        let (_, orig_len) = pcapng::simple_packet(bytes, s.endian).map_err(|_| malformed("SPB"))?;
         let iface = s.interfaces.first().ok_or_else(|| unknown("SPB", 0))?;
         let room = bytes.len().saturating_sub(pcapng::SIMPLE_FIXED_LEN) as u32;
         let mut caplen = orig_len.min(room);
@@ -623,3 +619,6 @@ fn packet_block(
         interface: h.interface,
     })
 }
+
+#[cfg(test)]
+mod tests;

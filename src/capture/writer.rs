@@ -61,9 +61,8 @@ impl<W: Write> PcapWriter<W> {
     /// Writes one packet, truncated to the snapshot length; its original
     /// length is `data.len()`.
     pub fn write_packet(&mut self, ts: Timestamp, data: &[u8]) -> io::Result<()> {
-        let orig = u32::try_from(data.len()).map_err(|_| {
-            io::Error::new(io::ErrorKind::InvalidInput, "packet longer than 4 GiB")
-        })?;
+        let orig = u32::try_from(data.len())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "packet longer than 4 GiB"))?;
         self.write_packet_with_orig_len(ts, data, orig)
     }
 
@@ -88,9 +87,8 @@ impl<W: Write> PcapWriter<W> {
         if self.snaplen != 0 {
             caplen = caplen.min(self.snaplen as usize);
         }
-        let caplen32 = u32::try_from(caplen).map_err(|_| {
-            io::Error::new(io::ErrorKind::InvalidInput, "packet longer than 4 GiB")
-        })?;
+        let caplen32 = u32::try_from(caplen)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "packet longer than 4 GiB"))?;
         let mut h = [0u8; 16];
         for (i, v) in [secs, ts.subsec_micros(), caplen32, orig_len]
             .into_iter()
@@ -129,8 +127,11 @@ mod tests {
     #[test]
     fn header_and_record_layout() {
         let mut w = PcapWriter::new(Vec::new(), LinkType::LinuxSll, 100).unwrap();
-        w.write_packet(Timestamp::from_secs_nanos(1_793_667_635, 22_134_999), &[1, 2, 3])
-            .unwrap();
+        w.write_packet(
+            Timestamp::from_secs_nanos(1_793_667_635, 22_134_999),
+            &[1, 2, 3],
+        )
+        .unwrap();
         assert_eq!(w.packets_written(), 1);
         let b = w.into_inner();
         assert_eq!(&b[..4], &[0xd4, 0xc3, 0xb2, 0xa1]);
