@@ -452,6 +452,13 @@ fn pcapng_spb_padding_is_not_data() {
     let p = read_ok(ng.bytes());
     assert_eq!(p[0].data, vec![0x77; 61]);
     assert_eq!(p[0].orig_len, 61);
+
+    // IDB 0's snaplen bounds the data even when the block holds more.
+    let mut ng = Ng::new(false);
+    ng.idb(1, 64, None, None).spb(200, &[0x66; 120]);
+    let p = read_ok(ng.bytes());
+    assert_eq!(p[0].data, vec![0x66; 64]);
+    assert_eq!(p[0].orig_len, 200);
 }
 
 #[test]
@@ -661,7 +668,7 @@ fn pcapng_bad_block_lengths() {
         let mut b = base.bytes();
         put32(&mut b, false, btype);
         put32(&mut b, false, len);
-        b.extend(std::iter::repeat(0).take(body));
+        b.resize(b.len() + body, 0);
         put32(&mut b, false, trailer);
         b
     };
