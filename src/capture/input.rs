@@ -4,9 +4,9 @@
 //! the next `n` bytes contiguous in one reused buffer (moving the unread
 //! tail to the front when needed), so the readers hand out packet data as a
 //! borrowed slice with exactly one copy, the one from the kernel. The buffer
-//! starts at [`BUF_SIZE`] and only grows when a single record is larger
-//! (pcapng blocks, capped at 16 MiB by the reader), so memory stays a few
-//! MiB whatever the size of the capture.
+//! starts at [`BUF_SIZE`] and only grows while a single record is larger
+//! (pcapng blocks, capped at 16 MiB by the reader), shrinking back after, so
+//! memory stays a few MiB whatever the size of the capture.
 
 use std::io::{self, Read};
 use std::ops::Range;
@@ -19,6 +19,8 @@ pub(crate) const BUF_SIZE: usize = 1 << 20;
 pub(crate) struct Input {
     src: Box<dyn Read + Send>,
     buf: Vec<u8>,
+    /// The size the buffer returns to after holding an oversized record.
+    base: usize,
     /// Unread bytes are `buf[start..end]`.
     start: usize,
     end: usize,
@@ -33,6 +35,7 @@ impl Input {
         Input {
             src,
             buf: vec![0; capacity.max(64)],
+            base: capacity.max(64),
             start: 0,
             end: 0,
             offset: 0,
@@ -85,6 +88,10 @@ impl Input {
             self.start = 0;
             if self.buf.len() < n {
                 self.buf.resize(n, 0);
+            } else if self.buf.len() > self.base && n <= self.base && self.end <= self.base {
+                // The oversized record is gone: give the memory back.
+                self.buf.truncate(self.base);
+                self.buf.shrink_to_fit();
             }
         }
         while self.end - self.start < n {
@@ -204,6 +211,23 @@ mod tests {
         assert_eq!(input.offset(), 300);
         assert_eq!(input.fill(1000).unwrap(), 200);
         assert_eq!(input.fill(1000).unwrap(), 200);
+    }
+
+    #[test]
+    fn shrinks_back_after_a_large_record() {
+        let data: Vec<u8> = (0..2000u32).map(|x| x as u8).collect();
+        let mut input = Input::new(Box::new(Cursor::new(data.clone())), 64);
+        assert_eq!(input.fill(500).unwrap(), 500);
+        assert_eq!(input.capacity(), 500);
+        input.consume(500);
+        let mut at = 500;
+        while input.fill(10).unwrap() >= 10 {
+            assert_eq!(input.available()[..10], data[at..at + 10]);
+            input.consume(10);
+            at += 10;
+        }
+        assert_eq!(at, 2000);
+        assert_eq!(input.capacity(), 64);
     }
 
     #[test]

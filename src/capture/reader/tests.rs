@@ -1016,6 +1016,66 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Whatever the writer writes, the reader reads back exactly.
+    #[test]
+    fn pcap_writer_reader_round_trip(
+        packets in proptest::collection::vec(
+            (any::<u32>(), 0u32..1_000_000, proptest::collection::vec(any::<u8>(), 0..300)),
+            0..40,
+        ),
+        snaplen in prop_oneof![Just(0u32), 1u32..400],
+    ) {
+        let mut w = PcapWriter::new(Vec::new(), LinkType::Ethernet, snaplen).unwrap();
+        let mut want = Vec::new();
+        for (secs, micros, data) in &packets {
+            let ts = Timestamp::from_secs_micros(i64::from(*secs), *micros);
+            w.write_packet(ts, data).unwrap();
+            let keep = if snaplen == 0 { data.len() } else { data.len().min(snaplen as usize) };
+            want.push(Pkt {
+                ts,
+                linktype: LinkType::Ethernet,
+                data: data[..keep].to_vec(),
+                orig_len: data.len() as u32,
+                interface: 0,
+            });
+        }
+        prop_assert_eq!(read_ok(w.into_inner()), want);
+    }
+
+    /// pcapng of either byte order, any resolution: EPBs come back with
+    /// their interface's link type and the exact time.
+    #[test]
+    fn pcapng_round_trip(
+        big in any::<bool>(),
+        nanos in any::<bool>(),
+        packets in proptest::collection::vec(
+            (0u32..2, 0u64..(1u64 << 60), proptest::collection::vec(any::<u8>(), 0..100)),
+            0..30,
+        ),
+    ) {
+        let mut ng = Ng::new(big);
+        ng.idb(1, 0, None, None).idb(101, 0, Some(if nanos { 9 } else { 6 }), None);
+        let mut want = Vec::new();
+        for (iface, ts, data) in &packets {
+            ng.epb(*iface, *ts, data, data.len() as u32);
+            let mult: i128 = if *iface == 1 && nanos { 1 } else { 1000 };
+            // Beyond 2262 the time saturates.
+            let ns = (i128::from(*ts) * mult).min(i128::from(i64::MAX)) as i64;
+            want.push(Pkt {
+                ts: Timestamp(ns),
+                linktype: if *iface == 0 { LinkType::Ethernet } else { LinkType::Raw },
+                data: data.clone(),
+                orig_len: data.len() as u32,
+                interface: *iface,
+            });
+        }
+        prop_assert_eq!(read_ok(ng.bytes()), want);
+    }
+}
+
 #[test]
 fn valid_files_for_properties_are_valid() {
     let counts: Vec<usize> = valid_files()
