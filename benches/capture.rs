@@ -29,6 +29,47 @@ fn ensure_capture() -> Vec<u8> {
     std::fs::read(PCAP).expect("read the bench capture")
 }
 
+/// The same packets as pcapng (one SHB, one IDB with nanosecond time, one
+/// EPB per packet), to measure the pcapng path.
+fn to_pcapng(pcap: &'static [u8]) -> Vec<u8> {
+    fn block(out: &mut Vec<u8>, btype: u32, body: &[u8]) {
+        let len = (12 + body.len().div_ceil(4) * 4) as u32;
+        out.extend_from_slice(&btype.to_le_bytes());
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(body);
+        out.resize(out.len() + (4 - body.len() % 4) % 4, 0);
+        out.extend_from_slice(&len.to_le_bytes());
+    }
+    let mut out = Vec::with_capacity(pcap.len() + pcap.len() / 4);
+    let mut shb = vec![0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0];
+    shb.extend_from_slice(&(-1i64).to_le_bytes());
+    block(&mut out, 0x0a0d_0d0a, &shb);
+    // Ethernet, snaplen 0, if_tsresol = 9, end of options.
+    block(
+        &mut out,
+        1,
+        &[1, 0, 0, 0, 0, 0, 0, 0, 9, 0, 1, 0, 9, 0, 0, 0, 0, 0, 0, 0],
+    );
+    let mut r = CaptureReader::from_reader("pcap", Cursor::new(pcap)).unwrap();
+    let mut body = Vec::new();
+    while let Some(p) = r.next_packet().unwrap() {
+        body.clear();
+        let ts = p.ts.0 as u64;
+        for v in [
+            0,
+            (ts >> 32) as u32,
+            ts as u32,
+            p.data.len() as u32,
+            p.orig_len,
+        ] {
+            body.extend_from_slice(&v.to_le_bytes());
+        }
+        body.extend_from_slice(p.data);
+        block(&mut out, 6, &body);
+    }
+    out
+}
+
 /// Reads every packet, touching its length and first byte.
 fn read_all(mut r: CaptureReader) -> (u64, u64) {
     let mut bytes = 0u64;
@@ -56,6 +97,15 @@ fn bench_capture(c: &mut Criterion) {
     });
     g.bench_function("pcap_50mb_from_file", |b| {
         b.iter(|| black_box(read_all(CaptureReader::open(Path::new(PCAP)).unwrap())))
+    });
+    let ng: &'static [u8] = Box::leak(to_pcapng(data).into_boxed_slice());
+    g.bench_function("pcapng_from_memory", |b| {
+        b.iter(|| {
+            let r = CaptureReader::from_reader("mem", Cursor::new(ng)).unwrap();
+            let got = read_all(r);
+            assert_eq!(got.0, packets);
+            black_box(got)
+        })
     });
     g.finish();
 }
