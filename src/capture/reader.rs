@@ -46,6 +46,12 @@ pub enum CaptureFormat {
 /// After an error, [`CaptureReader::next_packet`] returns `Ok(None)`: the
 /// caller keeps what it got before and reports the error.
 ///
+/// pcapng specifics: `PacketRef::interface` is the index of the IDB within
+/// its section (a new section forgets the previous interfaces); a Simple
+/// Packet Block carries no time and gets that of the previous packet (the
+/// epoch before any); blocks other than SHB, IDB, EPB, SPB and PB (name
+/// resolution, statistics, decryption secrets, custom) are skipped unread.
+///
 /// ```no_run
 /// # use zoneguard::capture::CaptureReader;
 /// let mut r = CaptureReader::open(std::path::Path::new("in.pcap"))?;
