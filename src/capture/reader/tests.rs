@@ -1084,3 +1084,22 @@ fn valid_files_for_properties_are_valid() {
         .collect();
     assert_eq!(counts, vec![4, 2, 2, 1]);
 }
+
+#[test]
+fn reader_can_move_to_a_worker_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<CaptureReader>();
+    let bytes = pcap_file(0xa1b2_c3d4, false, 1, &[(T0, 0, &[1; 60], 60)]);
+    let r = CaptureReader::from_reader("x", Cursor::new(bytes)).unwrap();
+    let n = std::thread::spawn(move || {
+        let mut r = r;
+        let mut n = 0;
+        while r.next_packet().unwrap().is_some() {
+            n += 1;
+        }
+        n
+    })
+    .join()
+    .unwrap();
+    assert_eq!(n, 1);
+}
