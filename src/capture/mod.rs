@@ -1,5 +1,43 @@
 //! Capture input: pcap and pcapng files (and, with the daemon, live
 //! AF_PACKET sockets), yielding raw frames with their time and link type.
+//!
+//! [`CaptureReader`] reads classic pcap (micro- and nanosecond, both byte
+//! orders, and Kuznetzov's modified variant) and pcapng (several sections of
+//! either byte order, several interfaces, EPB, SPB and the obsolete PB;
+//! other blocks are skipped), streaming through a 1 MiB window and lending
+//! each packet as a [`PacketRef`]. [`PcapWriter`] writes classic pcap.
+//!
+//! Module layout: `pcap` and `pcapng` hold the pure header parsers, `input`
+//! the streaming window, `reader` the reader, `writer` the writer, `error`
+//! the error type.
+
+mod error;
+mod input;
+mod pcap;
+mod pcapng;
+mod reader;
+mod writer;
+
+pub use error::CaptureError;
+pub use reader::{CaptureFormat, CaptureReader, MAX_BLOCK_LEN, MAX_CAPLEN, MAX_INTERFACES};
+pub use writer::PcapWriter;
+
+/// One captured packet, borrowed from the reader's buffer until the next
+/// call to [`CaptureReader::next_packet`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PacketRef<'a> {
+    /// When the packet was captured.
+    pub ts: crate::time::Timestamp,
+    /// Link type of `data`.
+    pub linktype: LinkType,
+    /// The captured bytes (possibly truncated to the snapshot length).
+    pub data: &'a [u8],
+    /// Length of the packet on the wire.
+    pub orig_len: u32,
+    /// Index of the capture interface: the IDB index within its pcapng
+    /// section, 0 for pcap.
+    pub interface: u32,
+}
 
 /// The link-layer type of a captured frame (LINKTYPE_* / DLT_* values).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
