@@ -16,9 +16,24 @@ pub enum Detect {
 }
 
 const HTTP_METHODS: &[&[u8]] = &[
-    b"GET ", b"POST ", b"HEAD ", b"PUT ", b"DELETE ", b"OPTIONS ", b"CONNECT ", b"TRACE ",
-    b"PATCH ", b"PROPFIND ", b"PROPPATCH ", b"MKCOL ", b"COPY ", b"MOVE ", b"LOCK ", b"UNLOCK ",
-    b"SEARCH ", b"REPORT ",
+    b"GET ",
+    b"POST ",
+    b"HEAD ",
+    b"PUT ",
+    b"DELETE ",
+    b"OPTIONS ",
+    b"CONNECT ",
+    b"TRACE ",
+    b"PATCH ",
+    b"PROPFIND ",
+    b"PROPPATCH ",
+    b"MKCOL ",
+    b"COPY ",
+    b"MOVE ",
+    b"LOCK ",
+    b"UNLOCK ",
+    b"SEARCH ",
+    b"REPORT ",
 ];
 
 /// Names the protocol of the first bytes `data` of one direction of a flow.
@@ -117,7 +132,10 @@ fn detect_tcp(dir: Direction, data: &[u8], sp: u16, dp: u16) -> Detect {
             }
             let upper = |pat: &[u8]| {
                 data.len() >= pat.len()
-                    && data.iter().zip(pat).all(|(a, b)| a.to_ascii_uppercase() == *b)
+                    && data
+                        .iter()
+                        .zip(pat)
+                        .all(|(a, b)| a.to_ascii_uppercase() == *b)
             };
             if upper(b"USER ") || upper(b"PASS ") || upper(b"APOP ") {
                 if has_port(21, sp, dp) {
@@ -180,7 +198,12 @@ fn is_imap_command(data: &[u8]) -> bool {
     let rest = rest.get(1..).unwrap_or_default();
     [&b"LOGIN "[..], b"AUTHENTICATE ", b"CAPABILITY", b"STARTTLS"]
         .iter()
-        .any(|c| rest.len() >= c.len() && rest.get(..c.len()).is_some_and(|x| x.eq_ignore_ascii_case(c)))
+        .any(|c| {
+            rest.len() >= c.len()
+                && rest
+                    .get(..c.len())
+                    .is_some_and(|x| x.eq_ignore_ascii_case(c))
+        })
 }
 
 #[cfg(test)]
@@ -194,17 +217,50 @@ mod tests {
 
     #[test]
     fn content_beats_port() {
-        assert_eq!(tcp(ToServer, b"GET / HTTP/1.1\r\n", 3128), Detect::Found(AppProto::Http));
-        assert_eq!(tcp(ToServer, b"CONNECT a:443 HTTP/1.1\r\n", 8080), Detect::Found(AppProto::Http));
-        assert_eq!(tcp(ToServer, &[0x16, 3, 1, 0, 200, 1, 0], 8443), Detect::Found(AppProto::Tls));
-        assert_eq!(tcp(ToServer, b"SSH-2.0-OpenSSH_9.6\r\n", 2222), Detect::Found(AppProto::Ssh));
-        assert_eq!(tcp(ToClient, b"HTTP/1.1 200 OK\r\n", 8080), Detect::Found(AppProto::Http));
-        assert_eq!(tcp(ToClient, b"+OK POP3 ready\r\n", 9999), Detect::Found(AppProto::Pop3));
-        assert_eq!(tcp(ToClient, b"* OK IMAP4rev1\r\n", 9999), Detect::Found(AppProto::Imap));
-        assert_eq!(tcp(ToClient, b"220 (vsFTPd 3.0.3)\r\n", 2121), Detect::Found(AppProto::Ftp));
-        assert_eq!(tcp(ToClient, b"220 mx ESMTP Postfix\r\n", 2525), Detect::NotFound);
-        assert_eq!(tcp(ToServer, &[0xff, 0xfd, 0x18], 2323), Detect::Found(AppProto::Telnet));
-        assert_eq!(tcp(ToServer, b"a1 LOGIN bob x\r\n", 1143), Detect::Found(AppProto::Imap));
+        assert_eq!(
+            tcp(ToServer, b"GET / HTTP/1.1\r\n", 3128),
+            Detect::Found(AppProto::Http)
+        );
+        assert_eq!(
+            tcp(ToServer, b"CONNECT a:443 HTTP/1.1\r\n", 8080),
+            Detect::Found(AppProto::Http)
+        );
+        assert_eq!(
+            tcp(ToServer, &[0x16, 3, 1, 0, 200, 1, 0], 8443),
+            Detect::Found(AppProto::Tls)
+        );
+        assert_eq!(
+            tcp(ToServer, b"SSH-2.0-OpenSSH_9.6\r\n", 2222),
+            Detect::Found(AppProto::Ssh)
+        );
+        assert_eq!(
+            tcp(ToClient, b"HTTP/1.1 200 OK\r\n", 8080),
+            Detect::Found(AppProto::Http)
+        );
+        assert_eq!(
+            tcp(ToClient, b"+OK POP3 ready\r\n", 9999),
+            Detect::Found(AppProto::Pop3)
+        );
+        assert_eq!(
+            tcp(ToClient, b"* OK IMAP4rev1\r\n", 9999),
+            Detect::Found(AppProto::Imap)
+        );
+        assert_eq!(
+            tcp(ToClient, b"220 (vsFTPd 3.0.3)\r\n", 2121),
+            Detect::Found(AppProto::Ftp)
+        );
+        assert_eq!(
+            tcp(ToClient, b"220 mx ESMTP Postfix\r\n", 2525),
+            Detect::NotFound
+        );
+        assert_eq!(
+            tcp(ToServer, &[0xff, 0xfd, 0x18], 2323),
+            Detect::Found(AppProto::Telnet)
+        );
+        assert_eq!(
+            tcp(ToServer, b"a1 LOGIN bob x\r\n", 1143),
+            Detect::Found(AppProto::Imap)
+        );
         let smb = [0u8, 0, 0, 0x50, 0xfe, b'S', b'M', b'B'];
         assert_eq!(tcp(ToServer, &smb, 4455), Detect::Found(AppProto::Smb));
     }
@@ -214,12 +270,21 @@ mod tests {
         assert_eq!(tcp(ToServer, b"GE", 80), Detect::NeedMore);
         assert_eq!(tcp(ToServer, b"SS", 22), Detect::NeedMore);
         assert_eq!(tcp(ToServer, &[0x16, 3, 1], 443), Detect::NeedMore);
-        assert_eq!(tcp(ToServer, b"\x01\x02garbage garbage", 80), Detect::NotFound);
+        assert_eq!(
+            tcp(ToServer, b"\x01\x02garbage garbage", 80),
+            Detect::NotFound
+        );
     }
 
     #[test]
     fn r_services_by_port() {
-        assert_eq!(tcp(ToServer, b"0\0bob\0pw\0ls\0", 512), Detect::Found(AppProto::Rexec));
-        assert_eq!(tcp(ToServer, b"\0bob\0bob\0xterm/38400\0", 513), Detect::Found(AppProto::Rlogin));
+        assert_eq!(
+            tcp(ToServer, b"0\0bob\0pw\0ls\0", 512),
+            Detect::Found(AppProto::Rexec)
+        );
+        assert_eq!(
+            tcp(ToServer, b"\0bob\0bob\0xterm/38400\0", 513),
+            Detect::Found(AppProto::Rlogin)
+        );
     }
 }

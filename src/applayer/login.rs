@@ -10,8 +10,13 @@ pub const MAX_USER: usize = 256;
 
 /// Calls `f` with every complete line (without CR LF) of the stream; a line
 /// longer than `max_line` is dropped whole and counted.
-pub fn for_each_line<F>(buf: &mut StreamBuf, data: &[u8], max_line: usize, c: &mut AppCounters, mut f: F)
-where
+pub fn for_each_line<F>(
+    buf: &mut StreamBuf,
+    data: &[u8],
+    max_line: usize,
+    c: &mut AppCounters,
+    mut f: F,
+) where
     F: FnMut(&[u8]),
 {
     let mut overlong = false;
@@ -136,7 +141,12 @@ mod tests {
         t.flush(Some(true), &mut out);
         t.flush(Some(true), &mut out);
         assert_eq!(out.len(), 1);
-        let AppEvent::Credentials(l) = &out[0] else { panic!() };
-        assert_eq!((l.user.as_str(), l.password_seen, l.success), ("alice", true, Some(true)));
+        let AppEvent::Credentials(l) = &out[0] else {
+            panic!()
+        };
+        assert_eq!(
+            (l.user.as_str(), l.password_seen, l.success),
+            ("alice", true, Some(true))
+        );
     }
 }

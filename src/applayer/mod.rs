@@ -15,10 +15,10 @@
 
 pub mod buffer;
 mod detect;
-pub mod login;
 pub mod dns;
 pub mod ftp;
 pub mod http;
+pub mod login;
 pub mod mail;
 pub mod rlogin;
 pub mod smb;
@@ -413,7 +413,9 @@ impl AppState {
         let Detecting { bufs, chunks } = d;
         for (dir, len) in chunks {
             let i = dir.index();
-            let (Some(buf), Some(off)) = (bufs.get(i), offs.get_mut(i)) else { continue };
+            let (Some(buf), Some(off)) = (bufs.get(i), offs.get_mut(i)) else {
+                continue;
+            };
             let end = off.saturating_add(len);
             if let Some(chunk) = buf.get(*off..end) {
                 self.on_data(dir, chunk, ts, out);

@@ -92,7 +92,9 @@ impl DnsState {
                     let mut off = 0usize;
                     while let Some([hi, lo]) = d.get(off..off + 2) {
                         let len = usize::from(u16::from_be_bytes([*hi, *lo]));
-                        let Some(m) = d.get(off + 2..off + 2 + len) else { break };
+                        let Some(m) = d.get(off + 2..off + 2 + len) else {
+                            break;
+                        };
                         handle(m, ts, out, c, pending, max_txs, max_records, &mut unmatched);
                         off += 2 + len;
                     }
@@ -149,7 +151,9 @@ fn handle(
         }
     };
     if msg.dropped_records > 0 {
-        c.item_cap_hits = c.item_cap_hits.saturating_add(u64::from(msg.dropped_records));
+        c.item_cap_hits = c
+            .item_cap_hits
+            .saturating_add(u64::from(msg.dropped_records));
     }
     let id = msg.header.id;
     let (tx_type, request_ts) = if msg.header.qr() {
@@ -199,8 +203,18 @@ mod tests {
     fn udp_request_and_matched_response() {
         let mut s = AppState::new(AppProto::Dns, Transport::Udp, 53);
         let mut out = Vec::new();
-        s.on_data(Direction::ToServer, parser::tests::QUERY, Timestamp(1), &mut out);
-        s.on_data(Direction::ToClient, &parser::tests::response(), Timestamp(2), &mut out);
+        s.on_data(
+            Direction::ToServer,
+            parser::tests::QUERY,
+            Timestamp(1),
+            &mut out,
+        );
+        s.on_data(
+            Direction::ToClient,
+            &parser::tests::response(),
+            Timestamp(2),
+            &mut out,
+        );
         let ev = dns_events(&out);
         assert_eq!(ev.len(), 2);
         assert_eq!(ev[0].tx_type, DnsTxType::Request);
@@ -239,7 +253,13 @@ mod tests {
         for id in 0u16..10 {
             let mut q = parser::tests::QUERY.to_vec();
             q[..2].copy_from_slice(&id.to_be_bytes());
-            s.on_data(Direction::ToServer, &q, Timestamp(i64::from(id)), &mut out, &mut c);
+            s.on_data(
+                Direction::ToServer,
+                &q,
+                Timestamp(i64::from(id)),
+                &mut out,
+                &mut c,
+            );
         }
         assert_eq!(s.pending.len(), 4);
         assert_eq!(c.tx_cap_hits, 6);
@@ -250,7 +270,13 @@ mod tests {
         let mut s = DnsState::new(Transport::Udp, &AppConfig::default());
         let mut c = AppCounters::default();
         let mut out = Vec::new();
-        s.on_data(Direction::ToServer, b"\x00\x01\x01", Timestamp(0), &mut out, &mut c);
+        s.on_data(
+            Direction::ToServer,
+            b"\x00\x01\x01",
+            Timestamp(0),
+            &mut out,
+            &mut c,
+        );
         assert_eq!(c.parse_errors, 1);
     }
 }

@@ -249,12 +249,10 @@ pub fn read_name(msg: &[u8], start: usize, out: &mut String) -> Result<usize, Dn
                 if wire_len > MAX_NAME_LEN {
                     return Err(DnsError::NameTooLong { offset: start });
                 }
-                let label = msg
-                    .get(pos + 1..pos + 1 + l)
-                    .ok_or(DnsError::Truncated {
-                        field: "label",
-                        offset: pos,
-                    })?;
+                let label = msg.get(pos + 1..pos + 1 + l).ok_or(DnsError::Truncated {
+                    field: "label",
+                    offset: pos,
+                })?;
                 push_label(out, label);
                 pos += 1 + l;
             }
@@ -274,7 +272,12 @@ pub fn read_name(msg: &[u8], start: usize, out: &mut String) -> Result<usize, Dn
                 floor = target;
                 pos = target;
             }
-            _ => return Err(DnsError::BadLabel { byte: len, offset: pos }),
+            _ => {
+                return Err(DnsError::BadLabel {
+                    byte: len,
+                    offset: pos,
+                })
+            }
         }
     }
 }
@@ -368,7 +371,10 @@ fn parse_rdata(msg: &[u8], rrtype: u16, off: usize, len: usize) -> Result<DnsRDa
                 let code = u16_at(rd, p, "opt code")?;
                 let l = usize::from(u16_at(rd, p + 2, "opt length")?);
                 let d = rd.get(p + 4..p + 4 + l).ok_or(trunc("opt data", off + p))?;
-                opts.push((code, d.get(..d.len().min(MAX_RAW)).unwrap_or_default().to_vec()));
+                opts.push((
+                    code,
+                    d.get(..d.len().min(MAX_RAW)).unwrap_or_default().to_vec(),
+                ));
                 p += 4 + l;
             }
             DnsRData::Opt(opts)
@@ -572,9 +578,18 @@ pub(crate) mod tests {
         assert_eq!(m.answers.len(), 2);
         assert_eq!(m.answers[0].data, DnsRData::Name("web.example.com".into()));
         assert_eq!(m.answers[1].name, "web.example.com");
-        assert_eq!(m.answers[1].data, DnsRData::A(Ipv4Addr::new(93, 184, 216, 34)));
+        assert_eq!(
+            m.answers[1].data,
+            DnsRData::A(Ipv4Addr::new(93, 184, 216, 34))
+        );
         match &m.authorities[0].data {
-            DnsRData::Soa { mname, rname, serial, minimum, .. } => {
+            DnsRData::Soa {
+                mname,
+                rname,
+                serial,
+                minimum,
+                ..
+            } => {
                 assert_eq!(mname, "ns.example.com");
                 assert_eq!(rname, "admin.example.com");
                 assert_eq!((*serial, *minimum), (1, 5));
@@ -588,11 +603,17 @@ pub(crate) mod tests {
         // name at 12 is a pointer to itself
         let mut m = b"\x00\x01\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00".to_vec();
         m.extend_from_slice(b"\xc0\x0c\x00\x01\x00\x01");
-        assert_eq!(parse_message(&m, 64), Err(DnsError::PointerLoop { offset: 12 }));
+        assert_eq!(
+            parse_message(&m, 64),
+            Err(DnsError::PointerLoop { offset: 12 })
+        );
         // two labels pointing at each other: 12 -> 14 (forward) rejected
         let mut m2 = b"\x00\x01\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00".to_vec();
         m2.extend_from_slice(b"\x01a\xc0\x0c\x00\x01\x00\x01");
-        assert!(matches!(parse_message(&m2, 64), Err(DnsError::PointerLoop { .. })));
+        assert!(matches!(
+            parse_message(&m2, 64),
+            Err(DnsError::PointerLoop { .. })
+        ));
     }
 
     #[test]
@@ -603,7 +624,10 @@ pub(crate) mod tests {
             m.extend_from_slice(&[b'a'; 63]);
         }
         m.extend_from_slice(b"\x00\x00\x01\x00\x01");
-        assert_eq!(parse_message(&m, 64), Err(DnsError::NameTooLong { offset: 12 }));
+        assert_eq!(
+            parse_message(&m, 64),
+            Err(DnsError::NameTooLong { offset: 12 })
+        );
     }
 
     #[test]

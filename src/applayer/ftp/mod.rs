@@ -29,8 +29,17 @@ impl FtpState {
     }
 
     /// Feeds in-order bytes of one direction.
-    pub fn on_data(&mut self, dir: Direction, data: &[u8], _ts: Timestamp, out: &mut Vec<AppEvent>, c: &mut AppCounters) {
-        let Some(buf) = self.bufs.get_mut(dir.index()) else { return };
+    pub fn on_data(
+        &mut self,
+        dir: Direction,
+        data: &[u8],
+        _ts: Timestamp,
+        out: &mut Vec<AppEvent>,
+        c: &mut AppCounters,
+    ) {
+        let Some(buf) = self.bufs.get_mut(dir.index()) else {
+            return;
+        };
         let login = &mut self.login;
         for_each_line(buf, data, MAX_LINE, c, |line| match dir {
             Direction::ToServer => match parser::parse_command(line) {
@@ -40,7 +49,9 @@ impl FtpState {
             },
             Direction::ToClient => match parser::parse_reply(line) {
                 Some(230) if login.pending() => login.flush(Some(true), out),
-                Some(530) if login.pending() && login.has_password() => login.flush(Some(false), out),
+                Some(530) if login.pending() && login.has_password() => {
+                    login.flush(Some(false), out)
+                }
                 Some(530) if login.pending() => login.flush(Some(false), out),
                 _ => {}
             },
@@ -97,7 +108,10 @@ mod tests {
             let l = logins(&out);
             assert_eq!(l.len(), 2);
             assert_eq!((l[0].user.as_str(), l[0].success), ("alice", Some(false)));
-            assert_eq!((l[1].user.as_str(), l[1].password_seen, l[1].success), ("bob", true, Some(true)));
+            assert_eq!(
+                (l[1].user.as_str(), l[1].password_seen, l[1].success),
+                ("bob", true, Some(true))
+            );
             assert!(!format!("{out:?}").contains("s3cret"));
         }
     }

@@ -41,7 +41,10 @@ mod tests {
 
     #[test]
     fn commands_and_replies() {
-        assert_eq!(parse_command(b"USER anonymous"), FtpCommand::User(b"anonymous"));
+        assert_eq!(
+            parse_command(b"USER anonymous"),
+            FtpCommand::User(b"anonymous")
+        );
         assert_eq!(parse_command(b"pass x"), FtpCommand::Pass);
         assert_eq!(parse_command(b"LIST"), FtpCommand::Other);
         assert_eq!(parse_reply(b"230 Login successful."), Some(230));

@@ -5,7 +5,9 @@
 pub mod logger;
 pub mod parser;
 
-use super::{bounded_string, bump, AppConfig, AppCounters, AppEvent, AppProto, Direction, LoginInfo};
+use super::{
+    bounded_string, bump, AppConfig, AppCounters, AppEvent, AppProto, Direction, LoginInfo,
+};
 use crate::time::Timestamp;
 use std::collections::VecDeque;
 use std::io::Read;
@@ -188,7 +190,9 @@ impl HttpState {
     ) {
         let i = dir.index();
         while !data.is_empty() && !self.tunnel {
-            let Some(side) = self.sides.get_mut(i) else { return };
+            let Some(side) = self.sides.get_mut(i) else {
+                return;
+            };
             match side.phase {
                 Phase::Dead => return,
                 Phase::Resync => {
@@ -207,7 +211,10 @@ impl HttpState {
                 Phase::Head => {
                     // skip blank lines between messages
                     if side.head.is_empty() {
-                        let skip = data.iter().take_while(|b| **b == b'\r' || **b == b'\n').count();
+                        let skip = data
+                            .iter()
+                            .take_while(|b| **b == b'\r' || **b == b'\n')
+                            .count();
                         data = data.get(skip..).unwrap_or_default();
                         if data.is_empty() {
                             return;
@@ -285,7 +292,9 @@ impl HttpState {
                 continue;
             };
             if n.eq_ignore_ascii_case(b"content-length") {
-                content_length = std::str::from_utf8(v).ok().and_then(|s| s.trim().parse().ok());
+                content_length = std::str::from_utf8(v)
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok());
                 if content_length.is_none() {
                     out.push(AppEvent::Anomaly("http.invalid_content_length"));
                 }
@@ -324,7 +333,9 @@ impl HttpState {
                 let mut tx = HttpTransaction {
                     method: bounded_string(rl.method, 64),
                     uri_raw: bounded_string(rl.uri, 8192),
-                    uri: parser::normalize_uri(rl.uri.get(..rl.uri.len().min(8192)).unwrap_or_default()),
+                    uri: parser::normalize_uri(
+                        rl.uri.get(..rl.uri.len().min(8192)).unwrap_or_default(),
+                    ),
                     protocol: bounded_string(rl.protocol, 32),
                     request_headers_raw: raw,
                     request_ts: ts,
@@ -365,7 +376,9 @@ impl HttpState {
                     });
                     out.push(AppEvent::Anomaly("http.unsolicited_response"));
                 }
-                let Some(tx) = self.txs.get_mut(self.resp_idx) else { return };
+                let Some(tx) = self.txs.get_mut(self.resp_idx) else {
+                    return;
+                };
                 tx.status = Some(sl.status);
                 tx.response_protocol = Some(bounded_string(sl.protocol, 32));
                 for (n, v) in &headers {
@@ -427,14 +440,17 @@ impl HttpState {
         c: &mut AppCounters,
     ) -> usize {
         let keep = self.body_keep;
-        let Some(side) = self.sides.get_mut(dir.index()) else { return data.len() };
+        let Some(side) = self.sides.get_mut(dir.index()) else {
+            return data.len();
+        };
         let take_body = |side: &mut Side, chunk: &[u8], c: &mut AppCounters| {
             side.body_len = side.body_len.saturating_add(chunk.len() as u64);
             let room = keep.saturating_sub(side.body.len());
             if chunk.len() > room && room > 0 {
                 bump(&mut c.body_cap_hits);
             }
-            side.body.extend_from_slice(chunk.get(..chunk.len().min(room)).unwrap_or_default());
+            side.body
+                .extend_from_slice(chunk.get(..chunk.len().min(room)).unwrap_or_default());
         };
         match b {
             Body::UntilClose => {
@@ -480,7 +496,8 @@ impl HttpState {
                     side.phase = Phase::Dead;
                     return data.len();
                 }
-                side.line.extend_from_slice(data.get(..nl).unwrap_or_default());
+                side.line
+                    .extend_from_slice(data.get(..nl).unwrap_or_default());
                 let line = std::mem::take(&mut side.line);
                 let line_t = line.strip_suffix(b"\r").unwrap_or(&line);
                 match state {
@@ -509,7 +526,13 @@ impl HttpState {
     }
 
     /// A message of `dir` is complete.
-    fn finish(&mut self, dir: Direction, ts: Timestamp, out: &mut Vec<AppEvent>, c: &mut AppCounters) {
+    fn finish(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        out: &mut Vec<AppEvent>,
+        c: &mut AppCounters,
+    ) {
         let i = dir.index();
         let (body, len, enc) = match self.sides.get_mut(i) {
             Some(s) => {
@@ -547,7 +570,9 @@ impl HttpState {
     /// Bytes missing: skip them inside a Content-Length body, otherwise
     /// wait for the next message start.
     pub fn on_gap(&mut self, dir: Direction, len: u32) {
-        let Some(side) = self.sides.get_mut(dir.index()) else { return };
+        let Some(side) = self.sides.get_mut(dir.index()) else {
+            return;
+        };
         side.head.clear();
         side.line.clear();
         match side.phase {
@@ -582,7 +607,11 @@ impl HttpState {
 }
 
 /// Request fields signatures and logs use, and the Basic-auth login.
-fn fill_request_fields(tx: &mut HttpTransaction, headers: &[(String, String)], out: &mut Vec<AppEvent>) {
+fn fill_request_fields(
+    tx: &mut HttpTransaction,
+    headers: &[(String, String)],
+    out: &mut Vec<AppEvent>,
+) {
     for (n, v) in headers {
         let n = n.as_str();
         if n.eq_ignore_ascii_case("host") && tx.host.is_none() {
@@ -597,12 +626,22 @@ fn fill_request_fields(tx: &mut HttpTransaction, headers: &[(String, String)], o
             tx.cookie = Some(v.clone());
         } else if n.eq_ignore_ascii_case("content-type") {
             tx.request_content_type = Some(v.clone());
-        } else if n.eq_ignore_ascii_case("authorization") || n.eq_ignore_ascii_case("proxy-authorization") {
+        } else if n.eq_ignore_ascii_case("authorization")
+            || n.eq_ignore_ascii_case("proxy-authorization")
+        {
             let b = v.as_bytes();
-            if b.len() > 6 && b.get(..6).is_some_and(|p| p.eq_ignore_ascii_case(b"basic ")) {
-                if let Some(dec) = parser::base64_decode(b.get(6..).unwrap_or_default().trim_ascii()) {
+            if b.len() > 6
+                && b.get(..6)
+                    .is_some_and(|p| p.eq_ignore_ascii_case(b"basic "))
+            {
+                if let Some(dec) =
+                    parser::base64_decode(b.get(6..).unwrap_or_default().trim_ascii())
+                {
                     let (user, pass) = match memchr::memchr(b':', &dec) {
-                        Some(p) => (dec.get(..p).unwrap_or_default(), dec.get(p + 1..).unwrap_or_default()),
+                        Some(p) => (
+                            dec.get(..p).unwrap_or_default(),
+                            dec.get(p + 1..).unwrap_or_default(),
+                        ),
                         None => (&dec[..], &b""[..]),
                     };
                     let user = bounded_string(user, 256);
@@ -629,7 +668,10 @@ fn split_host_port(v: &str) -> (&str, Option<u16>) {
     let v = v.trim();
     if let Some(end) = v.rfind(']') {
         let host = v.get(..=end).unwrap_or(v);
-        let port = v.get(end + 1..).and_then(|r| r.strip_prefix(':')).and_then(|p| p.parse().ok());
+        let port = v
+            .get(end + 1..)
+            .and_then(|r| r.strip_prefix(':'))
+            .and_then(|p| p.parse().ok());
         return (host, port);
     }
     match v.rsplit_once(':') {
@@ -707,7 +749,10 @@ mod tests {
 
     #[test]
     fn request_response() {
-        let ev = run(&[(Direction::ToServer, REQ), (Direction::ToClient, RESP)], 10_000);
+        let ev = run(
+            &[(Direction::ToServer, REQ), (Direction::ToClient, RESP)],
+            10_000,
+        );
         let t = http(&ev);
         assert_eq!(t.len(), 1);
         let t = t[0];
@@ -719,28 +764,44 @@ mod tests {
         assert_eq!(t.content_type.as_deref(), Some("text/html"));
         assert_eq!(t.response_body, b"hello");
         assert_eq!(t.response_body_len, 5);
-        assert_eq!(t.header_names().collect::<Vec<_>>(), ["Host", "User-Agent", "Accept", "Cookie", "Referer"]);
+        assert_eq!(
+            t.header_names().collect::<Vec<_>>(),
+            ["Host", "User-Agent", "Accept", "Cookie", "Referer"]
+        );
     }
 
     #[test]
     fn any_split_gives_same_events() {
-        let whole = run(&[(Direction::ToServer, REQ), (Direction::ToClient, RESP)], 10_000);
+        let whole = run(
+            &[(Direction::ToServer, REQ), (Direction::ToClient, RESP)],
+            10_000,
+        );
         for split in [1, 2, 3, 7, 50] {
-            let ev = run(&[(Direction::ToServer, REQ), (Direction::ToClient, RESP)], split);
+            let ev = run(
+                &[(Direction::ToServer, REQ), (Direction::ToClient, RESP)],
+                split,
+            );
             assert_eq!(http(&ev), http(&whole), "split {split}");
         }
     }
 
     #[test]
     fn pipelining_and_chunked() {
-        let reqs = [REQ, b"POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc".as_slice()].concat();
+        let reqs = [
+            REQ,
+            b"POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc".as_slice(),
+        ]
+        .concat();
         let resps = [
             RESP,
             b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3;x\r\nabc\r\n2\r\nde\r\n0\r\nX-T: 1\r\n\r\n".as_slice(),
         ]
         .concat();
         for split in [1, 5, 10_000] {
-            let ev = run(&[(Direction::ToServer, &reqs), (Direction::ToClient, &resps)], split);
+            let ev = run(
+                &[(Direction::ToServer, &reqs), (Direction::ToClient, &resps)],
+                split,
+            );
             let t = http(&ev);
             assert_eq!(t.len(), 2);
             assert_eq!(t[1].method, "POST");
@@ -788,7 +849,10 @@ mod tests {
         )
         .into_bytes();
         resp.extend_from_slice(&gz);
-        let ev = run(&[(Direction::ToServer, REQ), (Direction::ToClient, &resp)], 10_000);
+        let ev = run(
+            &[(Direction::ToServer, REQ), (Direction::ToClient, &resp)],
+            10_000,
+        );
         let t = http(&ev);
         assert_eq!(t[0].response_body.len(), 64 * 1024);
         assert!(t[0].response_body.iter().all(|b| *b == b'A'));
@@ -806,7 +870,10 @@ mod tests {
                 _ => None,
             })
             .unwrap();
-        assert_eq!((l.proto, l.user.as_str(), l.password_seen), (AppProto::Http, "alice", true));
+        assert_eq!(
+            (l.proto, l.user.as_str(), l.password_seen),
+            (AppProto::Http, "alice", true)
+        );
         assert!(!format!("{ev:?}").contains("s3cr3t"));
         // the raw header block does keep the encoded value, as Suricata's buffers do
     }
@@ -821,7 +888,12 @@ mod tests {
             Timestamp(0),
             &mut out,
         );
-        s.on_data(Direction::ToClient, b"HTTP/1.1 200 Connection established\r\n\r\n", Timestamp(0), &mut out);
+        s.on_data(
+            Direction::ToClient,
+            b"HTTP/1.1 200 Connection established\r\n\r\n",
+            Timestamp(0),
+            &mut out,
+        );
         assert_eq!(http(&out)[0].host.as_deref(), Some("bad.example.org"));
         let ch = crate::applayer::tls::parser::tests::client_hello_record();
         for b in ch.chunks(7) {

@@ -1,9 +1,9 @@
 //! HTTP/1.x message-head parsers (RFC 9112): request line, status line,
 //! header fields, chunk-size lines, and URI normalisation.
 
-use nom::bytes::complete::{tag, take_till1, take_while, take_while1};
+use nom::bytes::complete::{tag, take_till1, take_while1};
 use nom::character::complete::{space0, space1};
-use nom::combinator::{opt, rest};
+use nom::combinator::rest;
 use nom::IResult;
 use thiserror::Error;
 
@@ -95,7 +95,10 @@ fn trim_end(mut b: &[u8]) -> &[u8] {
 }
 
 fn trim(b: &[u8]) -> &[u8] {
-    let start = b.iter().position(|c| *c != b' ' && *c != b'\t').unwrap_or(b.len());
+    let start = b
+        .iter()
+        .position(|c| *c != b' ' && *c != b'\t')
+        .unwrap_or(b.len());
     trim_end(b.get(start..).unwrap_or_default())
 }
 
@@ -139,13 +142,12 @@ pub fn parse_header_line(line: &[u8]) -> Option<(&[u8], &[u8])> {
 
 /// Parses a chunk-size line (`1a3f;ext=1`): the size, saturating at u64::MAX.
 pub fn parse_chunk_size(line: &[u8]) -> Result<u64, HttpError> {
-    let r: IResult<&[u8], (&[u8], Option<&[u8]>)> = (|i| {
+    // chunk extensions after the hex digits are ignored
+    let r: IResult<&[u8], &[u8]> = (|i| {
         let (i, _) = space0(i)?;
-        let (i, hex) = take_while1(|c: u8| c.is_ascii_hexdigit())(i)?;
-        let (i, ext) = opt(take_while(|_| true))(i)?;
-        Ok((i, (hex, ext)))
+        take_while1(|c: u8| c.is_ascii_hexdigit())(i)
     })(line);
-    let (_, (hex, _)) = r.map_err(|_| HttpError::BadChunkSize)?;
+    let (_, hex) = r.map_err(|_| HttpError::BadChunkSize)?;
     let mut v: u64 = 0;
     for c in hex {
         let d = u64::from((*c as char).to_digit(16).unwrap_or(0));
@@ -184,7 +186,10 @@ fn hexval(c: u8) -> Option<u8> {
 /// collapsed and dot segments removed (RFC 3986 §5.2.4) in the path.
 pub fn normalize_uri(raw: &[u8]) -> String {
     let (path, query) = match memchr::memchr(b'?', raw) {
-        Some(q) => (raw.get(..q).unwrap_or_default(), raw.get(q..).unwrap_or_default()),
+        Some(q) => (
+            raw.get(..q).unwrap_or_default(),
+            raw.get(q..).unwrap_or_default(),
+        ),
         None => (raw, &b""[..]),
     };
     let mut dec = Vec::with_capacity(path.len());
@@ -262,7 +267,10 @@ mod tests {
     #[test]
     fn request_lines() {
         let r = parse_request_line(b"GET /a/b?c=1 HTTP/1.1").unwrap();
-        assert_eq!((r.method, r.uri, r.protocol), (&b"GET"[..], &b"/a/b?c=1"[..], &b"HTTP/1.1"[..]));
+        assert_eq!(
+            (r.method, r.uri, r.protocol),
+            (&b"GET"[..], &b"/a/b?c=1"[..], &b"HTTP/1.1"[..])
+        );
         let r = parse_request_line(b"GET /a b/c HTTP/1.0").unwrap();
         assert_eq!(r.uri, b"/a b/c");
         let r = parse_request_line(b"GET /old").unwrap();
@@ -282,19 +290,31 @@ mod tests {
 
     #[test]
     fn headers_and_chunks() {
-        assert_eq!(parse_header_line(b"Host:  a.b "), Some((&b"Host"[..], &b"a.b"[..])));
+        assert_eq!(
+            parse_header_line(b"Host:  a.b "),
+            Some((&b"Host"[..], &b"a.b"[..]))
+        );
         assert_eq!(parse_header_line(b"nocolon"), None);
         assert_eq!(parse_chunk_size(b"1a;x=y").unwrap(), 26);
-        assert_eq!(parse_chunk_size(b"ffffffffffffffffffffff").unwrap(), u64::MAX);
+        assert_eq!(
+            parse_chunk_size(b"ffffffffffffffffffffff").unwrap(),
+            u64::MAX
+        );
         assert!(parse_chunk_size(b"zz").is_err());
-        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\nA: b\r\n\r\nbody", 0), Some(24));
+        assert_eq!(
+            find_head_end(b"GET / HTTP/1.1\r\nA: b\r\n\r\nbody", 0),
+            Some(24)
+        );
         assert_eq!(find_head_end(b"GET / HTTP/1.0\n\nx", 0), Some(16));
         assert_eq!(find_head_end(b"GET / HTTP/1.0\r\nA: b\r\n", 0), None);
     }
 
     #[test]
     fn uri_normalisation() {
-        assert_eq!(normalize_uri(b"/a/./b/../c//d%2fe?x=../y"), "/a/c/d/e?x=../y");
+        assert_eq!(
+            normalize_uri(b"/a/./b/../c//d%2fe?x=../y"),
+            "/a/c/d/e?x=../y"
+        );
         assert_eq!(normalize_uri(b"/%41%42%00"), "/AB%00");
         assert_eq!(normalize_uri(b"/../../etc/passwd"), "/etc/passwd");
         assert_eq!(normalize_uri(b"/dir/"), "/dir/");
@@ -302,7 +322,10 @@ mod tests {
 
     #[test]
     fn base64() {
-        assert_eq!(base64_decode(b"YWxhZGRpbjpvcGVuc2VzYW1l").unwrap(), b"aladdin:opensesame");
+        assert_eq!(
+            base64_decode(b"YWxhZGRpbjpvcGVuc2VzYW1l").unwrap(),
+            b"aladdin:opensesame"
+        );
         assert_eq!(base64_decode(b"YQ==").unwrap(), b"a");
         assert!(base64_decode(b"a!b").is_none());
     }

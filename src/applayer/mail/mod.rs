@@ -50,9 +50,23 @@ impl MailState {
     }
 
     /// Feeds in-order bytes of one direction.
-    pub fn on_data(&mut self, dir: Direction, data: &[u8], _ts: Timestamp, out: &mut Vec<AppEvent>, c: &mut AppCounters) {
-        let Some(buf) = self.bufs.get_mut(dir.index()) else { return };
-        let (login, tag, expect_sasl, proto) = (&mut self.login, &mut self.tag, &mut self.expect_sasl, self.proto);
+    pub fn on_data(
+        &mut self,
+        dir: Direction,
+        data: &[u8],
+        _ts: Timestamp,
+        out: &mut Vec<AppEvent>,
+        c: &mut AppCounters,
+    ) {
+        let Some(buf) = self.bufs.get_mut(dir.index()) else {
+            return;
+        };
+        let (login, tag, expect_sasl, proto) = (
+            &mut self.login,
+            &mut self.tag,
+            &mut self.expect_sasl,
+            self.proto,
+        );
         for_each_line(buf, data, MAX_LINE, c, |line| match (proto, dir) {
             (MailProto::Pop3, Direction::ToServer) => match parser::parse_pop3_command(line) {
                 Pop3Command::User(u) => login.user(u, out),
@@ -82,7 +96,11 @@ impl MailState {
                     return;
                 }
                 match parser::parse_imap_command(line) {
-                    ImapCommand::Login { tag: t, user, password } => {
+                    ImapCommand::Login {
+                        tag: t,
+                        user,
+                        password,
+                    } => {
                         login.user(&user, out);
                         if password {
                             login.password();
@@ -171,7 +189,10 @@ mod tests {
                 split,
             );
             let l = one(&out);
-            assert_eq!((l.proto, l.user.as_str(), l.password_seen, l.success), (AppProto::Pop3, "carol", true, Some(true)));
+            assert_eq!(
+                (l.proto, l.user.as_str(), l.password_seen, l.success),
+                (AppProto::Pop3, "carol", true, Some(true))
+            );
         }
     }
 
@@ -199,6 +220,9 @@ mod tests {
             5,
         );
         let l = one(&out);
-        assert_eq!((l.user.as_str(), l.password_seen, l.success), ("bob", true, Some(true)));
+        assert_eq!(
+            (l.user.as_str(), l.password_seen, l.success),
+            ("bob", true, Some(true))
+        );
     }
 }

@@ -198,7 +198,10 @@ mod tests {
             }
         );
         assert_eq!(parse_imap_command(b"a2 SELECT INBOX"), ImapCommand::Other);
-        assert_eq!(parse_imap_tagged(b"a1 NO [AUTHENTICATIONFAILED] x"), Some((&b"a1"[..], false)));
+        assert_eq!(
+            parse_imap_tagged(b"a1 NO [AUTHENTICATIONFAILED] x"),
+            Some((&b"a1"[..], false))
+        );
         assert_eq!(parse_imap_tagged(b"* OK ready"), None);
         // "\0bob\0pw"
         assert_eq!(sasl_plain(b"AGJvYgBwdw=="), Some((b"bob".to_vec(), true)));

@@ -54,7 +54,14 @@ impl RloginState {
     }
 
     /// Feeds in-order bytes of one direction.
-    pub fn on_data(&mut self, dir: Direction, data: &[u8], _ts: Timestamp, out: &mut Vec<AppEvent>, c: &mut AppCounters) {
+    pub fn on_data(
+        &mut self,
+        dir: Direction,
+        data: &[u8],
+        _ts: Timestamp,
+        out: &mut Vec<AppEvent>,
+        c: &mut AppCounters,
+    ) {
         match (self.phase, dir) {
             (Phase::Setup, Direction::ToServer) => {
                 if self.setup.len().saturating_add(data.len()) > self.cap {
@@ -68,7 +75,13 @@ impl RloginState {
                 match self.kind {
                     RKind::Rexec => match parser::parse_rexec(&self.setup) {
                         Ok((_, r)) => {
-                            let (user, pw) = (r.user.get(..r.user.len().min(MAX_USER)).unwrap_or_default().to_vec(), r.password);
+                            let (user, pw) = (
+                                r.user
+                                    .get(..r.user.len().min(MAX_USER))
+                                    .unwrap_or_default()
+                                    .to_vec(),
+                                r.password,
+                            );
                             self.login.user(&user, out);
                             if pw {
                                 self.login.password();
@@ -81,7 +94,11 @@ impl RloginState {
                     },
                     RKind::Rlogin => match parser::parse_rlogin(&self.setup) {
                         Ok((_, r)) => {
-                            let user = r.server_user.get(..r.server_user.len().min(MAX_USER)).unwrap_or_default().to_vec();
+                            let user = r
+                                .server_user
+                                .get(..r.server_user.len().min(MAX_USER))
+                                .unwrap_or_default()
+                                .to_vec();
                             self.login.user(&user, out);
                             self.phase = Phase::AwaitServer;
                         }
@@ -108,12 +125,12 @@ impl RloginState {
                     self.phase = Phase::Done;
                 }
             }
-            (Phase::AwaitPassword, Direction::ToServer) => {
-                if data.iter().any(|b| *b == b'\r' || *b == b'\n') {
-                    self.login.password();
-                    self.login.flush(None, out);
-                    self.phase = Phase::Done;
-                }
+            (Phase::AwaitPassword, Direction::ToServer)
+                if data.iter().any(|b| *b == b'\r' || *b == b'\n') =>
+            {
+                self.login.password();
+                self.login.flush(None, out);
+                self.phase = Phase::Done;
             }
             _ => {}
         }
@@ -164,7 +181,10 @@ mod tests {
             s.on_close(Timestamp(0), &mut out);
             let l = logins(&out);
             assert_eq!(l.len(), 1);
-            assert_eq!((l[0].proto, l[0].user.as_str(), l[0].password_seen), (AppProto::Rexec, "alice", true));
+            assert_eq!(
+                (l[0].proto, l[0].user.as_str(), l[0].password_seen),
+                (AppProto::Rexec, "alice", true)
+            );
             assert!(!format!("{out:?}{s:?}").contains("s3cret"));
         }
     }
@@ -173,7 +193,12 @@ mod tests {
     fn rlogin_trusted_and_prompted() {
         let mut s = AppState::new(AppProto::Rlogin, Transport::Tcp, 513);
         let mut out = Vec::new();
-        s.on_data(Direction::ToServer, b"\0bob\0root\0xterm/38400\0", Timestamp(0), &mut out);
+        s.on_data(
+            Direction::ToServer,
+            b"\0bob\0root\0xterm/38400\0",
+            Timestamp(0),
+            &mut out,
+        );
         s.on_data(Direction::ToClient, b"\0", Timestamp(0), &mut out);
         s.on_data(Direction::ToClient, b"Password: ", Timestamp(0), &mut out);
         s.on_data(Direction::ToServer, b"pw\r", Timestamp(0), &mut out);
@@ -182,8 +207,18 @@ mod tests {
 
         let mut s = AppState::new(AppProto::Rlogin, Transport::Tcp, 513);
         let mut out = Vec::new();
-        s.on_data(Direction::ToServer, b"\0bob\0root\0xterm/38400\0", Timestamp(0), &mut out);
-        s.on_data(Direction::ToClient, b"\0Last login: today\r\n# ", Timestamp(0), &mut out);
+        s.on_data(
+            Direction::ToServer,
+            b"\0bob\0root\0xterm/38400\0",
+            Timestamp(0),
+            &mut out,
+        );
+        s.on_data(
+            Direction::ToClient,
+            b"\0Last login: today\r\n# ",
+            Timestamp(0),
+            &mut out,
+        );
         let l = logins(&out);
         assert_eq!((l[0].user.as_str(), l[0].password_seen), ("root", false));
     }

@@ -3,8 +3,8 @@
 //! rexec: `port\0user\0password\0command\0`; rlogin:
 //! `\0client-user\0server-user\0terminal/speed\0`.
 
-use nom::bytes::streaming::take_until;
 use nom::bytes::streaming::tag;
+use nom::bytes::streaming::take_until;
 use nom::IResult;
 
 /// Longest field accepted (the command may be long, the rest are short).
@@ -81,8 +81,14 @@ mod tests {
     #[test]
     fn rexec() {
         let (_, r) = parse_rexec(b"0\0alice\0pw\0ls -l\0").unwrap();
-        assert_eq!((r.user, r.password, r.command), (&b"alice"[..], true, &b"ls -l"[..]));
-        assert!(matches!(parse_rexec(b"0\0alice\0p"), Err(nom::Err::Incomplete(_))));
+        assert_eq!(
+            (r.user, r.password, r.command),
+            (&b"alice"[..], true, &b"ls -l"[..])
+        );
+        assert!(matches!(
+            parse_rexec(b"0\0alice\0p"),
+            Err(nom::Err::Incomplete(_))
+        ));
     }
 
     #[test]

@@ -29,7 +29,13 @@ impl SmbInfo {
         };
         let mut m = Map::new();
         m.insert("command".into(), command.into());
-        m.insert("dialect".into(), self.dialect.clone().unwrap_or_else(|| "unknown".into()).into());
+        m.insert(
+            "dialect".into(),
+            self.dialect
+                .clone()
+                .unwrap_or_else(|| "unknown".into())
+                .into(),
+        );
         if !self.client_dialects.is_empty() {
             m.insert("client_dialects".into(), json!(self.client_dialects));
         }
@@ -52,7 +58,10 @@ impl SmbState {
         // NetBIOS messages can be 16 MiB; only negotiate (small) is parsed,
         // larger messages are skipped by the buffer cap.
         SmbState {
-            bufs: [StreamBuf::new(cfg.stream_buf_cap), StreamBuf::new(cfg.stream_buf_cap)],
+            bufs: [
+                StreamBuf::new(cfg.stream_buf_cap),
+                StreamBuf::new(cfg.stream_buf_cap),
+            ],
             info: SmbInfo::default(),
             seen_request: false,
             done: false,
@@ -60,16 +69,27 @@ impl SmbState {
     }
 
     /// Feeds in-order bytes of one direction.
-    pub fn on_data(&mut self, dir: Direction, data: &[u8], _ts: Timestamp, out: &mut Vec<AppEvent>, c: &mut AppCounters) {
+    pub fn on_data(
+        &mut self,
+        dir: Direction,
+        data: &[u8],
+        _ts: Timestamp,
+        out: &mut Vec<AppEvent>,
+        c: &mut AppCounters,
+    ) {
         if self.done {
             return;
         }
-        let Some(buf) = self.bufs.get_mut(dir.index()) else { return };
+        let Some(buf) = self.bufs.get_mut(dir.index()) else {
+            return;
+        };
         let (info, seen_request, done) = (&mut self.info, &mut self.seen_request, &mut self.done);
         let r = buf.feed(data, |d| {
             let mut off = 0;
             while let Some(rest) = d.get(off..) {
-                let Ok((left, (typ, msg))) = parser::parse_nbss(rest) else { break };
+                let Ok((left, (typ, msg))) = parser::parse_nbss(rest) else {
+                    break;
+                };
                 off = d.len() - left.len();
                 if typ != 0 {
                     continue; // session request/keepalive
@@ -83,7 +103,8 @@ impl SmbState {
                     Ok(Negotiate::Smb2Request(v)) if !*seen_request => {
                         *seen_request = true;
                         info.version = 2;
-                        info.client_dialects = v.into_iter().map(parser::smb2_dialect_name).collect();
+                        info.client_dialects =
+                            v.into_iter().map(parser::smb2_dialect_name).collect();
                     }
                     Ok(Negotiate::Smb1Response(idx)) => {
                         info.version = 1;
@@ -149,7 +170,9 @@ mod tests {
             for p in parser::tests::smb2_negotiate_response().chunks(split) {
                 s.on_data(Direction::ToClient, p, Timestamp(0), &mut out);
             }
-            let AppEvent::Smb(i) = &out[0] else { panic!("{out:?}") };
+            let AppEvent::Smb(i) = &out[0] else {
+                panic!("{out:?}")
+            };
             assert_eq!(i.dialect.as_deref(), Some("3.11"));
             assert_eq!(i.client_dialects, ["2.02", "3.00", "3.11"]);
             let mut o = Map::new();

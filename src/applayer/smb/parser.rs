@@ -153,7 +153,10 @@ pub(crate) mod tests {
     fn smb2_negotiate() {
         let req = smb2_negotiate_request();
         let (_, (_, msg)) = parse_nbss(&req).unwrap();
-        assert_eq!(parse_smb(msg).unwrap().1, Negotiate::Smb2Request(vec![0x0202, 0x0300, 0x0311]));
+        assert_eq!(
+            parse_smb(msg).unwrap().1,
+            Negotiate::Smb2Request(vec![0x0202, 0x0300, 0x0311])
+        );
         let resp = smb2_negotiate_response();
         let (_, (_, msg)) = parse_nbss(&resp).unwrap();
         assert_eq!(parse_smb(msg).unwrap().1, Negotiate::Smb2Response(0x0311));
@@ -169,7 +172,11 @@ pub(crate) mod tests {
         m.extend_from_slice(dialects);
         assert_eq!(
             parse_smb(&m).unwrap().1,
-            Negotiate::Smb1Request(vec!["NT LM 0.12".into(), "SMB 2.002".into(), "SMB 2.???".into()])
+            Negotiate::Smb1Request(vec![
+                "NT LM 0.12".into(),
+                "SMB 2.002".into(),
+                "SMB 2.???".into()
+            ])
         );
     }
 

@@ -54,7 +54,10 @@ impl SshState {
     /// New state with the bounds of `cfg`.
     pub fn new(cfg: &AppConfig) -> Self {
         SshState {
-            bufs: [StreamBuf::new(cfg.stream_buf_cap), StreamBuf::new(cfg.stream_buf_cap)],
+            bufs: [
+                StreamBuf::new(cfg.stream_buf_cap),
+                StreamBuf::new(cfg.stream_buf_cap),
+            ],
             phase: [Phase::Banner; 2],
             pre_lines: [0; 2],
             info: SshInfo::default(),
@@ -63,11 +66,20 @@ impl SshState {
     }
 
     /// Feeds in-order bytes of one direction.
-    pub fn on_data(&mut self, dir: Direction, data: &[u8], _ts: Timestamp, out: &mut Vec<AppEvent>, c: &mut AppCounters) {
+    pub fn on_data(
+        &mut self,
+        dir: Direction,
+        data: &[u8],
+        _ts: Timestamp,
+        out: &mut Vec<AppEvent>,
+        c: &mut AppCounters,
+    ) {
         let i = dir.index();
-        let (Some(buf), Some(phase), Some(pre)) =
-            (self.bufs.get_mut(i), self.phase.get_mut(i), self.pre_lines.get_mut(i))
-        else {
+        let (Some(buf), Some(phase), Some(pre)) = (
+            self.bufs.get_mut(i),
+            self.phase.get_mut(i),
+            self.pre_lines.get_mut(i),
+        ) else {
             return;
         };
         if *phase == Phase::Done {
@@ -76,8 +88,7 @@ impl SshState {
         let info = &mut self.info;
         let r = buf.feed(data, |d| {
             let mut off = 0;
-            loop {
-                let Some(rest) = d.get(off..) else { break };
+            while let Some(rest) = d.get(off..) {
                 match *phase {
                     Phase::Done => return d.len(),
                     Phase::Banner => {
@@ -96,7 +107,10 @@ impl SshState {
                             Ok(b) => {
                                 let side = SshSide {
                                     proto_version: bounded_string(b.proto_version, 32),
-                                    software_version: bounded_string(b.software_version, MAX_BANNER),
+                                    software_version: bounded_string(
+                                        b.software_version,
+                                        MAX_BANNER,
+                                    ),
                                     hassh: None,
                                 };
                                 match dir {
@@ -117,7 +131,10 @@ impl SshState {
                         }
                     }
                     Phase::Packets => {
-                        let Some(len) = rest.get(..4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]])) else {
+                        let Some(len) = rest
+                            .get(..4)
+                            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+                        else {
                             break;
                         };
                         if len > 35_000 {
@@ -125,7 +142,9 @@ impl SshState {
                             *phase = Phase::Done;
                             return d.len();
                         }
-                        let Ok((_, payload)) = parser::parse_packet(rest) else { break };
+                        let Ok((_, payload)) = parser::parse_packet(rest) else {
+                            break;
+                        };
                         off += 4 + len as usize;
                         if payload.first() == Some(&20) {
                             if let Ok(k) = parser::parse_kexinit(payload) {
@@ -191,7 +210,11 @@ mod tests {
             s.on_data(Direction::ToServer, a, Timestamp(0), &mut out);
             s.on_data(Direction::ToClient, b, Timestamp(0), &mut out);
         }
-        for b in srv.chunks(split).skip(cli.chunks(split).count()) {
+        let n = cli.chunks(split).count().min(srv.chunks(split).count());
+        for a in cli.chunks(split).skip(n) {
+            s.on_data(Direction::ToServer, a, Timestamp(0), &mut out);
+        }
+        for b in srv.chunks(split).skip(n) {
             s.on_data(Direction::ToClient, b, Timestamp(0), &mut out);
         }
         s.on_close(Timestamp(1), &mut out);
@@ -202,12 +225,17 @@ mod tests {
     fn banners_and_hassh_any_split() {
         let whole = run(10_000);
         assert_eq!(whole.len(), 1);
-        let AppEvent::Ssh(info) = &whole[0] else { panic!() };
+        let AppEvent::Ssh(info) = &whole[0] else {
+            panic!()
+        };
         let c = info.client.as_ref().unwrap();
         assert_eq!(c.proto_version, "2.0");
         assert_eq!(c.software_version, "OpenSSH_8.9p1 Ubuntu-3");
         assert!(c.hassh.is_some());
-        assert_eq!(info.server.as_ref().unwrap().software_version, "OpenSSH_9.6");
+        assert_eq!(
+            info.server.as_ref().unwrap().software_version,
+            "OpenSSH_9.6"
+        );
         for split in [1, 2, 5, 33] {
             assert_eq!(format!("{:?}", run(split)), format!("{whole:?}"));
         }

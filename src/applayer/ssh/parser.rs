@@ -38,7 +38,11 @@ pub fn parse_banner(line: &[u8]) -> Result<Banner<'_>, SshError> {
     let dash = memchr::memchr(b'-', rest).ok_or(SshError::BadBanner)?;
     let proto_version = rest.get(..dash).ok_or(SshError::BadBanner)?;
     let software_version = rest.get(dash + 1..).unwrap_or_default();
-    if proto_version.is_empty() || !proto_version.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
+    if proto_version.is_empty()
+        || !proto_version
+            .iter()
+            .all(|c| c.is_ascii_digit() || *c == b'.')
+    {
         return Err(SshError::BadBanner);
     }
     Ok(Banner {
@@ -80,13 +84,19 @@ pub struct KexInit {
 impl KexInit {
     /// HASSH string and MD5 of a client KEXINIT.
     pub fn hassh(&self) -> (String, String) {
-        let s = format!("{};{};{};{}", self.kex, self.enc_cs, self.mac_cs, self.comp_cs);
+        let s = format!(
+            "{};{};{};{}",
+            self.kex, self.enc_cs, self.mac_cs, self.comp_cs
+        );
         let h = super::super::tls::parser::hex(&Md5::digest(s.as_bytes()));
         (s, h)
     }
     /// HASSH-server string and MD5 of a server KEXINIT.
     pub fn hassh_server(&self) -> (String, String) {
-        let s = format!("{};{};{};{}", self.kex, self.enc_sc, self.mac_sc, self.comp_sc);
+        let s = format!(
+            "{};{};{};{}",
+            self.kex, self.enc_sc, self.mac_sc, self.comp_sc
+        );
         let h = super::super::tls::parser::hex(&Md5::digest(s.as_bytes()));
         (s, h)
     }
@@ -101,11 +111,14 @@ pub fn parse_kexinit(p: &[u8]) -> Result<KexInit, SshError> {
     }
     let (i, _cookie) = take(16usize)(i).map_err(t("cookie"))?;
     let mut lists: [String; 8] = Default::default();
-    let names = ["kex", "host_key", "enc_cs", "enc_sc", "mac_cs", "mac_sc", "comp_cs", "comp_sc"];
+    let names = [
+        "kex", "host_key", "enc_cs", "enc_sc", "mac_cs", "mac_sc", "comp_cs", "comp_sc",
+    ];
     let mut i = i;
     for (slot, name) in lists.iter_mut().zip(names) {
         let (r, l) = length_data(be_u32)(i).map_err(t(name))?;
-        *slot = String::from_utf8_lossy(l.get(..l.len().min(4096)).unwrap_or_default()).into_owned();
+        *slot =
+            String::from_utf8_lossy(l.get(..l.len().min(4096)).unwrap_or_default()).into_owned();
         i = r;
     }
     let [kex, host_key, enc_cs, enc_sc, mac_cs, mac_sc, comp_cs, comp_sc] = lists;
@@ -145,7 +158,9 @@ pub(crate) mod tests {
         }
         p.extend_from_slice(&[0, 0, 0, 0, 0]);
         let pad = 4u8;
-        let mut pkt = ((p.len() + 1 + usize::from(pad)) as u32).to_be_bytes().to_vec();
+        let mut pkt = ((p.len() + 1 + usize::from(pad)) as u32)
+            .to_be_bytes()
+            .to_vec();
         pkt.push(pad);
         pkt.extend_from_slice(&p);
         pkt.extend_from_slice(&[0; 4]);
@@ -168,7 +183,10 @@ pub(crate) mod tests {
         assert!(rest.is_empty());
         let k = parse_kexinit(payload).unwrap();
         let (s, h) = k.hassh();
-        assert_eq!(s, "curve25519-sha256,diffie-hellman-group14-sha256;aes128-ctr;hmac-sha2-256;none");
+        assert_eq!(
+            s,
+            "curve25519-sha256,diffie-hellman-group14-sha256;aes128-ctr;hmac-sha2-256;none"
+        );
         assert_eq!(h.len(), 32);
         assert!(parse_kexinit(&payload[..30]).is_err());
     }

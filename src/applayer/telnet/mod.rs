@@ -49,10 +49,19 @@ impl TelnetState {
     }
 
     /// Feeds in-order bytes of one direction.
-    pub fn on_data(&mut self, dir: Direction, data: &[u8], _ts: Timestamp, out: &mut Vec<AppEvent>, c: &mut AppCounters) {
+    pub fn on_data(
+        &mut self,
+        dir: Direction,
+        data: &[u8],
+        _ts: Timestamp,
+        out: &mut Vec<AppEvent>,
+        c: &mut AppCounters,
+    ) {
         match dir {
             Direction::ToClient => {
-                let Some(st) = self.strip.get_mut(1) else { return };
+                let Some(st) = self.strip.get_mut(1) else {
+                    return;
+                };
                 let tail = &mut self.tail;
                 let expect = &mut self.expect;
                 st.feed(data, |b| {
@@ -61,7 +70,10 @@ impl TelnetState {
                         tail.drain(..TAIL);
                     }
                     if b == b':' {
-                        if tail.ends_with(b"login:") || tail.ends_with(b"username:") || tail.ends_with(b"user name:") {
+                        if tail.ends_with(b"login:")
+                            || tail.ends_with(b"username:")
+                            || tail.ends_with(b"user name:")
+                        {
                             *expect = Expect::User;
                         } else if tail.ends_with(b"password:") || tail.ends_with(b"passcode:") {
                             *expect = Expect::Password;
@@ -70,10 +82,17 @@ impl TelnetState {
                 });
             }
             Direction::ToServer => {
-                let Some(st) = self.strip.get_mut(0) else { return };
+                let Some(st) = self.strip.get_mut(0) else {
+                    return;
+                };
                 // Lines completed in this chunk: (what was expected, user text, overflowed).
                 let mut done: Vec<(Expect, Vec<u8>, bool)> = Vec::new();
-                let (line, over, pw, expect) = (&mut self.line, &mut self.line_overflow, &mut self.pw_chars, &mut self.expect);
+                let (line, over, pw, expect) = (
+                    &mut self.line,
+                    &mut self.line_overflow,
+                    &mut self.pw_chars,
+                    &mut self.expect,
+                );
                 st.feed(data, |b| match b {
                     b'\r' | b'\n' | 0 => {
                         if !line.is_empty() || *pw > 0 {
@@ -153,8 +172,18 @@ mod tests {
         let mut s = AppState::new(AppProto::Telnet, Transport::Tcp, 23);
         let mut out = Vec::new();
         let t = Timestamp(0);
-        s.on_data(Direction::ToServer, b"\xff\xfd\x01\xff\xfb\x18", t, &mut out);
-        s.on_data(Direction::ToClient, b"\xff\xfb\x01Ubuntu 22.04\r\nhost lo", t, &mut out);
+        s.on_data(
+            Direction::ToServer,
+            b"\xff\xfd\x01\xff\xfb\x18",
+            t,
+            &mut out,
+        );
+        s.on_data(
+            Direction::ToClient,
+            b"\xff\xfb\x01Ubuntu 22.04\r\nhost lo",
+            t,
+            &mut out,
+        );
         s.on_data(Direction::ToClient, b"gin: ", t, &mut out);
         for ch in b"root\r\n" {
             s.on_data(Direction::ToServer, &[*ch], t, &mut out);
@@ -176,14 +205,32 @@ mod tests {
         let mut s = TelnetState::new(&AppConfig::default());
         let mut c = AppCounters::default();
         let mut out = Vec::new();
-        s.on_data(Direction::ToClient, b"login: ", Timestamp(0), &mut out, &mut c);
+        s.on_data(
+            Direction::ToClient,
+            b"login: ",
+            Timestamp(0),
+            &mut out,
+            &mut c,
+        );
         for _ in 0..100_000 {
             s.on_data(Direction::ToServer, b"a", Timestamp(0), &mut out, &mut c);
             assert!(s.line.len() <= MAX_USER);
         }
         s.on_data(Direction::ToServer, b"\r\n", Timestamp(0), &mut out, &mut c);
-        s.on_data(Direction::ToClient, b"Password: ", Timestamp(0), &mut out, &mut c);
-        s.on_data(Direction::ToServer, b"x\r\n", Timestamp(0), &mut out, &mut c);
+        s.on_data(
+            Direction::ToClient,
+            b"Password: ",
+            Timestamp(0),
+            &mut out,
+            &mut c,
+        );
+        s.on_data(
+            Direction::ToServer,
+            b"x\r\n",
+            Timestamp(0),
+            &mut out,
+            &mut c,
+        );
         assert_eq!(c.item_cap_hits, 1);
         let l = logins(&out);
         assert_eq!(l[0].user.len(), MAX_USER);

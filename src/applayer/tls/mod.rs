@@ -111,12 +111,16 @@ impl TlsState {
         if self.inner.logged || self.inner.dead.get(i).copied().unwrap_or(true) {
             return;
         }
-        let Some(buf) = self.recs.get_mut(i) else { return };
+        let Some(buf) = self.recs.get_mut(i) else {
+            return;
+        };
         let inner = &mut self.inner;
         let r = buf.feed(data, |d| {
             let mut off = 0usize;
             while let Some(hdr) = d.get(off..off + 5) {
-                let Ok((_, h)) = parser::parse_record_header(hdr) else { break };
+                let Ok((_, h)) = parser::parse_record_header(hdr) else {
+                    break;
+                };
                 let len = usize::from(h.len);
                 if h.version >> 8 != 3 || len > MAX_RECORD {
                     out.push(AppEvent::Anomaly("tls.invalid_record_length"));
@@ -126,7 +130,9 @@ impl TlsState {
                     }
                     return d.len();
                 }
-                let Some(payload) = d.get(off + 5..off + 5 + len) else { break };
+                let Some(payload) = d.get(off + 5..off + 5 + len) else {
+                    break;
+                };
                 off += 5 + len;
                 inner.record(dir, h.content_type, payload, ts, out, c);
                 if inner.logged || inner.dead.get(i).copied().unwrap_or(true) {
@@ -230,11 +236,20 @@ impl Inner {
     }
 
     /// Handles whole handshake messages at the front of `d`; returns bytes used.
-    fn messages(&mut self, dir: Direction, d: &[u8], ts: Timestamp, out: &mut Vec<AppEvent>, c: &mut AppCounters) -> usize {
+    fn messages(
+        &mut self,
+        dir: Direction,
+        d: &[u8],
+        ts: Timestamp,
+        out: &mut Vec<AppEvent>,
+        c: &mut AppCounters,
+    ) -> usize {
         let mut off = 0;
         while let Some(rest) = d.get(off..) {
             let Some(&typ) = rest.first() else { break };
-            let Ok((_, body)) = length_data::<_, _, nom::error::Error<&[u8]>, _>(be_u24)(rest.get(1..).unwrap_or_default()) else {
+            let Ok((_, body)) = length_data::<_, _, nom::error::Error<&[u8]>, _>(be_u24)(
+                rest.get(1..).unwrap_or_default(),
+            ) else {
                 break;
             };
             off += 4 + body.len();
@@ -246,47 +261,59 @@ impl Inner {
         off
     }
 
-    fn message(&mut self, dir: Direction, typ: u8, body: &[u8], ts: Timestamp, out: &mut Vec<AppEvent>, c: &mut AppCounters) {
+    fn message(
+        &mut self,
+        dir: Direction,
+        typ: u8,
+        body: &[u8],
+        ts: Timestamp,
+        out: &mut Vec<AppEvent>,
+        c: &mut AppCounters,
+    ) {
         match (dir, typ) {
-            (Direction::ToServer, 1) if !self.seen_client_hello => match parser::parse_client_hello(body) {
-                Ok(ch) => {
-                    self.seen_client_hello = true;
-                    let (s, h) = parser::ja3(&ch);
-                    let info = &mut self.info;
-                    info.ts = ts;
-                    info.ja3 = Some(Fingerprint { hash: h, string: s });
-                    info.ja4 = Some(parser::ja4(&ch));
-                    info.version = Some(ch.version);
-                    info.sni = ch.sni;
-                    info.client_alpns = ch.alpns;
-                    info.client_ciphers = ch.ciphers;
-                    info.client_extensions = ch.extensions;
-                    info.supported_versions = ch.supported_versions;
-                }
-                Err(_) => {
-                    bump(&mut c.parse_errors);
-                    out.push(AppEvent::Anomaly("tls.invalid_handshake_message"));
-                }
-            },
-            (Direction::ToClient, 2) if !self.seen_server_hello => match parser::parse_server_hello(body) {
-                Ok(sh) => {
-                    self.seen_server_hello = true;
-                    let (s, h) = parser::ja3s(&sh);
-                    let info = &mut self.info;
-                    info.ja3s = Some(Fingerprint { hash: h, string: s });
-                    info.version = Some(sh.negotiated());
-                    info.server_cipher = Some(sh.cipher);
-                    info.server_alpns = sh.alpn.into_iter().collect();
-                    if sh.selected_version == Some(0x0304) {
-                        // TLS 1.3: everything after the ServerHello is encrypted
-                        self.emit(out);
+            (Direction::ToServer, 1) if !self.seen_client_hello => {
+                match parser::parse_client_hello(body) {
+                    Ok(ch) => {
+                        self.seen_client_hello = true;
+                        let (s, h) = parser::ja3(&ch);
+                        let info = &mut self.info;
+                        info.ts = ts;
+                        info.ja3 = Some(Fingerprint { hash: h, string: s });
+                        info.ja4 = Some(parser::ja4(&ch));
+                        info.version = Some(ch.version);
+                        info.sni = ch.sni;
+                        info.client_alpns = ch.alpns;
+                        info.client_ciphers = ch.ciphers;
+                        info.client_extensions = ch.extensions;
+                        info.supported_versions = ch.supported_versions;
+                    }
+                    Err(_) => {
+                        bump(&mut c.parse_errors);
+                        out.push(AppEvent::Anomaly("tls.invalid_handshake_message"));
                     }
                 }
-                Err(_) => {
-                    bump(&mut c.parse_errors);
-                    out.push(AppEvent::Anomaly("tls.invalid_handshake_message"));
+            }
+            (Direction::ToClient, 2) if !self.seen_server_hello => {
+                match parser::parse_server_hello(body) {
+                    Ok(sh) => {
+                        self.seen_server_hello = true;
+                        let (s, h) = parser::ja3s(&sh);
+                        let info = &mut self.info;
+                        info.ja3s = Some(Fingerprint { hash: h, string: s });
+                        info.version = Some(sh.negotiated());
+                        info.server_cipher = Some(sh.cipher);
+                        info.server_alpns = sh.alpn.into_iter().collect();
+                        if sh.selected_version == Some(0x0304) {
+                            // TLS 1.3: everything after the ServerHello is encrypted
+                            self.emit(out);
+                        }
+                    }
+                    Err(_) => {
+                        bump(&mut c.parse_errors);
+                        out.push(AppEvent::Anomaly("tls.invalid_handshake_message"));
+                    }
                 }
-            },
+            }
             (Direction::ToClient, 11) if self.info.cert.is_none() => {
                 // certificate_list<3>: first entry is the leaf
                 let leaf = length_data::<_, _, nom::error::Error<&[u8]>, _>(be_u24)(body)
@@ -300,12 +327,8 @@ impl Inner {
                     }
                 }
             }
-            (Direction::ToClient, 14) => {
-                // ServerHelloDone: the server's cleartext part is over
-                if self.seen_client_hello {
-                    self.emit(out);
-                }
-            }
+            // ServerHelloDone: the server's cleartext part is over
+            (Direction::ToClient, 14) if self.seen_client_hello => self.emit(out),
             _ => {}
         }
     }
@@ -369,7 +392,9 @@ mod tests {
         let cert = cert();
         let whole = run(100_000, &cert);
         assert_eq!(whole.len(), 1, "{whole:?}");
-        let AppEvent::Tls(t) = &whole[0] else { panic!("{whole:?}") };
+        let AppEvent::Tls(t) = &whole[0] else {
+            panic!("{whole:?}")
+        };
         assert_eq!(t.sni.as_deref(), Some("www.example.com"));
         assert_eq!(t.version, Some(0x0303));
         assert_eq!(t.ja3s.as_ref().unwrap().string, "771,49199,65281");
@@ -386,7 +411,13 @@ mod tests {
         let mut s = TlsState::new(&AppConfig::default());
         let mut c = AppCounters::default();
         let mut out = Vec::new();
-        s.on_data(Direction::ToServer, &parser::tests::client_hello_record(), Timestamp(0), &mut out, &mut c);
+        s.on_data(
+            Direction::ToServer,
+            &parser::tests::client_hello_record(),
+            Timestamp(0),
+            &mut out,
+            &mut c,
+        );
         assert!(out.is_empty());
         s.on_close(Timestamp(1), &mut out);
         assert_eq!(out.len(), 1);
@@ -397,9 +428,18 @@ mod tests {
         let mut s = TlsState::new(&AppConfig::default());
         let mut c = AppCounters::default();
         let mut out = Vec::new();
-        s.on_data(Direction::ToServer, &[22, 3, 1, 0xff, 0xff, 1], Timestamp(0), &mut out, &mut c);
+        s.on_data(
+            Direction::ToServer,
+            &[22, 3, 1, 0xff, 0xff, 1],
+            Timestamp(0),
+            &mut out,
+            &mut c,
+        );
         assert_eq!(c.parse_errors, 1);
-        assert!(matches!(out[0], AppEvent::Anomaly("tls.invalid_record_length")));
+        assert!(matches!(
+            out[0],
+            AppEvent::Anomaly("tls.invalid_record_length")
+        ));
     }
 
     proptest::proptest! {

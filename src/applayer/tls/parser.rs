@@ -124,18 +124,25 @@ pub fn is_grease(v: u16) -> bool {
     (v & 0x0f0f) == 0x0a0a && (v >> 8) == (v & 0xff)
 }
 
-fn tr(msg: &'static str, field: &'static str) -> impl Fn(nom::Err<nom::error::Error<&[u8]>>) -> TlsError {
+fn tr(
+    msg: &'static str,
+    field: &'static str,
+) -> impl Fn(nom::Err<nom::error::Error<&[u8]>>) -> TlsError {
     move |_| TlsError::Truncated { msg, field }
 }
 
 /// The body of a vector with a 1-byte length.
 fn lv8(i: &[u8]) -> Option<&[u8]> {
-    length_data::<_, _, nom::error::Error<&[u8]>, _>(be_u8)(i).ok().map(|(_, l)| l)
+    length_data::<_, _, nom::error::Error<&[u8]>, _>(be_u8)(i)
+        .ok()
+        .map(|(_, l)| l)
 }
 
 /// The body of a vector with a 2-byte length.
 fn lv16(i: &[u8]) -> Option<&[u8]> {
-    length_data::<_, _, nom::error::Error<&[u8]>, _>(be_u16)(i).ok().map(|(_, l)| l)
+    length_data::<_, _, nom::error::Error<&[u8]>, _>(be_u16)(i)
+        .ok()
+        .map(|(_, l)| l)
 }
 
 fn u16_list(mut i: &[u8]) -> Vec<u16> {
@@ -183,9 +190,7 @@ pub fn parse_client_hello(i: &[u8]) -> Result<ClientHello, TlsError> {
             }
             13 => ch.sig_algs = lv16(data).map(u16_list).unwrap_or_default(),
             16 => ch.alpns = parse_alpn(data),
-            43 => {
-                ch.supported_versions = lv8(data).map(u16_list).unwrap_or_default()
-            }
+            43 => ch.supported_versions = lv8(data).map(u16_list).unwrap_or_default(),
             _ => {}
         }
     }
@@ -198,7 +203,10 @@ fn parse_sni(data: &[u8]) -> Option<String> {
         let (r, t) = be_u8::<_, nom::error::Error<&[u8]>>(list).ok()?;
         let (r, name) = length_data::<_, _, nom::error::Error<&[u8]>, _>(be_u16)(r).ok()?;
         if t == 0 {
-            return Some(String::from_utf8_lossy(name.get(..name.len().min(255)).unwrap_or_default()).into_owned());
+            return Some(
+                String::from_utf8_lossy(name.get(..name.len().min(255)).unwrap_or_default())
+                    .into_owned(),
+            );
         }
         list = r;
     }
@@ -244,7 +252,11 @@ pub fn parse_server_hello(i: &[u8]) -> Result<ServerHello, TlsError> {
             sh.extensions.push(typ);
         }
         match typ {
-            43 => sh.selected_version = be_u16::<_, nom::error::Error<&[u8]>>(data).ok().map(|(_, v)| v),
+            43 => {
+                sh.selected_version = be_u16::<_, nom::error::Error<&[u8]>>(data)
+                    .ok()
+                    .map(|(_, v)| v)
+            }
             16 => sh.alpn = parse_alpn(data).into_iter().next(),
             _ => {}
         }
@@ -329,8 +341,18 @@ pub fn ja4(ch: &ClientHello) -> String {
         .filter(|v| !is_grease(*v))
         .max()
         .unwrap_or(ch.version);
-    let ciphers: Vec<u16> = ch.ciphers.iter().copied().filter(|c| !is_grease(*c)).collect();
-    let exts: Vec<u16> = ch.extensions.iter().copied().filter(|c| !is_grease(*c)).collect();
+    let ciphers: Vec<u16> = ch
+        .ciphers
+        .iter()
+        .copied()
+        .filter(|c| !is_grease(*c))
+        .collect();
+    let exts: Vec<u16> = ch
+        .extensions
+        .iter()
+        .copied()
+        .filter(|c| !is_grease(*c))
+        .collect();
     let alpn = match ch.alpns.first().map(|a| a.as_bytes()) {
         Some([f, .., l]) | Some([f @ l]) => {
             if f.is_ascii_alphanumeric() && l.is_ascii_alphanumeric() {
@@ -338,7 +360,11 @@ pub fn ja4(ch: &ClientHello) -> String {
             } else {
                 let fh = hex(&[*f]);
                 let lh = hex(&[*l]);
-                format!("{}{}", fh.get(..1).unwrap_or("0"), lh.get(1..).unwrap_or("0"))
+                format!(
+                    "{}{}",
+                    fh.get(..1).unwrap_or("0"),
+                    lh.get(1..).unwrap_or("0")
+                )
             }
         }
         _ => "00".to_string(),
@@ -370,12 +396,21 @@ pub fn ja4(ch: &ClientHello) -> String {
     } else {
         sha256_12(&list(&sc))
     };
-    let mut se: Vec<u16> = exts.iter().copied().filter(|e| *e != 0 && *e != 16).collect();
+    let mut se: Vec<u16> = exts
+        .iter()
+        .copied()
+        .filter(|e| *e != 0 && *e != 16)
+        .collect();
     se.sort_unstable();
     let c = if se.is_empty() {
         "000000000000".to_string()
     } else {
-        let sigs: Vec<u16> = ch.sig_algs.iter().copied().filter(|c| !is_grease(*c)).collect();
+        let sigs: Vec<u16> = ch
+            .sig_algs
+            .iter()
+            .copied()
+            .filter(|c| !is_grease(*c))
+            .collect();
         let mut s = list(&se);
         if !sigs.is_empty() {
             s.push('_');
@@ -430,7 +465,12 @@ pub(crate) mod tests {
         add(10, &[0, 6, 0x2a, 0x2a, 0, 0x1d, 0, 0x17]);
         add(11, &[1, 0]);
         add(13, &[0, 4, 0x04, 0x03, 0x08, 0x04]);
-        add(16, &[0, 12, 2, b'h', b'2', 8, b'h', b't', b't', b'p', b'/', b'1', b'.', b'1']);
+        add(
+            16,
+            &[
+                0, 12, 2, b'h', b'2', 8, b'h', b't', b't', b'p', b'/', b'1', b'.', b'1',
+            ],
+        );
         add(43, &[4, 0x03, 0x04, 0x03, 0x03]);
         b.extend_from_slice(&(ext.len() as u16).to_be_bytes());
         b.extend_from_slice(&ext);
@@ -502,7 +542,10 @@ pub(crate) mod tests {
     #[test]
     fn truncated_is_an_error() {
         let body = client_hello_body();
-        assert!(matches!(parse_client_hello(&body[..40]), Err(TlsError::Truncated { .. })));
+        assert!(matches!(
+            parse_client_hello(&body[..40]),
+            Err(TlsError::Truncated { .. })
+        ));
     }
 
     proptest::proptest! {

@@ -53,8 +53,16 @@ struct Tlv<'a> {
 }
 
 /// Reads one TLV at `base + pos` within `buf`; returns it and the next position.
-fn tlv<'a>(buf: &'a [u8], pos: usize, base: usize, field: &'static str) -> Result<(Tlv<'a>, usize), DerError> {
-    let t = |o: usize| DerError::Truncated { field, offset: base + o };
+fn tlv<'a>(
+    buf: &'a [u8],
+    pos: usize,
+    base: usize,
+    field: &'static str,
+) -> Result<(Tlv<'a>, usize), DerError> {
+    let t = |o: usize| DerError::Truncated {
+        field,
+        offset: base + o,
+    };
     let tag = *buf.get(pos).ok_or(t(pos))?;
     let l0 = *buf.get(pos + 1).ok_or(t(pos))?;
     let (len, hdr) = if l0 < 0x80 {
@@ -83,7 +91,13 @@ fn tlv<'a>(buf: &'a [u8], pos: usize, base: usize, field: &'static str) -> Resul
     ))
 }
 
-fn expect<'a>(buf: &'a [u8], pos: usize, base: usize, tag: u8, field: &'static str) -> Result<(Tlv<'a>, usize), DerError> {
+fn expect<'a>(
+    buf: &'a [u8],
+    pos: usize,
+    base: usize,
+    tag: u8,
+    field: &'static str,
+) -> Result<(Tlv<'a>, usize), DerError> {
     let (t, next) = tlv(buf, pos, base, field)?;
     if t.tag != tag {
         return Err(DerError::UnexpectedTag {
@@ -104,7 +118,11 @@ fn oid_string(b: &[u8]) -> String {
         v = (v << 7) | u64::from(c & 0x7f);
         if c & 0x80 == 0 {
             if first {
-                let (a, b2) = if v < 80 { (v / 40, v % 40) } else { (2, v - 80) };
+                let (a, b2) = if v < 80 {
+                    (v / 40, v % 40)
+                } else {
+                    (2, v - 80)
+                };
                 s.push_str(&format!("{a}.{b2}"));
                 first = false;
             } else {
@@ -183,7 +201,15 @@ fn time_string(t: &Tlv<'_>) -> String {
         _ => return s.into_owned(),
     };
     let g = |a: usize, b: usize| full.get(a..b).unwrap_or("00");
-    format!("{}-{}-{}T{}:{}:{}", g(0, 4), g(4, 6), g(6, 8), g(8, 10), g(10, 12), g(12, 14))
+    format!(
+        "{}-{}-{}T{}:{}:{}",
+        g(0, 4),
+        g(4, 6),
+        g(6, 8),
+        g(8, 10),
+        g(10, 12),
+        g(12, 14)
+    )
 }
 
 /// Parses a DER certificate.
@@ -243,7 +269,8 @@ pub fn parse_certificate(der: &[u8]) -> Result<CertInfo, DerError> {
                     let (gn, nx) = tlv(names.content, r, names.off, "generalName")?;
                     r = nx;
                     if gn.tag == 0x82 && info.sans.len() < 64 {
-                        info.sans.push(String::from_utf8_lossy(gn.content).into_owned());
+                        info.sans
+                            .push(String::from_utf8_lossy(gn.content).into_owned());
                     }
                 }
             }
@@ -257,7 +284,11 @@ mod tests {
     use super::*;
 
     fn cert_der() -> Vec<u8> {
-        let mut params = rcgen::CertificateParams::new(vec!["www.example.com".to_string(), "example.com".to_string()]).unwrap();
+        let mut params = rcgen::CertificateParams::new(vec![
+            "www.example.com".to_string(),
+            "example.com".to_string(),
+        ])
+        .unwrap();
         let mut dn = rcgen::DistinguishedName::new();
         dn.push(rcgen::DnType::CountryName, "CN");
         dn.push(rcgen::DnType::OrganizationName, "Dehong eGov");
