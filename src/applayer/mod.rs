@@ -225,6 +225,13 @@ impl AppEvent {
         }
     }
 
+    /// The record body as a fresh JSON object (`{"dns": {...}}`).
+    pub fn eve_object(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        self.write_eve(&mut m);
+        m
+    }
+
     /// Inserts the record body under its Suricata key (`"dns"`, `"http"`, ...).
     pub fn write_eve(&self, obj: &mut Map<String, Value>) {
         match self {
