@@ -14,6 +14,8 @@
 //! [`AppCounters`].
 
 pub mod buffer;
+#[cfg(test)]
+mod conformance_tests;
 mod detect;
 pub mod dns;
 pub mod ftp;

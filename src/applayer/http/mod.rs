@@ -592,6 +592,20 @@ impl HttpState {
     /// waiting for its response.
     pub fn on_close(&mut self, ts: Timestamp, out: &mut Vec<AppEvent>) {
         let mut c = AppCounters::default();
+        // A head cut short by the close (no blank line) still counts, as in
+        // Suricata: parse what arrived.
+        for dir in [Direction::ToServer, Direction::ToClient] {
+            let head = match self.sides.get_mut(dir.index()) {
+                Some(s) if s.phase == Phase::Head && !s.head.is_empty() => {
+                    std::mem::take(&mut s.head)
+                }
+                _ => continue,
+            };
+            if self.tunnel {
+                break;
+            }
+            self.on_head(dir, &head, ts, out, &mut c);
+        }
         if let Some(Side {
             phase: Phase::Body(_),
             ..
@@ -906,6 +920,24 @@ mod tests {
             _ => None,
         });
         assert_eq!(tls.unwrap().sni.as_deref(), Some("www.example.com"));
+    }
+
+    #[test]
+    fn head_cut_by_close_is_parsed() {
+        let ev = run(
+            &[
+                (Direction::ToServer, REQ),
+                (Direction::ToClient, b"HTTP/1.0 200 OK\nServer:ng1nx\r\n"),
+            ],
+            4,
+        );
+        let t = http(&ev);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].status, Some(200));
+        assert_eq!(
+            t[0].response_headers,
+            [("Server".to_string(), "ng1nx".to_string())]
+        );
     }
 
     #[test]
