@@ -9,11 +9,42 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Overflow;
 
-/// A byte buffer that refuses to grow past `cap`.
-#[derive(Debug, Clone)]
+/// Bytes whose `Debug` output shows only their length: stream buffers may
+/// hold a password in transit, which must never reach a log.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Opaque(pub Vec<u8>);
+
+impl std::fmt::Debug for Opaque {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<{} bytes>", self.0.len())
+    }
+}
+
+impl std::ops::Deref for Opaque {
+    type Target = Vec<u8>;
+    fn deref(&self) -> &Vec<u8> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Opaque {
+    fn deref_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.0
+    }
+}
+
+/// A byte buffer that refuses to grow past `cap`; its `Debug` output shows
+/// sizes only.
+#[derive(Clone)]
 pub struct StreamBuf {
     buf: Vec<u8>,
     cap: usize,
+}
+
+impl std::fmt::Debug for StreamBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StreamBuf({}/{} bytes)", self.buf.len(), self.cap)
+    }
 }
 
 impl StreamBuf {

@@ -34,10 +34,10 @@ fn rd32(b: &[u8], o: usize) -> Option<u32> {
 /// Returns the events of every flow of a capture, in packet order.
 fn run_pcap(path: &str) -> Option<Vec<(AppProto, AppEvent)>> {
     let data = std::fs::read(path).ok()?;
-    let le = match data.get(..4)? {
-        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => true,
-        _ => false,
-    };
+    let le = matches!(
+        data.get(..4)?,
+        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1]
+    );
     let u32_at = |o: usize| -> Option<u32> {
         let b: [u8; 4] = data.get(o..o + 4)?.try_into().ok()?;
         Some(if le {

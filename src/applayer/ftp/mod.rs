@@ -86,6 +86,14 @@ mod tests {
     }
 
     #[test]
+    fn partial_password_line_not_in_debug() {
+        let mut s = AppState::new(AppProto::Ftp, Transport::Tcp, 21);
+        let mut out = Vec::new();
+        s.on_data(Direction::ToServer, b"USER a\r\nPASS s3cr", Timestamp(0), &mut out);
+        assert!(!format!("{s:?}").contains("s3cr"));
+    }
+
+    #[test]
     fn user_pass_verdicts_any_split() {
         for split in [1, 3, 1000] {
             let mut s = AppState::new(AppProto::Ftp, Transport::Tcp, 21);

@@ -5,6 +5,7 @@
 pub mod logger;
 pub mod parser;
 
+use super::buffer::Opaque;
 use super::{
     bounded_string, bump, AppConfig, AppCounters, AppEvent, AppProto, Direction, LoginInfo,
 };
@@ -118,23 +119,23 @@ enum Encoding {
 #[derive(Debug)]
 struct Side {
     phase: Phase,
-    head: Vec<u8>,
+    head: Opaque,
     body: Vec<u8>,
     body_len: u64,
     encoding: Encoding,
     /// Bytes of a chunk-size or trailer line being assembled.
-    line: Vec<u8>,
+    line: Opaque,
 }
 
 impl Side {
     fn new() -> Self {
         Side {
             phase: Phase::Head,
-            head: Vec::new(),
+            head: Opaque::default(),
             body: Vec::new(),
             body_len: 0,
             encoding: Encoding::Identity,
-            line: Vec::new(),
+            line: Opaque::default(),
         }
     }
 }
@@ -283,6 +284,8 @@ impl HttpState {
         let mut content_length: Option<u64> = None;
         let mut chunked = false;
         let mut encoding = Encoding::Identity;
+        let mut has_auth = false;
+        let mut basic: Option<(String, bool)> = None;
         for line in it {
             if line.is_empty() {
                 continue;
@@ -310,16 +313,51 @@ impl HttpState {
                     Encoding::Identity
                 };
             }
+            let is_auth = n.eq_ignore_ascii_case(b"authorization")
+                || n.eq_ignore_ascii_case(b"proxy-authorization");
+            let value = if is_auth {
+                has_auth = true;
+                if basic.is_none() {
+                    basic = basic_credentials(v);
+                }
+                redact_credentials(v)
+            } else {
+                bounded_string(v, 8192)
+            };
             if headers.len() < self.max_headers {
-                headers.push((bounded_string(n, 256), bounded_string(v, 8192)));
+                headers.push((bounded_string(n, 256), value));
             } else {
                 bump(&mut c.item_cap_hits);
             }
         }
-        let raw = raw_block
+        let raw_src = raw_block
             .get(..raw_block.len().min(self.head_cap))
-            .unwrap_or_default()
-            .to_vec();
+            .unwrap_or_default();
+        let raw = if has_auth {
+            // never keep credentials, not even in the raw header buffer
+            let mut r = Vec::with_capacity(raw_src.len());
+            for line in parser::lines(raw_src) {
+                match parser::parse_header_line(line) {
+                    Some((n, v))
+                        if n.eq_ignore_ascii_case(b"authorization")
+                            || n.eq_ignore_ascii_case(b"proxy-authorization") =>
+                    {
+                        r.extend_from_slice(n);
+                        r.extend_from_slice(b": ");
+                        r.extend_from_slice(redact_credentials(v).as_bytes());
+                    }
+                    _ => r.extend_from_slice(line),
+                }
+                r.extend_from_slice(b"\r\n");
+            }
+            r.truncate(r.len().saturating_sub(2));
+            while r.ends_with(b"\r\n") {
+                r.truncate(r.len() - 2);
+            }
+            r
+        } else {
+            raw_src.to_vec()
+        };
         let body = match dir {
             Direction::ToServer => {
                 let Ok(rl) = parser::parse_request_line(first) else {
@@ -341,7 +379,7 @@ impl HttpState {
                     request_ts: ts,
                     ..HttpTransaction::default()
                 };
-                fill_request_fields(&mut tx, &headers, out);
+                fill_request_fields(&mut tx, &headers, basic, out);
                 tx.request_headers = headers;
                 if self.txs.len() >= self.max_txs {
                     // drop the oldest unanswered request
@@ -624,6 +662,7 @@ impl HttpState {
 fn fill_request_fields(
     tx: &mut HttpTransaction,
     headers: &[(String, String)],
+    basic: Option<(String, bool)>,
     out: &mut Vec<AppEvent>,
 ) {
     for (n, v) in headers {
@@ -640,41 +679,46 @@ fn fill_request_fields(
             tx.cookie = Some(v.clone());
         } else if n.eq_ignore_ascii_case("content-type") {
             tx.request_content_type = Some(v.clone());
-        } else if n.eq_ignore_ascii_case("authorization")
-            || n.eq_ignore_ascii_case("proxy-authorization")
-        {
-            let b = v.as_bytes();
-            if b.len() > 6
-                && b.get(..6)
-                    .is_some_and(|p| p.eq_ignore_ascii_case(b"basic "))
-            {
-                if let Some(dec) =
-                    parser::base64_decode(b.get(6..).unwrap_or_default().trim_ascii())
-                {
-                    let (user, pass) = match memchr::memchr(b':', &dec) {
-                        Some(p) => (
-                            dec.get(..p).unwrap_or_default(),
-                            dec.get(p + 1..).unwrap_or_default(),
-                        ),
-                        None => (&dec[..], &b""[..]),
-                    };
-                    let user = bounded_string(user, 256);
-                    tx.basic_auth_user = Some(user.clone());
-                    out.push(AppEvent::Credentials(LoginInfo {
-                        proto: AppProto::Http,
-                        user,
-                        password_seen: !pass.is_empty(),
-                        success: None,
-                    }));
-                }
-            }
         }
+    }
+    if let Some((user, password_seen)) = basic {
+        tx.basic_auth_user = Some(user.clone());
+        out.push(AppEvent::Credentials(LoginInfo {
+            proto: AppProto::Http,
+            user,
+            password_seen,
+            success: None,
+        }));
     }
     if tx.method.eq_ignore_ascii_case("CONNECT") && tx.host.is_none() {
         let (h, p) = split_host_port(&tx.uri_raw);
         tx.host = Some(h.to_ascii_lowercase());
         tx.host_port = p;
     }
+}
+
+/// The user of `Basic <base64(user:password)>` and whether a password was
+/// present; the password is dropped here.
+fn basic_credentials(v: &[u8]) -> Option<(String, bool)> {
+    let scheme_ok = v
+        .get(..6)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"basic "));
+    let rest = v.get(6..).filter(|_| scheme_ok)?;
+    let dec = parser::base64_decode(rest.trim_ascii())?;
+    let (user, pass) = match memchr::memchr(b':', &dec) {
+        Some(p) => (
+            dec.get(..p).unwrap_or_default(),
+            dec.get(p + 1..).unwrap_or_default(),
+        ),
+        None => (&dec[..], &b""[..]),
+    };
+    Some((bounded_string(user, 256), !pass.is_empty()))
+}
+
+/// `Basic dXNlcjpwdw==` → `Basic [redacted]`.
+fn redact_credentials(v: &[u8]) -> String {
+    let scheme = v.split(|c| *c == b' ').next().unwrap_or_default();
+    format!("{} [redacted]", bounded_string(scheme, 32))
 }
 
 /// `example.com:8080` → (`example.com`, Some(8080)); IPv6 literals kept in brackets.
@@ -889,7 +933,15 @@ mod tests {
             (AppProto::Http, "alice", true)
         );
         assert!(!format!("{ev:?}").contains("s3cr3t"));
-        // the raw header block does keep the encoded value, as Suricata's buffers do
+        assert!(!format!("{ev:?}").contains("YWxpY2U6czNjcjN0"));
+        let t = http(&ev);
+        assert_eq!(
+            t[0].request_header("authorization"),
+            Some("Basic [redacted]")
+        );
+        assert!(t[0]
+            .request_headers_raw
+            .ends_with(b"Authorization: Basic [redacted]"));
     }
 
     #[test]

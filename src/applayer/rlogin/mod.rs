@@ -4,6 +4,7 @@
 
 pub mod parser;
 
+use super::buffer::Opaque;
 use super::login::{LoginTracker, MAX_USER};
 use super::{bump, AppConfig, AppCounters, AppEvent, AppProto, Direction};
 use crate::time::Timestamp;
@@ -31,7 +32,7 @@ enum Phase {
 #[derive(Debug)]
 pub struct RloginState {
     kind: RKind,
-    setup: Vec<u8>,
+    setup: Opaque,
     cap: usize,
     phase: Phase,
     login: LoginTracker,
@@ -46,7 +47,7 @@ impl RloginState {
         };
         RloginState {
             kind,
-            setup: Vec::new(),
+            setup: Opaque::default(),
             cap: cfg.stream_buf_cap.min(4 * parser::MAX_FIELD),
             phase: Phase::Setup,
             login: LoginTracker::new(proto),
@@ -67,7 +68,7 @@ impl RloginState {
                 if self.setup.len().saturating_add(data.len()) > self.cap {
                     bump(&mut c.buffer_cap_hits);
                     out.push(AppEvent::Anomaly("rlogin.setup_too_long"));
-                    self.setup = Vec::new();
+                    self.setup = Opaque::default();
                     self.phase = Phase::Done;
                     return;
                 }
@@ -107,7 +108,7 @@ impl RloginState {
                     },
                 }
                 if self.phase != Phase::Setup {
-                    self.setup = Vec::new();
+                    self.setup = Opaque::default();
                 }
             }
             (Phase::AwaitServer, Direction::ToClient) => {
@@ -145,7 +146,7 @@ impl RloginState {
     /// A gap: the set-up can no longer be read.
     pub fn on_gap(&mut self, dir: Direction) {
         if dir == Direction::ToServer && self.phase == Phase::Setup {
-            self.setup = Vec::new();
+            self.setup = Opaque::default();
             self.phase = Phase::Done;
         }
     }
