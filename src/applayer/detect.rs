@@ -95,6 +95,9 @@ fn detect_tcp(dir: Direction, data: &[u8], sp: u16, dp: u16) -> Detect {
             };
         }
     }
+    if matches!(data, [0x16] | [0x16, 0x03]) {
+        return Detect::NeedMore;
+    }
     if check(b"SSH-") {
         return Detect::Found(AppProto::Ssh);
     }
@@ -270,6 +273,7 @@ mod tests {
         assert_eq!(tcp(ToServer, b"GE", 80), Detect::NeedMore);
         assert_eq!(tcp(ToServer, b"SS", 22), Detect::NeedMore);
         assert_eq!(tcp(ToServer, &[0x16, 3, 1], 443), Detect::NeedMore);
+        assert_eq!(tcp(ToServer, &[0x16, 3], 443), Detect::NeedMore);
         assert_eq!(
             tcp(ToServer, b"\x01\x02garbage garbage", 80),
             Detect::NotFound

@@ -313,7 +313,8 @@ impl AppState {
         }
     }
 
-    /// The flow's protocol as known now (after a `CONNECT` tunnel, the inner one).
+    /// The flow's protocol as known now: after a `CONNECT` tunnel, the inner
+    /// one once detected (it stays `Http` if the tunnel's content is unknown).
     pub fn proto(&self) -> AppProto {
         self.proto
     }
@@ -345,7 +346,10 @@ impl AppState {
                     }
                     Detect::NeedMore if take == data.len() => {}
                     Detect::NeedMore | Detect::NotFound => {
-                        self.proto = AppProto::Failed;
+                        // inside a CONNECT tunnel the flow stays HTTP
+                        if self.proto == AppProto::Unknown {
+                            self.proto = AppProto::Failed;
+                        }
                         self.parser = Parser::Inert;
                     }
                 }
@@ -377,7 +381,9 @@ impl AppState {
         self.counters.gaps = self.counters.gaps.saturating_add(1);
         match &mut self.parser {
             Parser::Detecting(_) => {
-                self.proto = AppProto::Failed;
+                if self.proto == AppProto::Unknown {
+                    self.proto = AppProto::Failed;
+                }
                 self.parser = Parser::Inert;
             }
             Parser::Dns(s) => s.on_gap(dir),
@@ -464,4 +470,93 @@ pub(crate) fn bounded_string(bytes: &[u8], max: usize) -> String {
 /// Adds one to a counter without overflow.
 pub(crate) fn bump(c: &mut u64) {
     *c = c.saturating_add(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_flow_detects_then_parses_byte_by_byte() {
+        let mut s = AppState::new(AppProto::Unknown, Transport::Tcp, 3128);
+        let mut out = Vec::new();
+        for b in b"GET /x HTTP/1.1\r\nHost: proxy.example\r\n\r\n" {
+            s.on_data(Direction::ToServer, &[*b], Timestamp(0), &mut out);
+        }
+        for b in b"HTTP/1.1 204 No Content\r\n\r\n" {
+            s.on_data(Direction::ToClient, &[*b], Timestamp(0), &mut out);
+        }
+        assert_eq!(s.proto(), AppProto::Http);
+        assert!(
+            matches!(&out[..], [AppEvent::Http(t)] if t.host.as_deref() == Some("proxy.example"))
+        );
+        assert_eq!(AppProto::Http.name(), "http");
+        assert_eq!(out[0].event_type(), "http");
+    }
+
+    #[test]
+    fn unknown_content_fails_and_stays_inert() {
+        let mut s = AppState::new(AppProto::Unknown, Transport::Tcp, 9999);
+        let mut out = Vec::new();
+        s.on_data(
+            Direction::ToServer,
+            b"\x00\x01\x02\x03 binary junk here",
+            Timestamp(0),
+            &mut out,
+        );
+        assert_eq!(s.proto(), AppProto::Failed);
+        s.on_data(
+            Direction::ToServer,
+            b"GET / HTTP/1.1\r\n\r\n",
+            Timestamp(0),
+            &mut out,
+        );
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn login_eve_redacts_password() {
+        let l = LoginInfo {
+            proto: AppProto::Telnet,
+            user: "root".into(),
+            password_seen: true,
+            success: None,
+        };
+        let o = AppEvent::Credentials(l).eve_object();
+        assert_eq!(
+            serde_json::Value::Object(o),
+            serde_json::json!({"credentials": {"protocol": "telnet", "user": "root", "password": "[redacted]"}})
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_any_proto_never_panic(
+            data in proptest::collection::vec(proptest::num::u8::ANY, 0..500),
+            p in 0usize..13,
+            split in 1usize..64,
+            gap in proptest::option::of(0u32..100),
+        ) {
+            let protos = [
+                AppProto::Unknown, AppProto::Http, AppProto::Tls, AppProto::Ssh, AppProto::Dns,
+                AppProto::Ftp, AppProto::Telnet, AppProto::Pop3, AppProto::Imap, AppProto::Rexec,
+                AppProto::Rlogin, AppProto::Smb, AppProto::Failed,
+            ];
+            for transport in [Transport::Tcp, Transport::Udp] {
+                let mut s = AppState::new(protos[p], transport, 0);
+                let mut out = Vec::new();
+                for (k, c) in data.chunks(split).enumerate() {
+                    let dir = if k % 2 == 0 { Direction::ToServer } else { Direction::ToClient };
+                    s.on_data(dir, c, Timestamp(0), &mut out);
+                    if let (Some(g), 3) = (gap, k) {
+                        s.on_gap(dir, g);
+                    }
+                }
+                s.on_close(Timestamp(1), &mut out);
+                for e in &out {
+                    let _ = e.eve_object();
+                }
+            }
+        }
+    }
 }

@@ -89,7 +89,12 @@ mod tests {
     fn partial_password_line_not_in_debug() {
         let mut s = AppState::new(AppProto::Ftp, Transport::Tcp, 21);
         let mut out = Vec::new();
-        s.on_data(Direction::ToServer, b"USER a\r\nPASS s3cr", Timestamp(0), &mut out);
+        s.on_data(
+            Direction::ToServer,
+            b"USER a\r\nPASS s3cr",
+            Timestamp(0),
+            &mut out,
+        );
         assert!(!format!("{s:?}").contains("s3cr"));
     }
 
