@@ -41,6 +41,12 @@ pub struct TlsInfo {
     pub client_extensions: Vec<u16>,
     /// Client supported_versions.
     pub supported_versions: Vec<u16>,
+    /// Client supported_groups (elliptic curves).
+    pub groups: Vec<u16>,
+    /// Client ec_point_formats.
+    pub point_formats: Vec<u8>,
+    /// Client signature_algorithms in order.
+    pub sig_algs: Vec<u16>,
     /// Cipher suite chosen by the server.
     pub server_cipher: Option<u16>,
     /// JA3 of the ClientHello.
@@ -286,6 +292,9 @@ impl Inner {
                         info.client_ciphers = ch.ciphers;
                         info.client_extensions = ch.extensions;
                         info.supported_versions = ch.supported_versions;
+                    info.groups = ch.groups;
+                    info.point_formats = ch.point_formats;
+                    info.sig_algs = ch.sig_algs;
                     }
                     Err(_) => {
                         bump(&mut c.parse_errors);
@@ -398,6 +407,10 @@ mod tests {
         assert_eq!(t.sni.as_deref(), Some("www.example.com"));
         assert_eq!(t.version, Some(0x0303));
         assert_eq!(t.ja3s.as_ref().unwrap().string, "771,49199,65281");
+        assert_eq!(t.groups, [0x2a2a, 0x1d, 0x17]);
+        assert_eq!(t.sig_algs, [0x0403, 0x0804]);
+        assert_eq!(t.point_formats, [0]);
+        assert_eq!(t.client_alpns, ["h2", "http/1.1"]);
         let c = t.cert.as_ref().unwrap();
         assert_eq!(c.sans, ["srv.example.com"]);
         for split in [1, 3, 64, 1000] {
