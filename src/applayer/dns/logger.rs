@@ -205,6 +205,61 @@ mod tests {
         assert_eq!(d["authorities"][0]["soa"]["mname"], "ns.example.com");
     }
 
+    /// One response carrying every common record type.
+    fn all_types() -> Vec<u8> {
+        let mut m = b"\xab\xcd\x85\x80\x00\x01\x00\x07\x00\x00\x00\x01".to_vec();
+        m.extend_from_slice(b"\x07example\x03com\x00\x00\xff\x00\x01"); // ANY, name at 12
+        let mut rr = |t: u16, rd: &[u8]| {
+            m.extend_from_slice(b"\xc0\x0c");
+            m.extend_from_slice(&t.to_be_bytes());
+            m.extend_from_slice(&[0, 1, 0, 0, 0, 60]);
+            m.extend_from_slice(&(rd.len() as u16).to_be_bytes());
+            m.extend_from_slice(rd);
+        };
+        let mut aaaa = vec![0x20, 0x01, 0x0d, 0xb8];
+        aaaa.extend_from_slice(&[0; 11]);
+        aaaa.push(1);
+        rr(28, &aaaa);
+        rr(15, b"\x00\x0a\x02mx\xc0\x0c");
+        rr(16, b"\x06v=spf1\x05 -all");
+        rr(33, b"\x00\x01\x00\x02\x01\xbb\x03sip\xc0\x0c");
+        rr(257, b"\x00\x05issueletsencrypt.org");
+        rr(10, b"ab\x00");
+        rr(65, b"\x00\x01\x00");
+        // additional: OPT with one option
+        m.extend_from_slice(
+            b"\x00\x00\x29\x10\x00\x00\x00\x00\x00\x00\x06\x00\x0a\x00\x02\xaa\xbb",
+        );
+        m
+    }
+
+    #[test]
+    fn renders_all_common_types() {
+        let t = tx(&all_types());
+        assert_eq!(t.additionals.len(), 1);
+        assert_eq!(
+            t.additionals[0].data,
+            DnsRData::Opt(vec![(10, vec![0xaa, 0xbb])])
+        );
+        let mut o = Map::new();
+        t.write_eve(&mut o);
+        let a = &o["dns"]["answers"];
+        assert_eq!(o["dns"]["queries"][0]["rrtype"], "ANY");
+        assert_eq!(o["dns"]["aa"], true);
+        assert_eq!(a[0]["rdata"], "2001:0db8:0000:0000:0000:0000:0000:0001");
+        assert_eq!(a[1]["rdata"], "mx.example.com");
+        assert_eq!(a[2]["rdata"], "v=spf1 -all");
+        assert_eq!(
+            a[3]["srv"],
+            json!({"priority": 1, "weight": 2, "port": 443, "name": "sip.example.com"})
+        );
+        assert_eq!(a[4]["rdata"], "0 issue \"letsencrypt.org\"");
+        assert_eq!(a[5]["rrtype"], "NULL");
+        assert_eq!(a[5]["rdata"], "ab\\x00");
+        assert_eq!(a[6]["rrtype"], "HTTPS");
+        assert_eq!(o["dns"]["grouped"]["MX"], json!(["mx.example.com"]));
+    }
+
     #[test]
     fn ipv6_is_full_form() {
         let a: Ipv6Addr = "2001:db8::1".parse().unwrap();

@@ -975,6 +975,56 @@ mod tests {
     }
 
     #[test]
+    fn gap_inside_content_length_body_keeps_sync() {
+        let mut s = AppState::new(AppProto::Http, Transport::Tcp, 80);
+        let mut out = Vec::new();
+        let resp2 = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        s.on_data(
+            Direction::ToServer,
+            &[REQ, REQ].concat(),
+            Timestamp(0),
+            &mut out,
+        );
+        s.on_data(
+            Direction::ToClient,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab",
+            Timestamp(0),
+            &mut out,
+        );
+        s.on_gap(Direction::ToClient, 5);
+        s.on_data(Direction::ToClient, b"xyz", Timestamp(0), &mut out);
+        s.on_data(Direction::ToClient, resp2, Timestamp(0), &mut out);
+        let t = http(&out);
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[0].response_body_len, 10);
+        assert_eq!(t[1].response_body, b"ok");
+    }
+
+    #[test]
+    fn gap_in_headers_resyncs_on_next_message() {
+        let mut s = AppState::new(AppProto::Http, Transport::Tcp, 80);
+        let mut out = Vec::new();
+        s.on_data(
+            Direction::ToServer,
+            b"GET /a HTTP/1.1\r\nHo",
+            Timestamp(0),
+            &mut out,
+        );
+        s.on_gap(Direction::ToServer, 100);
+        s.on_data(
+            Direction::ToServer,
+            b"garbage tail\r\n\r\n",
+            Timestamp(0),
+            &mut out,
+        );
+        s.on_data(Direction::ToServer, REQ, Timestamp(0), &mut out);
+        s.on_data(Direction::ToClient, RESP, Timestamp(0), &mut out);
+        let t = http(&out);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].uri_raw, "/index.html?q=1");
+    }
+
+    #[test]
     fn head_cut_by_close_is_parsed() {
         let ev = run(
             &[

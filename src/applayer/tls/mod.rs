@@ -292,9 +292,9 @@ impl Inner {
                         info.client_ciphers = ch.ciphers;
                         info.client_extensions = ch.extensions;
                         info.supported_versions = ch.supported_versions;
-                    info.groups = ch.groups;
-                    info.point_formats = ch.point_formats;
-                    info.sig_algs = ch.sig_algs;
+                        info.groups = ch.groups;
+                        info.point_formats = ch.point_formats;
+                        info.sig_algs = ch.sig_algs;
                     }
                     Err(_) => {
                         bump(&mut c.parse_errors);
