@@ -560,3 +560,26 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod size_report {
+    /// Prints the fixed per-flow footprint (run with `--nocapture`); buffers
+    /// grow on demand up to the `AppConfig` caps.
+    #[test]
+    fn per_flow_state_sizes() {
+        use super::*;
+        let sizes = [
+            ("AppState", std::mem::size_of::<AppState>()),
+            ("DnsState", std::mem::size_of::<dns::DnsState>()),
+            ("HttpState", std::mem::size_of::<http::HttpState>()),
+            ("TlsState", std::mem::size_of::<tls::TlsState>()),
+            ("SshState", std::mem::size_of::<ssh::SshState>()),
+            ("TelnetState", std::mem::size_of::<telnet::TelnetState>()),
+            ("FtpState", std::mem::size_of::<ftp::FtpState>()),
+        ];
+        for (n, s) in sizes {
+            eprintln!("{n}: {s} bytes");
+        }
+        assert!(std::mem::size_of::<AppState>() <= 256);
+    }
+}
