@@ -126,7 +126,12 @@ impl DnsTransaction {
                     Value::Array(self.answers.iter().map(record_json).collect()),
                 );
                 let mut grouped = Map::new();
-                for a in &self.answers {
+                // Suricata groups address and name-like records only.
+                for a in self
+                    .answers
+                    .iter()
+                    .filter(|a| matches!(a.rrtype, 1 | 2 | 5 | 12 | 15 | 16 | 28))
+                {
                     if let Some(s) = rdata_string(&a.data) {
                         let e = grouped
                             .entry(rrtype_name(a.rrtype).into_owned())
@@ -258,6 +263,7 @@ mod tests {
         assert_eq!(a[5]["rdata"], "ab\\x00");
         assert_eq!(a[6]["rrtype"], "HTTPS");
         assert_eq!(o["dns"]["grouped"]["MX"], json!(["mx.example.com"]));
+        assert!(o["dns"]["grouped"].get("NULL").is_none());
     }
 
     #[test]
