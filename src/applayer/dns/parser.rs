@@ -322,12 +322,14 @@ fn parse_txt(mut i: &[u8]) -> Vec<String> {
 fn parse_rdata(msg: &[u8], rrtype: u16, off: usize, len: usize) -> Result<DnsRData, DnsError> {
     let rd = msg.get(off..off + len).ok_or(trunc("rdata", off))?;
     Ok(match rrtype {
-        1 if len == 4 => DnsRData::A(Ipv4Addr::new(rd[0], rd[1], rd[2], rd[3])),
-        28 if len == 16 => {
-            let mut a = [0u8; 16];
-            a.copy_from_slice(rd);
-            DnsRData::Aaaa(Ipv6Addr::from(a))
-        }
+        1 if len == 4 => match <[u8; 4]>::try_from(rd) {
+            Ok(a) => DnsRData::A(Ipv4Addr::from(a)),
+            Err(_) => DnsRData::Raw(rd.to_vec()),
+        },
+        28 if len == 16 => match <[u8; 16]>::try_from(rd) {
+            Ok(a) => DnsRData::Aaaa(Ipv6Addr::from(a)),
+            Err(_) => DnsRData::Raw(rd.to_vec()),
+        },
         2 | 5 | 12 | 39 => DnsRData::Name(name_at(msg, off)?.0),
         15 => DnsRData::Mx {
             preference: u16_at(msg, off, "mx preference")?,
@@ -354,10 +356,12 @@ fn parse_rdata(msg: &[u8], rrtype: u16, off: usize, len: usize) -> Result<DnsRDa
             target: name_at(msg, off + 6)?.0,
         },
         257 if len >= 2 => {
-            let flags = rd[0];
-            let tl = usize::from(rd[1]);
-            let tag = rd.get(2..2 + tl).ok_or(trunc("caa tag", off + 2))?;
-            let value = rd.get(2 + tl..).unwrap_or_default();
+            let (flags, tl, rest) = match rd {
+                [f, t, rest @ ..] => (*f, usize::from(*t), rest),
+                _ => return Err(trunc("caa", off)),
+            };
+            let tag = rest.get(..tl).ok_or(trunc("caa tag", off + 2))?;
+            let value = rest.get(tl..).unwrap_or_default();
             DnsRData::Caa {
                 flags,
                 tag: String::from_utf8_lossy(tag).into_owned(),

@@ -133,7 +133,8 @@ impl SshState {
                     Phase::Packets => {
                         let Some(len) = rest
                             .get(..4)
-                            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+                            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                            .map(u32::from_be_bytes)
                         else {
                             break;
                         };

@@ -91,7 +91,7 @@ fn tlv<'a>(
     ))
 }
 
-fn expect<'a>(
+fn expect_tag<'a>(
     buf: &'a [u8],
     pos: usize,
     base: usize,
@@ -158,14 +158,14 @@ fn name_string(name: &[u8], base: usize) -> Result<String, DerError> {
     let mut pos = 0;
     let mut n = 0;
     while pos < name.len() && n < 32 {
-        let (set, next) = expect(name, pos, base, 0x31, "rdn set")?;
+        let (set, next) = expect_tag(name, pos, base, 0x31, "rdn set")?;
         pos = next;
         let mut p2 = 0;
         while p2 < set.content.len() && n < 32 {
-            let (atv, nx) = expect(set.content, p2, set.off, 0x30, "attribute")?;
+            let (atv, nx) = expect_tag(set.content, p2, set.off, 0x30, "attribute")?;
             p2 = nx;
             n += 1;
-            let (oid, after) = expect(atv.content, 0, atv.off, 0x06, "attribute type")?;
+            let (oid, after) = expect_tag(atv.content, 0, atv.off, 0x06, "attribute type")?;
             let (val, _) = tlv(atv.content, after, atv.off, "attribute value")?;
             if !out.is_empty() {
                 out.push_str(", ");
@@ -177,7 +177,12 @@ fn name_string(name: &[u8], base: usize) -> Result<String, DerError> {
                 let u: Vec<u16> = val
                     .content
                     .chunks_exact(2)
-                    .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                    .map(|c| {
+                        u16::from_be_bytes([
+                            c.first().copied().unwrap_or(0),
+                            c.get(1).copied().unwrap_or(0),
+                        ])
+                    })
                     .collect();
                 out.push_str(&String::from_utf16_lossy(&u));
             } else {
@@ -214,8 +219,8 @@ fn time_string(t: &Tlv<'_>) -> String {
 
 /// Parses a DER certificate.
 pub fn parse_certificate(der: &[u8]) -> Result<CertInfo, DerError> {
-    let (cert, _) = expect(der, 0, 0, 0x30, "certificate")?;
-    let (tbs, _) = expect(cert.content, 0, cert.off, 0x30, "tbsCertificate")?;
+    let (cert, _) = expect_tag(der, 0, 0, 0x30, "certificate")?;
+    let (tbs, _) = expect_tag(cert.content, 0, cert.off, 0x30, "tbsCertificate")?;
     let b = tbs.content;
     let base = tbs.off;
     let mut pos = 0;
@@ -223,11 +228,11 @@ pub fn parse_certificate(der: &[u8]) -> Result<CertInfo, DerError> {
     if first.tag == 0xa0 {
         pos = next;
     }
-    let (serial, next) = expect(b, pos, base, 0x02, "serialNumber")?;
-    let (_alg, next) = expect(b, next, base, 0x30, "signature")?;
-    let (issuer, next) = expect(b, next, base, 0x30, "issuer")?;
-    let (validity, next) = expect(b, next, base, 0x30, "validity")?;
-    let (subject, mut pos) = expect(b, next, base, 0x30, "subject")?;
+    let (serial, next) = expect_tag(b, pos, base, 0x02, "serialNumber")?;
+    let (_alg, next) = expect_tag(b, next, base, 0x30, "signature")?;
+    let (issuer, next) = expect_tag(b, next, base, 0x30, "issuer")?;
+    let (validity, next) = expect_tag(b, next, base, 0x30, "validity")?;
+    let (subject, mut pos) = expect_tag(b, next, base, 0x30, "subject")?;
     let (nb, after) = tlv(validity.content, 0, validity.off, "notBefore")?;
     let (na, _) = tlv(validity.content, after, validity.off, "notAfter")?;
     let serial_hex = serial
@@ -249,12 +254,12 @@ pub fn parse_certificate(der: &[u8]) -> Result<CertInfo, DerError> {
         let (t, next) = tlv(b, pos, base, "tbs field")?;
         pos = next;
         if t.tag == 0xa3 {
-            let (exts, _) = expect(t.content, 0, t.off, 0x30, "extensions")?;
+            let (exts, _) = expect_tag(t.content, 0, t.off, 0x30, "extensions")?;
             let mut p = 0;
             while p < exts.content.len() {
-                let (ext, nx) = expect(exts.content, p, exts.off, 0x30, "extension")?;
+                let (ext, nx) = expect_tag(exts.content, p, exts.off, 0x30, "extension")?;
                 p = nx;
-                let (oid, mut q) = expect(ext.content, 0, ext.off, 0x06, "extnID")?;
+                let (oid, mut q) = expect_tag(ext.content, 0, ext.off, 0x06, "extnID")?;
                 if oid.content != [0x55, 0x1d, 0x11] {
                     continue;
                 }
@@ -263,7 +268,7 @@ pub fn parse_certificate(der: &[u8]) -> Result<CertInfo, DerError> {
                     q = n2;
                     v = tlv(ext.content, q, ext.off, "extnValue")?.0;
                 }
-                let (names, _) = expect(v.content, 0, v.off, 0x30, "subjectAltName")?;
+                let (names, _) = expect_tag(v.content, 0, v.off, 0x30, "subjectAltName")?;
                 let mut r = 0;
                 while r < names.content.len() {
                     let (gn, nx) = tlv(names.content, r, names.off, "generalName")?;
