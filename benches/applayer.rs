@@ -67,11 +67,22 @@ fn client_hello() -> Vec<u8> {
     add(10, &[0, 8, 0x2a, 0x2a, 0, 0x1d, 0, 0x17, 0, 0x18]);
     add(11, &[1, 0]);
     add(35, &[]);
-    add(16, &[0, 12, 2, b'h', b'2', 8, b'h', b't', b't', b'p', b'/', b'1', b'.', b'1']);
+    add(
+        16,
+        &[
+            0, 12, 2, b'h', b'2', 8, b'h', b't', b't', b'p', b'/', b'1', b'.', b'1',
+        ],
+    );
     add(5, &[1, 0, 0, 0, 0]);
     add(13, &[0, 8, 4, 3, 8, 4, 4, 1, 5, 3]);
     add(18, &[]);
-    add(51, &[0, 38, 0, 0x1d, 0, 32, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32]);
+    add(
+        51,
+        &[
+            0, 38, 0, 0x1d, 0, 32, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18,
+            19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32,
+        ],
+    );
     add(45, &[1, 1]);
     add(43, &[6, 0x3a, 0x3a, 3, 4, 3, 3]);
     add(27, &[2, 0, 2]);
@@ -105,8 +116,18 @@ fn bench(c: &mut Criterion) {
         let mut out = Vec::with_capacity(4);
         b.iter(|| {
             let mut s = AppState::new(AppProto::Http, Transport::Tcp, 80);
-            s.on_data(Direction::ToServer, black_box(HTTP_REQ), Timestamp(0), &mut out);
-            s.on_data(Direction::ToClient, black_box(&resp), Timestamp(1), &mut out);
+            s.on_data(
+                Direction::ToServer,
+                black_box(HTTP_REQ),
+                Timestamp(0),
+                &mut out,
+            );
+            s.on_data(
+                Direction::ToClient,
+                black_box(&resp),
+                Timestamp(1),
+                &mut out,
+            );
             out.clear();
         })
     });

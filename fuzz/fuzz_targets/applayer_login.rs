@@ -17,13 +17,19 @@ const PROTOS: [AppProto; 8] = [
 ];
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&ctl, rest)) = data.split_first() else { return };
+    let Some((&ctl, rest)) = data.split_first() else {
+        return;
+    };
     let proto = PROTOS[usize::from(ctl) % PROTOS.len()];
     let split = usize::from(ctl >> 3).max(1);
     let mut s = AppState::new(proto, Transport::Tcp, 0);
     let mut out = Vec::new();
     for (k, c) in rest.chunks(split).enumerate() {
-        let dir = if k % 3 == 2 { Direction::ToClient } else { Direction::ToServer };
+        let dir = if k % 3 == 2 {
+            Direction::ToClient
+        } else {
+            Direction::ToServer
+        };
         s.on_data(dir, c, Timestamp(0), &mut out);
     }
     s.on_close(Timestamp(1), &mut out);

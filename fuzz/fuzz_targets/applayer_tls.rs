@@ -5,7 +5,9 @@ use zoneguard::applayer::{AppProto, AppState, Direction, Transport};
 use zoneguard::time::Timestamp;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&ctl, rest)) = data.split_first() else { return };
+    let Some((&ctl, rest)) = data.split_first() else {
+        return;
+    };
     let split = usize::from(ctl & 0x3f).max(1);
     let mid = rest.len() / 2;
     let (a, b) = rest.split_at(mid);
