@@ -529,7 +529,55 @@ mod tests {
         );
     }
 
+    fn sample(p: usize) -> (AppProto, Vec<u8>, Vec<u8>) {
+        match p % 4 {
+            0 => (AppProto::Dns, dns::parser::tests::QUERY.to_vec(), dns::parser::tests::response()),
+            1 => (
+                AppProto::Tls,
+                tls::parser::tests::client_hello_record(),
+                tls::parser::tests::client_hello_record(),
+            ),
+            2 => (
+                AppProto::Ssh,
+                [&b"SSH-2.0-a\r\n"[..], &ssh::parser::tests::kexinit_packet()].concat(),
+                [&b"SSH-2.0-b\r\n"[..], &ssh::parser::tests::kexinit_packet()].concat(),
+            ),
+            _ => (
+                AppProto::Http,
+                b"POST /a HTTP/1.1\r\nHost: h\r\nAuthorization: Basic YTpi\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n".to_vec(),
+                b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 4\r\n\r\n\x1f\x8b\x08\x00".to_vec(),
+            ),
+        }
+    }
+
     proptest::proptest! {
+        #[test]
+        fn mutated_samples_never_panic(
+            p in 0usize..4,
+            flips in proptest::collection::vec((0usize..600, proptest::num::u8::ANY), 1..8),
+            split in 1usize..40,
+        ) {
+            let (proto, mut a, mut b) = sample(p);
+            for (i, v) in flips {
+                let n = a.len();
+                if let Some(x) = a.get_mut(i % n.max(1)) { *x = v; }
+                let n = b.len();
+                if let Some(x) = b.get_mut((i / 2) % n.max(1)) { *x ^= v; }
+            }
+            for transport in [Transport::Tcp, Transport::Udp] {
+                let mut s = AppState::new(proto, transport, 0);
+                let mut out = Vec::new();
+                for (x, y) in a.chunks(split).zip(b.chunks(split)) {
+                    s.on_data(Direction::ToServer, x, Timestamp(0), &mut out);
+                    s.on_data(Direction::ToClient, y, Timestamp(0), &mut out);
+                }
+                s.on_close(Timestamp(1), &mut out);
+                for e in &out {
+                    let _ = e.eve_object();
+                }
+            }
+        }
+
         #[test]
         fn any_bytes_any_proto_never_panic(
             data in proptest::collection::vec(proptest::num::u8::ANY, 0..500),
