@@ -1,7 +1,7 @@
 //! HTTP EVE output with Suricata's field names.
 
 use super::HttpTransaction;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 impl HttpTransaction {
     /// Inserts `"http": {hostname, http_port?, url, http_user_agent,
@@ -46,10 +46,34 @@ impl HttpTransaction {
     }
 }
 
+fn header_list(h: &[(String, String)]) -> Value {
+    Value::Array(
+        h.iter()
+            .map(|(n, v)| json!({"name": n, "value": v}))
+            .collect(),
+    )
+}
+
+impl HttpTransaction {
+    /// As [`HttpTransaction::write_eve`], plus `request_headers` and
+    /// `response_headers` as `[{name, value}]` lists (Suricata's
+    /// `dump-all-headers: both`). Credentials in `Authorization` headers are
+    /// already redacted.
+    pub fn write_eve_with_headers(&self, obj: &mut Map<String, Value>) {
+        self.write_eve(obj);
+        if let Some(Value::Object(m)) = obj.get_mut("http") {
+            m.insert("request_headers".into(), header_list(&self.request_headers));
+            m.insert(
+                "response_headers".into(),
+                header_list(&self.response_headers),
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn suricata_shape() {
@@ -68,6 +92,9 @@ mod tests {
         let mut o = Map::new();
         t.write_eve(&mut o);
         // the expectation of suricata-verify bug-78-http-uri
+        let mut full = Map::new();
+        t.write_eve_with_headers(&mut full);
+        assert_eq!(full["http"]["request_headers"], json!([]));
         assert_eq!(
             o["http"],
             json!({"hostname": "www.google.com", "http_content_type": "text/html",

@@ -125,6 +125,13 @@ impl SmbState {
                         out.push(AppEvent::Anomaly("smb.malformed_negotiate"));
                     }
                 }
+                if info.dialect.as_deref() == Some("2.??") {
+                    // SMB1 negotiate answered with the SMB2 wildcard: the
+                    // client negotiates again in SMB2; wait for that round.
+                    info.dialect = None;
+                    *seen_request = false;
+                    continue;
+                }
                 if info.dialect.is_some() {
                     *done = true;
                     out.push(AppEvent::Smb(std::mem::take(info)));
@@ -158,6 +165,47 @@ impl SmbState {
 mod tests {
     use super::*;
     use crate::applayer::{AppProto, AppState, Transport};
+
+    #[test]
+    fn smb1_to_smb2_upgrade_names_final_dialect() {
+        let mut s = SmbState::new(&AppConfig::default());
+        let mut c = AppCounters::default();
+        let mut out = Vec::new();
+        let mut m = b"\xffSMB\x72".to_vec();
+        m.extend_from_slice(&[0; 27]);
+        m.push(0);
+        let d = b"\x02NT LM 0.12\x00\x02SMB 2.???\x00";
+        m.extend_from_slice(&(d.len() as u16).to_le_bytes());
+        m.extend_from_slice(d);
+        let mut nb = vec![0u8];
+        nb.extend_from_slice(&(m.len() as u32).to_be_bytes()[1..]);
+        nb.extend_from_slice(&m);
+        s.on_data(Direction::ToServer, &nb, Timestamp(0), &mut out, &mut c);
+        let mut wild = parser::tests::smb2_negotiate_response();
+        // dialect revision at 4 (nbss) + 64 (header) + 4
+        wild[72] = 0xff;
+        wild[73] = 0x02;
+        s.on_data(Direction::ToClient, &wild, Timestamp(0), &mut out, &mut c);
+        assert!(out.is_empty());
+        s.on_data(
+            Direction::ToServer,
+            &parser::tests::smb2_negotiate_request(),
+            Timestamp(0),
+            &mut out,
+            &mut c,
+        );
+        s.on_data(
+            Direction::ToClient,
+            &parser::tests::smb2_negotiate_response(),
+            Timestamp(0),
+            &mut out,
+            &mut c,
+        );
+        let AppEvent::Smb(i) = &out[0] else {
+            panic!("{out:?}")
+        };
+        assert_eq!(i.dialect.as_deref(), Some("3.11"));
+    }
 
     #[test]
     fn smb2_negotiation_any_split() {
