@@ -38,6 +38,8 @@ pub struct HttpTransaction {
     pub request_content_type: Option<String>,
     /// User of `Authorization: Basic` (the password is never kept).
     pub basic_auth_user: Option<String>,
+    /// True when that Basic credential carried a non-empty password.
+    pub basic_auth_password: bool,
     /// Request headers in order (bounded).
     pub request_headers: Vec<(String, String)>,
     /// Raw request header block (without the request line), bounded.
@@ -379,7 +381,7 @@ impl HttpState {
                     request_ts: ts,
                     ..HttpTransaction::default()
                 };
-                fill_request_fields(&mut tx, &headers, basic, out);
+                fill_request_fields(&mut tx, &headers, basic);
                 tx.request_headers = headers;
                 if self.txs.len() >= self.max_txs {
                     // drop the oldest unanswered request
@@ -598,7 +600,7 @@ impl HttpState {
                 if self.resp_idx < self.txs.len() {
                     // complete: hand over the oldest transaction
                     if let Some(tx) = self.txs.remove(self.resp_idx) {
-                        out.push(AppEvent::Http(Box::new(tx)));
+                        push_tx(tx, out);
                     }
                 }
             }
@@ -652,18 +654,32 @@ impl HttpState {
             self.finish(Direction::ToClient, ts, out, &mut c);
         }
         for tx in self.txs.drain(..) {
-            out.push(AppEvent::Http(Box::new(tx)));
+            push_tx(tx, out);
         }
         self.resp_idx = 0;
     }
 }
 
-/// Request fields signatures and logs use, and the Basic-auth login.
+/// Emits a finished transaction, preceded by its Basic-auth login (if any)
+/// with the verdict the status shows: 401/403/407 failed, other final
+/// statuses succeeded, no response unknown.
+fn push_tx(tx: HttpTransaction, out: &mut Vec<AppEvent>) {
+    if let Some(user) = &tx.basic_auth_user {
+        out.push(AppEvent::Credentials(LoginInfo {
+            proto: AppProto::Http,
+            user: user.clone(),
+            password_seen: tx.basic_auth_password,
+            success: tx.status.map(|s| !matches!(s, 401 | 403 | 407)),
+        }));
+    }
+    out.push(AppEvent::Http(Box::new(tx)));
+}
+
+/// Request fields signatures and logs use, and the Basic-auth user.
 fn fill_request_fields(
     tx: &mut HttpTransaction,
     headers: &[(String, String)],
     basic: Option<(String, bool)>,
-    out: &mut Vec<AppEvent>,
 ) {
     for (n, v) in headers {
         let n = n.as_str();
@@ -682,13 +698,8 @@ fn fill_request_fields(
         }
     }
     if let Some((user, password_seen)) = basic {
-        tx.basic_auth_user = Some(user.clone());
-        out.push(AppEvent::Credentials(LoginInfo {
-            proto: AppProto::Http,
-            user,
-            password_seen,
-            success: None,
-        }));
+        tx.basic_auth_user = Some(user);
+        tx.basic_auth_password = password_seen;
     }
     if tx.method.eq_ignore_ascii_case("CONNECT") && tx.host.is_none() {
         let (h, p) = split_host_port(&tx.uri_raw);
@@ -942,6 +953,19 @@ mod tests {
         assert!(t[0]
             .request_headers_raw
             .ends_with(b"Authorization: Basic [redacted]"));
+    }
+
+    #[test]
+    fn basic_auth_verdict_from_status() {
+        let req = b"GET / HTTP/1.1\r\nHost: a\r\nAuthorization: Basic YWxpY2U6czNjcjN0\r\n\r\n";
+        let resp = b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n";
+        let ev = run(
+            &[(Direction::ToServer, req), (Direction::ToClient, resp)],
+            5,
+        );
+        assert!(
+            matches!(&ev[..], [AppEvent::Credentials(l), AppEvent::Http(_)] if l.success == Some(false))
+        );
     }
 
     #[test]
