@@ -7,6 +7,7 @@
 //! frame's sender is a rogue device ([`Inventory::check`]).
 
 pub mod allow;
+pub mod indicators;
 pub mod inventory;
 pub mod zones;
 
@@ -18,6 +19,7 @@ use crate::config::{AssetsMode, Config};
 use crate::time::Timestamp;
 
 pub use allow::{AllowEntry, AllowTable};
+pub use indicators::{IndicatorHit, Indicators};
 pub use inventory::{dhcp_requested_ip, Claim, Inventory, RogueFinding};
 pub use zones::{Locality, ZoneMap};
 
