@@ -183,7 +183,7 @@ pub fn compile_rule(
                 let list = match buffer {
                     Some(buf) => {
                         if let Some(s) = &b.sticky {
-                            if s.buffer != buf {
+                            if !same_body(s.buffer, buf) {
                                 return Err(RuleError::invalid(
                                     key,
                                     format!(
@@ -194,11 +194,15 @@ pub fn compile_rule(
                                 ));
                             }
                         }
-                        b.list_for(buf, &[])
+                        if b.sticky.is_some() {
+                            b.target_list(relative)
+                        } else {
+                            b.list_for(buf, &[])
+                        }
                     }
                     None => b.target_list(relative),
                 };
-                if relative && !b.has_anchor_in(list) && b.last_anchor.is_none() {
+                if relative && b.last_anchor.is_none() {
                     return Err(RuleError::invalid(key, "relative flag 'R' without a preceding content or pcre"));
                 }
                 b.push_match(list, Match::Pcre(p));
@@ -334,6 +338,16 @@ pub fn compile_rule(
     Ok(rule)
 }
 
+/// Buffers a pcre flag may name inside a sticky buffer of the other: the
+/// HTTP response body is what `file.data` inspects for HTTP.
+fn same_body(sticky: Buffer, flag: Buffer) -> bool {
+    sticky == flag
+        || matches!(
+            (sticky, flag),
+            (Buffer::HttpResponseBody, Buffer::FileData) | (Buffer::FileData, Buffer::HttpResponseBody)
+        )
+}
+
 fn expr<T>(field: &'static str, text: &str, r: Result<T, ExprError>) -> Result<T, RuleError> {
     r.map_err(|error| RuleError::Expr {
         field,
@@ -401,12 +415,6 @@ impl Builder {
             }
         }
         self.list_for(Buffer::Payload, &[])
-    }
-
-    fn has_anchor_in(&self, list: usize) -> bool {
-        self.lists
-            .get(list)
-            .is_some_and(|l| l.matches.iter().any(Match::is_anchor))
     }
 
     fn push_match(&mut self, list: usize, m: Match) {

@@ -338,7 +338,10 @@ fn finish_format(
         (true, f) => f.unwrap_or(ByteFormat::Dec),
     };
     let max = if string { 23 } else { 8 };
-    if nbytes == 0 || nbytes > max {
+    // ET Open uses 0 with `string` (read the digits present) and in
+    // byte_jump (jump by post_offset only); Suricata accepts both.
+    let zero_ok = string || key == "byte_jump";
+    if (nbytes == 0 && !zero_ok) || nbytes > max {
         return Err(RuleError::invalid(key, format!("byte count {nbytes} is not in 1..={max}")));
     }
     if string && endian.is_some_and(|e| e != Endian::Big) {
@@ -348,7 +351,7 @@ fn finish_format(
 }
 
 fn nbytes(v: &str, key: &str) -> Result<u8, RuleError> {
-    let n = parse_u64(v, key, 1, 23)?;
+    let n = parse_u64(v, key, 0, 23)?;
     u8::try_from(n).map_err(|_| RuleError::invalid(key, "out of range"))
 }
 
@@ -862,6 +865,9 @@ mod tests {
         let t = byte_test("1,!,5,0", &[]).unwrap();
         assert!(t.negated && t.op == ByteOp::Eq);
         assert!(byte_test("9,=,1,0", &[]).is_err());
+        assert!(byte_test("0,=,1,0", &[]).is_err());
+        assert_eq!(byte_test("0,<,1000,0,string,dec", &[]).unwrap().nbytes, 0);
+        assert!(byte_jump("0,0,relative,post_offset -13", &[]).is_ok());
         assert!(byte_test("2,=,1", &[]).is_err());
         assert!(byte_test("2,~,1,0", &[]).is_err());
         assert!(byte_test("2,=,1,0,hex", &[]).is_err());
