@@ -299,7 +299,11 @@ impl AddrSet {
                     },
                 };
                 let span = u128::MAX.checked_shr(prefix).unwrap_or(0);
-                let lo = if prefix == 0 { 0 } else { u128::from(a) & !span };
+                let lo = if prefix == 0 {
+                    0
+                } else {
+                    u128::from(a) & !span
+                };
                 Ok(Self {
                     v4: Vec::new(),
                     v6: vec![(lo, lo | span)],
@@ -551,10 +555,9 @@ impl<S: SetExpr> ExprParser<'_, '_, S> {
             }
             Some(_) => {
                 let start = self.pos;
-                while self
-                    .peek()
-                    .is_some_and(|b| b != b',' && b != b']' && b != b'[' && !b.is_ascii_whitespace())
-                {
+                while self.peek().is_some_and(|b| {
+                    b != b',' && b != b']' && b != b'[' && !b.is_ascii_whitespace()
+                }) {
                     self.pos += 1;
                 }
                 let text = self.s.get(start..self.pos).unwrap_or("");
@@ -664,7 +667,9 @@ mod tests {
         let s = addr("2001:db8::/32").unwrap();
         assert!(s.contains(ip("2001:db8::1")));
         assert!(!s.contains(ip("2001:db9::1")));
-        assert!(addr("10.0.0.0/255.255.0.0").unwrap().contains(ip("10.0.200.1")));
+        assert!(addr("10.0.0.0/255.255.0.0")
+            .unwrap()
+            .contains(ip("10.0.200.1")));
         assert!(addr("10.0.0.0/255.0.255.0").is_err());
         let r = addr("10.0.0.5-10.0.0.9").unwrap();
         assert!(r.contains(ip("10.0.0.9")) && !r.contains(ip("10.0.0.10")));

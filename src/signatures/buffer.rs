@@ -243,10 +243,16 @@ mod tests {
     fn lookups() {
         assert_eq!(Buffer::from_sticky("http.uri"), Some(Buffer::HttpUri));
         assert_eq!(Buffer::from_sticky("file_data"), Some(Buffer::FileData));
-        assert_eq!(Buffer::from_legacy_modifier("http_client_body"), Some(Buffer::HttpRequestBody));
+        assert_eq!(
+            Buffer::from_legacy_modifier("http_client_body"),
+            Some(Buffer::HttpRequestBody)
+        );
         assert_eq!(Buffer::from_pcre_flag('U'), Some(Buffer::HttpUri));
         assert_eq!(Buffer::from_pcre_flag('i'), None);
         assert_eq!(Buffer::DnsQuery.name(), "dns.query");
-        assert_eq!(Transform::from_keyword("dotprefix"), Some(Transform::DotPrefix));
+        assert_eq!(
+            Transform::from_keyword("dotprefix"),
+            Some(Transform::DotPrefix)
+        );
     }
 }

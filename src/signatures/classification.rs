@@ -71,8 +71,14 @@ impl Classification {
             })?;
             let mut parts = rest.splitn(3, ',');
             let name = parts.next().unwrap_or("").trim();
-            let desc = parts.next().map(str::trim).ok_or_else(|| err("missing description"))?;
-            let prio = parts.next().map(str::trim).ok_or_else(|| err("missing priority"))?;
+            let desc = parts
+                .next()
+                .map(str::trim)
+                .ok_or_else(|| err("missing description"))?;
+            let prio = parts
+                .next()
+                .map(str::trim)
+                .ok_or_else(|| err("missing priority"))?;
             if name.is_empty() || name.contains(char::is_whitespace) {
                 return Err(err("invalid classtype name"));
             }
@@ -171,7 +177,8 @@ fn read_capped(path: &Path) -> Result<String, String> {
         return Err(format!("file larger than {MAX_CONFIG_FILE} bytes"));
     }
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    String::from_utf8(bytes).map_err(|e| format!("not UTF-8 at byte {}", e.utf8_error().valid_up_to()))
+    String::from_utf8(bytes)
+        .map_err(|e| format!("not UTF-8 at byte {}", e.utf8_error().valid_up_to()))
 }
 
 /// The non-comment lines `config <what>: rest` with 1-based line numbers;
@@ -226,7 +233,8 @@ mod tests {
 
     #[test]
     fn errors_name_the_line() {
-        let e = Classification::parse("# c\n\nconfig classification: a,b\n", "f.config").unwrap_err();
+        let e =
+            Classification::parse("# c\n\nconfig classification: a,b\n", "f.config").unwrap_err();
         assert_eq!((e.file.as_str(), e.line), ("f.config", 3));
         assert!(Classification::parse("config classification: a,b,0", "f").is_err());
         assert!(Classification::parse("bogus", "f").is_err());

@@ -11,9 +11,7 @@ use super::header::{split_rule, Action, Direction, Proto};
 use super::keywords as kw;
 use super::options::{decode_content, require_quotes, split_options, unescape_text, unquote};
 use super::pcre::parse_pcre;
-use super::rule::{
-    BufferList, Content, FastPatternRef, FlowOpts, Match, Num, PacketMatch, Rule,
-};
+use super::rule::{BufferList, Content, FastPatternRef, FlowOpts, Match, Num, PacketMatch, Rule};
 use super::vars::ResolvedVars;
 
 /// Longest rule text accepted.
@@ -43,8 +41,8 @@ pub fn compile_rule(
         return Err(RuleError::TooLong(MAX_RULE_LEN));
     }
     let h = split_rule(text).map_err(RuleError::Header)?;
-    let action =
-        Action::from_name(h.action).ok_or_else(|| RuleError::UnknownAction(h.action.to_string()))?;
+    let action = Action::from_name(h.action)
+        .ok_or_else(|| RuleError::UnknownAction(h.action.to_string()))?;
     let proto =
         Proto::from_name(h.proto).ok_or_else(|| RuleError::UnknownProtocol(h.proto.to_string()))?;
     let dir = match h.dir {
@@ -88,6 +86,7 @@ pub fn compile_rule(
         packet: Vec::new(),
         flow: FlowOpts::default(),
         flowbits: Vec::new(),
+        xbits: Vec::new(),
         threshold: None,
         detection_filter: None,
         fast_pattern: None,
@@ -102,7 +101,10 @@ pub fn compile_rule(
 
     for o in &opts {
         let key = o.key;
-        let need = || o.value.ok_or_else(|| RuleError::invalid(key, "needs a value"));
+        let need = || {
+            o.value
+                .ok_or_else(|| RuleError::invalid(key, "needs a value"))
+        };
         let none = || -> Result<(), RuleError> {
             match o.value {
                 Some(_) => Err(RuleError::invalid(key, "takes no value")),
@@ -131,14 +133,14 @@ pub fn compile_rule(
             }
             "priority" => {
                 let p = kw::parse_u64(need()?, key, 1, 255)?;
-                priority = Some(u8::try_from(p).map_err(|_| RuleError::invalid(key, "out of range"))?);
+                priority =
+                    Some(u8::try_from(p).map_err(|_| RuleError::invalid(key, "out of range"))?);
             }
             "classtype" => {
                 let name = unquote(need()?);
-                let class = ctx
-                    .classification
-                    .get(name)
-                    .ok_or_else(|| RuleError::invalid(key, format!("unknown classtype '{name}'")))?;
+                let class = ctx.classification.get(name).ok_or_else(|| {
+                    RuleError::invalid(key, format!("unknown classtype '{name}'"))
+                })?;
                 rule.priority = class.priority;
                 rule.classtype = Some(name.to_string());
             }
@@ -203,7 +205,10 @@ pub fn compile_rule(
                     None => b.target_list(relative),
                 };
                 if relative && b.last_anchor.is_none() {
-                    return Err(RuleError::invalid(key, "relative flag 'R' without a preceding content or pcre"));
+                    return Err(RuleError::invalid(
+                        key,
+                        "relative flag 'R' without a preceding content or pcre",
+                    ));
                 }
                 b.push_match(list, Match::Pcre(p));
             }
@@ -228,7 +233,10 @@ pub fn compile_rule(
                     return Err(RuleError::invalid(key, "too many byte_extract variables"));
                 }
                 if b.byte_vars.iter().any(|v| *v == m.name) {
-                    return Err(RuleError::invalid(key, format!("variable '{}' defined twice", m.name)));
+                    return Err(RuleError::invalid(
+                        key,
+                        format!("variable '{}' defined twice", m.name),
+                    ));
                 }
                 b.byte_vars.push(m.name.clone());
                 let rel = m.relative;
@@ -247,15 +255,33 @@ pub fn compile_rule(
                 let rel = m.relative;
                 b.push_relative(key, rel, Match::Base64Decode(m))?;
             }
-            "dsize" => rule.packet.push(PacketMatch::Dsize(kw::parse_uint(need()?, key, 65_535)?)),
-            "ttl" => rule.packet.push(PacketMatch::Ttl(kw::parse_uint(need()?, key, 255)?)),
-            "itype" => rule.packet.push(PacketMatch::Itype(kw::parse_uint(need()?, key, 255)?)),
-            "icode" => rule.packet.push(PacketMatch::Icode(kw::parse_uint(need()?, key, 255)?)),
-            "icmp_id" => rule.packet.push(PacketMatch::IcmpId(kw::parse_u16(need()?, key)?)),
-            "icmp_seq" => rule.packet.push(PacketMatch::IcmpSeq(kw::parse_u16(need()?, key)?)),
-            "id" => rule.packet.push(PacketMatch::Id(kw::parse_u16(need()?, key)?)),
-            "ip_proto" => rule.packet.push(PacketMatch::IpProto(kw::ip_proto(need()?)?)),
-            "flags" => rule.packet.push(PacketMatch::Flags(kw::tcp_flags(need()?)?)),
+            "dsize" => rule
+                .packet
+                .push(PacketMatch::Dsize(kw::parse_uint(need()?, key, 65_535)?)),
+            "ttl" => rule
+                .packet
+                .push(PacketMatch::Ttl(kw::parse_uint(need()?, key, 255)?)),
+            "itype" => rule
+                .packet
+                .push(PacketMatch::Itype(kw::parse_uint(need()?, key, 255)?)),
+            "icode" => rule
+                .packet
+                .push(PacketMatch::Icode(kw::parse_uint(need()?, key, 255)?)),
+            "icmp_id" => rule
+                .packet
+                .push(PacketMatch::IcmpId(kw::parse_u16(need()?, key)?)),
+            "icmp_seq" => rule
+                .packet
+                .push(PacketMatch::IcmpSeq(kw::parse_u16(need()?, key)?)),
+            "id" => rule
+                .packet
+                .push(PacketMatch::Id(kw::parse_u16(need()?, key)?)),
+            "ip_proto" => rule
+                .packet
+                .push(PacketMatch::IpProto(kw::ip_proto(need()?)?)),
+            "flags" => rule
+                .packet
+                .push(PacketMatch::Flags(kw::tcp_flags(need()?)?)),
             "window" => {
                 let (negated, v) = kw::negatable(need()?);
                 let value = kw::parse_u16(v, key)?;
@@ -264,7 +290,8 @@ pub fn compile_rule(
             "tos" => {
                 let (negated, v) = kw::negatable(need()?);
                 let value = kw::parse_u64(v, key, 0, 255)?;
-                let value = u8::try_from(value).map_err(|_| RuleError::invalid(key, "out of range"))?;
+                let value =
+                    u8::try_from(value).map_err(|_| RuleError::invalid(key, "out of range"))?;
                 rule.packet.push(PacketMatch::Tos { value, negated });
             }
             "sameip" => {
@@ -273,6 +300,8 @@ pub fn compile_rule(
             }
             "stream_size" => rule.packet.push(kw::stream_size(need()?)?),
             "urilen" => rule.packet.push(kw::urilen(need()?)?),
+            "app-layer-event" => rule.packet.push(kw::app_layer_event(need()?)?),
+            "xbits" => rule.xbits.push(kw::xbits(need()?)?),
             "app-layer-protocol" => rule.packet.push(kw::app_layer_protocol(need()?)?),
             "flow" => kw::flow(need()?, &mut rule.flow)?,
             "flowbits" => {
@@ -344,7 +373,8 @@ fn same_body(sticky: Buffer, flag: Buffer) -> bool {
     sticky == flag
         || matches!(
             (sticky, flag),
-            (Buffer::HttpResponseBody, Buffer::FileData) | (Buffer::FileData, Buffer::HttpResponseBody)
+            (Buffer::HttpResponseBody, Buffer::FileData)
+                | (Buffer::FileData, Buffer::HttpResponseBody)
         )
 }
 
@@ -475,7 +505,10 @@ impl Builder {
 
     fn add_transform(&mut self, key: &str, t: Transform) -> Result<(), RuleError> {
         match &mut self.sticky {
-            None => Err(RuleError::invalid(key, "transform needs a sticky buffer before it")),
+            None => Err(RuleError::invalid(
+                key,
+                "transform needs a sticky buffer before it",
+            )),
             Some(s) if s.list.is_some() => Err(RuleError::invalid(
                 key,
                 "transforms must directly follow the sticky buffer",
@@ -490,7 +523,11 @@ impl Builder {
     /// A legacy content modifier: moves the last content (which must be the
     /// last match of the payload list) to `buffer`'s list.
     fn move_last_content(&mut self, buffer: Buffer, key: &str) -> Result<(), RuleError> {
-        if self.sticky.as_ref().is_some_and(|s| s.buffer != Buffer::Payload) {
+        if self
+            .sticky
+            .as_ref()
+            .is_some_and(|s| s.buffer != Buffer::Payload)
+        {
             return Err(RuleError::invalid(
                 key,
                 "content modifier used after a sticky buffer",
@@ -526,7 +563,11 @@ impl Builder {
 
     /// Final checks; drops empty lists and picks the fast pattern.
     fn finish(self) -> Result<(Vec<BufferList>, Option<FastPatternRef>), RuleError> {
-        let lists: Vec<BufferList> = self.lists.into_iter().filter(|l| !l.matches.is_empty()).collect();
+        let lists: Vec<BufferList> = self
+            .lists
+            .into_iter()
+            .filter(|l| !l.matches.is_empty())
+            .collect();
         for l in &lists {
             kw::check_list(l)?;
         }
@@ -535,7 +576,10 @@ impl Builder {
         for (li, l) in lists.iter().enumerate() {
             for (mi, m) in l.matches.iter().enumerate() {
                 if let Match::Content(c) = m {
-                    let at = FastPatternRef { list: li, index: mi };
+                    let at = FastPatternRef {
+                        list: li,
+                        index: mi,
+                    };
                     if c.fast_pattern {
                         explicit = Some(at);
                     }

@@ -311,8 +311,10 @@ mod tests {
 
     #[test]
     fn splits_with_spaced_lists() {
-        let h = split_rule("alert tcp [1.1.1.1, 2.2.2.2] any -> $HOME_NET [80, 443] (msg:\"x\"; sid:1;)")
-            .unwrap();
+        let h = split_rule(
+            "alert tcp [1.1.1.1, 2.2.2.2] any -> $HOME_NET [80, 443] (msg:\"x\"; sid:1;)",
+        )
+        .unwrap();
         assert_eq!(h.src, "[1.1.1.1, 2.2.2.2]");
         assert_eq!(h.dst_ports, "[80, 443]");
         assert_eq!(h.options, "msg:\"x\"; sid:1;");

@@ -5,9 +5,9 @@
 use super::error::RuleError;
 use super::header::AppProto;
 use super::rule::{
-    Base64Decode, BufferList, ByteExtract, ByteFormat, ByteJump, ByteOp, ByteTest, Content,
-    Endian, FlagsMode, FlowDir, FlowOpts, FlowState, FlowbitCmd, FlowbitOp, IsDataAt, Match, Num,
-    PacketMatch, StreamSide, Target, TcpFlags, UintCmp,
+    Base64Decode, BufferList, ByteExtract, ByteFormat, ByteJump, ByteOp, ByteTest, Content, Endian,
+    FlagsMode, FlowDir, FlowOpts, FlowState, FlowbitCmd, FlowbitOp, IsDataAt, Match, Num,
+    PacketMatch, StreamSide, Target, TcpFlags, UintCmp, XbitOp, XbitTrack,
 };
 
 /// Largest absolute value of content positions (Suricata keeps them in 16 bits).
@@ -16,9 +16,13 @@ pub const MAX_POS: i64 = 65_535;
 /// Parses an unsigned decimal (or `0x` hex) number within `min..=max`.
 pub fn parse_u64(v: &str, key: &str, min: u64, max: u64) -> Result<u64, RuleError> {
     let t = unquote_ws(v);
-    let n = parse_plain_u64(t).ok_or_else(|| RuleError::invalid(key, format!("'{t}' is not a number")))?;
+    let n = parse_plain_u64(t)
+        .ok_or_else(|| RuleError::invalid(key, format!("'{t}' is not a number")))?;
     if n < min || n > max {
-        return Err(RuleError::invalid(key, format!("{n} is out of range {min}..={max}")));
+        return Err(RuleError::invalid(
+            key,
+            format!("{n} is out of range {min}..={max}"),
+        ));
     }
     Ok(n)
 }
@@ -42,7 +46,9 @@ fn parse_plain_u64(t: &str) -> Option<u64> {
 
 fn parse_plain_i64(t: &str) -> Option<i64> {
     match t.strip_prefix('-') {
-        Some(rest) => parse_plain_u64(rest).and_then(|n| i64::try_from(n).ok()).map(|n| -n),
+        Some(rest) => parse_plain_u64(rest)
+            .and_then(|n| i64::try_from(n).ok())
+            .map(|n| -n),
         None => parse_plain_u64(t).and_then(|n| i64::try_from(n).ok()),
     }
 }
@@ -67,7 +73,10 @@ pub fn parse_num(v: &str, key: &str, vars: &[Box<str>]) -> Result<Num, RuleError
         return Ok(Num::Var(t.into()));
     }
     if is_ident(t) {
-        return Err(RuleError::invalid(key, format!("unknown byte_extract variable '{t}'")));
+        return Err(RuleError::invalid(
+            key,
+            format!("unknown byte_extract variable '{t}'"),
+        ));
     }
     Err(RuleError::invalid(key, format!("'{t}' is not a number")))
 }
@@ -93,7 +102,8 @@ pub fn parse_uint(v: &str, key: &str, max: u64) -> Result<UintCmp, RuleError> {
     let t = unquote_ws(v);
     let num = |s: &str| -> Result<u64, RuleError> {
         let s = s.trim();
-        let n = parse_plain_u64(s).ok_or_else(|| RuleError::invalid(key, format!("'{s}' is not a number")))?;
+        let n = parse_plain_u64(s)
+            .ok_or_else(|| RuleError::invalid(key, format!("'{s}' is not a number")))?;
         if n > max {
             return Err(RuleError::invalid(key, format!("{n} is larger than {max}")));
         }
@@ -102,9 +112,16 @@ pub fn parse_uint(v: &str, key: &str, max: u64) -> Result<UintCmp, RuleError> {
     let range = |a: &str, b: &str, neg: bool| -> Result<UintCmp, RuleError> {
         let (a, b) = (num(a)?, num(b)?);
         if a >= b {
-            return Err(RuleError::invalid(key, format!("range {a}-{b} is empty or reversed")));
+            return Err(RuleError::invalid(
+                key,
+                format!("range {a}-{b} is empty or reversed"),
+            ));
         }
-        Ok(if neg { UintCmp::NotBetween(a, b) } else { UintCmp::Between(a, b) })
+        Ok(if neg {
+            UintCmp::NotBetween(a, b)
+        } else {
+            UintCmp::Between(a, b)
+        })
     };
     if let Some((a, b)) = t.split_once("<>") {
         return range(a, b, false);
@@ -171,7 +188,10 @@ pub fn target(v: &str) -> Result<Target, RuleError> {
     match v.trim() {
         "src_ip" => Ok(Target::SrcIp),
         "dest_ip" => Ok(Target::DestIp),
-        other => Err(RuleError::invalid("target", format!("'{other}' is not src_ip or dest_ip"))),
+        other => Err(RuleError::invalid(
+            "target",
+            format!("'{other}' is not src_ip or dest_ip"),
+        )),
     }
 }
 
@@ -282,10 +302,19 @@ pub fn isdataat(v: &str, vars: &[Box<str>]) -> Result<IsDataAt, RuleError> {
         match p {
             "relative" => relative = true,
             "rawbytes" => {}
-            other => return Err(RuleError::invalid("isdataat", format!("unknown option '{other}'"))),
+            other => {
+                return Err(RuleError::invalid(
+                    "isdataat",
+                    format!("unknown option '{other}'"),
+                ))
+            }
         }
     }
-    Ok(IsDataAt { pos, negated, relative })
+    Ok(IsDataAt {
+        pos,
+        negated,
+        relative,
+    })
 }
 
 fn endian_or_format(
@@ -342,10 +371,16 @@ fn finish_format(
     // byte_jump (jump by post_offset only); Suricata accepts both.
     let zero_ok = string || key == "byte_jump";
     if (nbytes == 0 && !zero_ok) || nbytes > max {
-        return Err(RuleError::invalid(key, format!("byte count {nbytes} is not in 1..={max}")));
+        return Err(RuleError::invalid(
+            key,
+            format!("byte count {nbytes} is not in 1..={max}"),
+        ));
     }
     if string && endian.is_some_and(|e| e != Endian::Big) {
-        return Err(RuleError::invalid(key, "a byte order cannot be used with 'string'"));
+        return Err(RuleError::invalid(
+            key,
+            "a byte order cannot be used with 'string'",
+        ));
     }
     Ok(f)
 }
@@ -365,7 +400,10 @@ pub fn byte_test(v: &str, vars: &[Box<str>]) -> Result<ByteTest, RuleError> {
     const K: &str = "byte_test";
     let parts: Vec<&str> = v.split(',').map(str::trim).collect();
     let [n, op, value, offset, rest @ ..] = parts.as_slice() else {
-        return Err(RuleError::invalid(K, "expected 'bytes, operator, value, offset[, options]'"));
+        return Err(RuleError::invalid(
+            K,
+            "expected 'bytes, operator, value, offset[, options]'",
+        ));
     };
     let nb = nbytes(n, K)?;
     let (negated, op) = negatable(op);
@@ -380,11 +418,14 @@ pub fn byte_test(v: &str, vars: &[Box<str>]) -> Result<ByteTest, RuleError> {
         other => return Err(RuleError::invalid(K, format!("unknown operator '{other}'"))),
     };
     let value = match parse_plain_u64(value) {
-        Some(n) => Num::Lit(i64::try_from(n).map_err(|_| RuleError::invalid(K, "value out of range"))?),
+        Some(n) => {
+            Num::Lit(i64::try_from(n).map_err(|_| RuleError::invalid(K, "value out of range"))?)
+        }
         None => parse_num(value, K, vars)?,
     };
     let offset = parse_num(offset, K, vars)?;
-    let (mut relative, mut endian, mut format, mut string, mut mask) = (false, None, None, false, None);
+    let (mut relative, mut endian, mut format, mut string, mut mask) =
+        (false, None, None, false, None);
     for p in rest {
         if endian_or_format(K, p, &mut endian, &mut format, &mut string)? {
             continue;
@@ -450,8 +491,11 @@ pub fn byte_jump(v: &str, vars: &[Box<str>]) -> Result<ByteJump, RuleError> {
                 } else if let Some(m) = p.strip_prefix("post_offset") {
                     let n = parse_plain_i64(m.trim())
                         .filter(|n| (-MAX_POS..=MAX_POS).contains(n))
-                        .ok_or_else(|| RuleError::invalid(K, format!("bad post_offset '{}'", m.trim())))?;
-                    j.post_offset = i32::try_from(n).map_err(|_| RuleError::invalid(K, "post_offset out of range"))?;
+                        .ok_or_else(|| {
+                            RuleError::invalid(K, format!("bad post_offset '{}'", m.trim()))
+                        })?;
+                    j.post_offset = i32::try_from(n)
+                        .map_err(|_| RuleError::invalid(K, "post_offset out of range"))?;
                 } else if let Some(m) = p.strip_prefix("bitmask") {
                     j.bitmask = Some(bitmask(m, K)?);
                 } else {
@@ -461,7 +505,10 @@ pub fn byte_jump(v: &str, vars: &[Box<str>]) -> Result<ByteJump, RuleError> {
         }
     }
     if j.from_beginning && j.from_end {
-        return Err(RuleError::invalid(K, "from_beginning and from_end together"));
+        return Err(RuleError::invalid(
+            K,
+            "from_beginning and from_end together",
+        ));
     }
     j.format = finish_format(K, nb, string, format, endian)?;
     j.endian = endian.unwrap_or_default();
@@ -473,7 +520,10 @@ pub fn byte_extract(v: &str) -> Result<ByteExtract, RuleError> {
     const K: &str = "byte_extract";
     let parts: Vec<&str> = v.split(',').map(str::trim).collect();
     let [n, offset, name, rest @ ..] = parts.as_slice() else {
-        return Err(RuleError::invalid(K, "expected 'bytes, offset, name[, options]'"));
+        return Err(RuleError::invalid(
+            K,
+            "expected 'bytes, offset, name[, options]'",
+        ));
     };
     let nb = nbytes(n, K)?;
     let offset = parse_plain_i64(offset)
@@ -571,7 +621,10 @@ pub fn ip_proto(v: &str) -> Result<UintCmp, RuleError> {
     };
     match parse_uint(&text, K, 255)? {
         c @ (UintCmp::Eq(_) | UintCmp::Ne(_) | UintCmp::Lt(_) | UintCmp::Gt(_)) => Ok(c),
-        _ => Err(RuleError::invalid(K, "expected [!<>]number or a protocol name")),
+        _ => Err(RuleError::invalid(
+            K,
+            "expected [!<>]number or a protocol name",
+        )),
     }
 }
 
@@ -685,8 +738,8 @@ pub fn urilen(v: &str) -> Result<PacketMatch, RuleError> {
 pub fn app_layer_protocol(v: &str) -> Result<PacketMatch, RuleError> {
     let (negated, name) = negatable(v);
     let name = name.split(',').next().unwrap_or("").trim();
-    let known = AppProto::from_name(name).is_some()
-        || matches!(name, "unknown" | "failed" | "http_any");
+    let known =
+        AppProto::from_name(name).is_some() || matches!(name, "unknown" | "failed" | "http_any");
     if !known {
         return Err(RuleError::invalid(
             "app-layer-protocol",
@@ -763,26 +816,126 @@ pub fn flowbits(v: &str) -> Result<FlowbitOp, RuleError> {
         if names.is_some() {
             return Err(RuleError::invalid(K, "noalert takes no name"));
         }
-        return Ok(FlowbitOp { cmd, names: Vec::new(), any: false });
+        return Ok(FlowbitOp {
+            cmd,
+            names: Vec::new(),
+            any: false,
+        });
     }
-    let names = names.filter(|n| !n.is_empty()).ok_or_else(|| RuleError::invalid(K, "missing flowbit name"))?;
+    let names = names
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| RuleError::invalid(K, "missing flowbit name"))?;
     let has_or = names.contains('|');
     let has_and = names.contains('&');
     if has_or && has_and {
         return Err(RuleError::invalid(K, "cannot mix '|' and '&'"));
     }
-    if has_or && matches!(cmd, FlowbitCmd::Set | FlowbitCmd::Unset | FlowbitCmd::Toggle) {
-        return Err(RuleError::invalid(K, "'|' is only allowed with isset/isnotset"));
+    if has_or
+        && matches!(
+            cmd,
+            FlowbitCmd::Set | FlowbitCmd::Unset | FlowbitCmd::Toggle
+        )
+    {
+        return Err(RuleError::invalid(
+            K,
+            "'|' is only allowed with isset/isnotset",
+        ));
     }
     let list: Vec<Box<str>> = names
         .split(['|', '&'])
         .map(str::trim)
         .map(Box::from)
         .collect();
-    if list.iter().any(|n| n.is_empty() || n.contains(char::is_whitespace)) {
-        return Err(RuleError::invalid(K, format!("invalid flowbit name in '{names}'")));
+    if list
+        .iter()
+        .any(|n| n.is_empty() || n.contains(char::is_whitespace))
+    {
+        return Err(RuleError::invalid(
+            K,
+            format!("invalid flowbit name in '{names}'"),
+        ));
     }
-    Ok(FlowbitOp { cmd, names: list, any: has_or })
+    Ok(FlowbitOp {
+        cmd,
+        names: list,
+        any: has_or,
+    })
+}
+
+/// `xbits: cmd, name, track ip_src|ip_dst|ip_pair|tx[, expire N]`.
+pub fn xbits(v: &str) -> Result<XbitOp, RuleError> {
+    const K: &str = "xbits";
+    let parts: Vec<&str> = v.split(',').map(str::trim).collect();
+    let [cmd, name, rest @ ..] = parts.as_slice() else {
+        return Err(RuleError::invalid(K, "expected 'command, name, track ...'"));
+    };
+    let cmd = match *cmd {
+        "set" => FlowbitCmd::Set,
+        "unset" => FlowbitCmd::Unset,
+        "toggle" => FlowbitCmd::Toggle,
+        "isset" => FlowbitCmd::IsSet,
+        "isnotset" => FlowbitCmd::IsNotSet,
+        other => return Err(RuleError::invalid(K, format!("unknown command '{other}'"))),
+    };
+    if name.is_empty() || name.contains(char::is_whitespace) || name.contains(['|', '&']) {
+        return Err(RuleError::invalid(K, format!("invalid name '{name}'")));
+    }
+    let (mut track, mut expire) = (None, None);
+    for p in rest {
+        let mut it = p.split_whitespace();
+        match (it.next(), it.next(), it.next()) {
+            (Some("track"), Some(t), None) => {
+                let t = match t {
+                    "ip_src" => XbitTrack::IpSrc,
+                    "ip_dst" => XbitTrack::IpDst,
+                    "ip_pair" => XbitTrack::IpPair,
+                    "tx" => XbitTrack::Tx,
+                    other => return Err(RuleError::invalid(K, format!("unknown track '{other}'"))),
+                };
+                if track.replace(t).is_some() {
+                    return Err(RuleError::invalid(K, "track given twice"));
+                }
+            }
+            (Some("expire"), Some(n), None) => {
+                let n = u32::try_from(parse_u64(n, K, 1, u64::from(u32::MAX))?)
+                    .map_err(|_| RuleError::invalid(K, "expire out of range"))?;
+                if expire.replace(n).is_some() {
+                    return Err(RuleError::invalid(K, "expire given twice"));
+                }
+            }
+            _ => return Err(RuleError::invalid(K, format!("unknown option '{p}'"))),
+        }
+    }
+    Ok(XbitOp {
+        cmd,
+        name: (*name).into(),
+        track: track.ok_or_else(|| RuleError::invalid(K, "missing 'track'"))?,
+        expire: expire.unwrap_or(0),
+    })
+}
+
+/// `app-layer-event: [!]proto.event_name`.
+pub fn app_layer_event(v: &str) -> Result<PacketMatch, RuleError> {
+    const K: &str = "app-layer-event";
+    let (negated, name) = negatable(v);
+    let (proto, event) = name
+        .split_once('.')
+        .ok_or_else(|| RuleError::invalid(K, format!("'{name}' is not 'protocol.event'")))?;
+    let proto_ok = AppProto::from_name(proto).is_some() || matches!(proto, "applayer" | "file");
+    let event_ok = !event.is_empty()
+        && event
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
+    if !proto_ok || !event_ok {
+        return Err(RuleError::invalid(
+            K,
+            format!("'{name}' is not 'protocol.event'"),
+        ));
+    }
+    Ok(PacketMatch::AppLayerEvent {
+        name: name.into(),
+        negated,
+    })
 }
 
 /// `xor:"hexkey"`.
@@ -832,7 +985,10 @@ mod tests {
         assert_eq!(parse_uint(">5", "d", 100).unwrap(), UintCmp::Gt(5));
         assert_eq!(parse_uint("<=5", "d", 100).unwrap(), UintCmp::Le(5));
         assert_eq!(parse_uint("!5", "d", 100).unwrap(), UintCmp::Ne(5));
-        assert_eq!(parse_uint("3<>9", "d", 100).unwrap(), UintCmp::Between(3, 9));
+        assert_eq!(
+            parse_uint("3<>9", "d", 100).unwrap(),
+            UintCmp::Between(3, 9)
+        );
         assert_eq!(parse_uint("3-9", "d", 100).unwrap(), UintCmp::Between(3, 9));
         assert!(UintCmp::Between(3, 9).matches(4) && !UintCmp::Between(3, 9).matches(3));
         assert!(parse_uint("9<>3", "d", 100).is_err());
@@ -859,7 +1015,10 @@ mod tests {
     #[test]
     fn byte_keywords() {
         let t = byte_test("2,>,1000,0,relative,little", &[]).unwrap();
-        assert_eq!((t.nbytes, t.op, t.endian, t.relative), (2, ByteOp::Gt, Endian::Little, true));
+        assert_eq!(
+            (t.nbytes, t.op, t.endian, t.relative),
+            (2, ByteOp::Gt, Endian::Little, true)
+        );
         let t = byte_test("4,!&,0x80,2,string,hex", &[]).unwrap();
         assert!(t.negated && t.format == ByteFormat::Hex);
         let t = byte_test("1,!,5,0", &[]).unwrap();
@@ -877,7 +1036,10 @@ mod tests {
         let e = byte_extract("2,0,len,relative,little").unwrap();
         assert_eq!(&*e.name, "len");
         let vars = vec![Box::<str>::from("len")];
-        assert_eq!(isdataat("!len,relative", &vars).unwrap().pos, Num::Var("len".into()));
+        assert_eq!(
+            isdataat("!len,relative", &vars).unwrap().pos,
+            Num::Var("len".into())
+        );
         assert!(isdataat("nope", &vars).is_err());
     }
 
@@ -897,6 +1059,17 @@ mod tests {
         assert!(flowbits("isset").is_err());
         assert_eq!(flowbits("noalert").unwrap().cmd, FlowbitCmd::NoAlert);
         assert!(flowbits("bogus,x").is_err());
+        let x = xbits("set, ET.PROPFIND, track ip_src, expire 360").unwrap();
+        assert_eq!(
+            (x.cmd, x.track, x.expire),
+            (FlowbitCmd::Set, XbitTrack::IpSrc, 360)
+        );
+        assert!(xbits("set,a").is_err());
+        assert!(xbits("set,a,track host").is_err());
+        assert!(xbits("noalert,a,track ip_src").is_err());
+        assert!(app_layer_event("http.invalid_transfer_encoding_value_in_request").is_ok());
+        assert!(app_layer_event("nodot").is_err());
+        assert!(app_layer_event("gopher.x").is_err());
     }
 
     #[test]
@@ -918,7 +1091,10 @@ mod tests {
     #[test]
     fn misc_values() {
         let mut m = Vec::new();
-        metadata("created_at 2020_01_01, former_category MALWARE, taxonomy network_attack/scan", &mut m);
+        metadata(
+            "created_at 2020_01_01, former_category MALWARE, taxonomy network_attack/scan",
+            &mut m,
+        );
         assert_eq!(m[2], ("taxonomy".into(), "network_attack/scan".into()));
         assert_eq!(reference("url,example.com/x").unwrap().0, "url");
         assert!(reference("cve").is_err());

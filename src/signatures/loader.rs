@@ -236,7 +236,11 @@ pub fn find_sid(text: &str) -> Option<u32> {
         let Some(v) = after.trim_start().strip_prefix(':') else {
             continue;
         };
-        let digits: String = v.trim_start().chars().take_while(char::is_ascii_digit).collect();
+        let digits: String = v
+            .trim_start()
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
         if let Ok(n) = digits.parse() {
             return Some(n);
         }

@@ -43,7 +43,7 @@ pub use header::{Action, AppProto, Direction, Proto};
 pub use loader::{check_json, load_rule_files, load_rules_str, LoadResult, Rejected};
 pub use rule::{
     BufferList, Content, DetectionFilter, FastPatternRef, FlowOpts, FlowbitCmd, FlowbitOp, Match,
-    Num, PacketMatch, Pcre, Rule, Threshold, ThresholdKind, Track, UintCmp,
+    Num, PacketMatch, Pcre, Rule, Threshold, ThresholdKind, Track, UintCmp, XbitOp, XbitTrack,
 };
 pub use threshold::{ThresholdConfig, ThresholdConfigError, ThresholdEntry};
 pub use vars::{ResolvedVars, Vars};

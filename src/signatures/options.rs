@@ -23,7 +23,9 @@ pub fn split_options(s: &str) -> Result<Vec<RawOption<'_>>, (usize, &'static str
         match bytes.get(i) {
             Some(b'\\') => i += 2,
             Some(b';') => {
-                let opt = s.get(start..i).ok_or((start, "option is not valid UTF-8"))?;
+                let opt = s
+                    .get(start..i)
+                    .ok_or((start, "option is not valid UTF-8"))?;
                 out.push(one_option(opt, start)?);
                 i += 1;
                 start = i;
@@ -116,9 +118,9 @@ pub fn decode_content(s: &str) -> Result<Vec<u8>, String> {
                     }
                 }
                 _ => {
-                    let v = (c as char)
-                        .to_digit(16)
-                        .ok_or_else(|| format!("invalid hex character '{}' at offset {i}", c as char))?;
+                    let v = (c as char).to_digit(16).ok_or_else(|| {
+                        format!("invalid hex character '{}' at offset {i}", c as char)
+                    })?;
                     // to_digit(16) is < 16, so the cast is lossless.
                     let v = v as u8;
                     match nibble.take() {
@@ -167,7 +169,13 @@ mod tests {
         let o = o.unwrap();
         assert_eq!(o[0].key, "msg");
         assert_eq!(o[0].value, Some(r#""a\;b""#));
-        assert_eq!(o[2], RawOption { key: "nocase", value: None });
+        assert_eq!(
+            o[2],
+            RawOption {
+                key: "nocase",
+                value: None
+            }
+        );
         // An unescaped quote inside a value does not change the split.
         assert_eq!(o[3].value, Some(r#""/a"b/i""#));
         assert_eq!(o[4].key, "sid");

@@ -186,7 +186,12 @@ pub fn check_pattern(p: &str, extended: bool) -> Result<(), String> {
                         i += 1;
                         continue;
                     }
-                    _ => return Err(format!("quantifier '{}' at offset {i} has nothing to repeat", c as char)),
+                    _ => {
+                        return Err(format!(
+                            "quantifier '{}' at offset {i} has nothing to repeat",
+                            c as char
+                        ))
+                    }
                 };
                 i += 1;
             }
@@ -194,7 +199,9 @@ pub fn check_pattern(p: &str, extended: bool) -> Result<(), String> {
                 Some((lo, hi, len)) => {
                     if let Some(hi) = hi {
                         if lo > hi {
-                            return Err(format!("quantifier {{{lo},{hi}}} out of order at offset {i}"));
+                            return Err(format!(
+                                "quantifier {{{lo},{hi}}} out of order at offset {i}"
+                            ));
                         }
                     }
                     if prev != Prev::Atom {
@@ -270,7 +277,11 @@ fn quantifier(p: &str, i: usize) -> Option<(u32, Option<u32>, usize)> {
         }
         Some((a, b)) => {
             let lo = if a.is_empty() { 0 } else { parse_count(a)? };
-            let hi = if b.is_empty() { None } else { Some(parse_count(b)?) };
+            let hi = if b.is_empty() {
+                None
+            } else {
+                Some(parse_count(b)?)
+            };
             if a.is_empty() && b.is_empty() {
                 return None;
             }

@@ -404,6 +404,32 @@ pub struct FlowbitOp {
     pub any: bool,
 }
 
+/// What an `xbits` bit is attached to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XbitTrack {
+    /// `track ip_src`: the source host.
+    IpSrc,
+    /// `track ip_dst`: the destination host.
+    IpDst,
+    /// `track ip_pair`: the (source, destination) pair.
+    IpPair,
+    /// `track tx`: the transaction.
+    Tx,
+}
+
+/// One `xbits` keyword: a flowbit kept per host, host pair or transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XbitOp {
+    /// The command (`noalert` is not valid for xbits).
+    pub cmd: FlowbitCmd,
+    /// The bit.
+    pub name: Box<str>,
+    /// What the bit is kept for.
+    pub track: XbitTrack,
+    /// `expire N` seconds (0: never set).
+    pub expire: u32,
+}
+
 /// How thresholds and detection filters count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Track {
@@ -566,6 +592,14 @@ pub enum PacketMatch {
         /// `,raw`.
         raw: bool,
     },
+    /// `app-layer-event`: an event raised by a protocol parser,
+    /// `proto.event_name` as Suricata names it.
+    AppLayerEvent {
+        /// The event name as written (e.g. `http.invalid_transfer_encoding_value_in_request`).
+        name: Box<str>,
+        /// `!name`.
+        negated: bool,
+    },
     /// `app-layer-protocol`.
     AppLayerProtocol {
         /// Protocol name as written.
@@ -627,6 +661,8 @@ pub struct Rule {
     pub flow: FlowOpts,
     /// `flowbits`, in rule order.
     pub flowbits: Vec<FlowbitOp>,
+    /// `xbits`, in rule order.
+    pub xbits: Vec<XbitOp>,
     /// `threshold`.
     pub threshold: Option<Threshold>,
     /// `detection_filter`.

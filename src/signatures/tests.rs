@@ -67,9 +67,15 @@ fn full_rule() {
     assert_eq!(r.lists[1].buffer, Buffer::HttpUri);
     assert_eq!(r.lists[1].matches.len(), 2);
     let (list, fp) = r.fast_pattern_content().unwrap();
-    assert_eq!((list.buffer, &*fp.pattern), (Buffer::HttpUri, &b"/gate.php"[..]));
+    assert_eq!(
+        (list.buffer, &*fp.pattern),
+        (Buffer::HttpUri, &b"/gate.php"[..])
+    );
     let md = r.metadata_grouped();
-    assert_eq!(md["taxonomy"], serde_json::json!(["network_attack/scan", "x/y"]));
+    assert_eq!(
+        md["taxonomy"],
+        serde_json::json!(["network_attack/scan", "x/y"])
+    );
     assert_eq!(r.flow.dir, Some(rule::FlowDir::ToServer));
 }
 
@@ -93,8 +99,13 @@ fn modifier_rules() {
     assert!(reason(r#"content:"abc"; depth:2; sid:1;"#).contains("smaller than the content length"));
     assert!(reason(r#"content:"abc"; startswith; depth:5; sid:1;"#).contains("startswith"));
     assert!(reason(r#"content:"abc"; depth:5; startswith; sid:1;"#).contains("startswith"));
-    assert!(reason(r#"content:"a"; content:"b"; distance:0; offset:1; sid:1;"#).contains("absolute"));
-    assert!(reason(r#"content:"a"; fast_pattern; content:"b"; fast_pattern; sid:1;"#).contains("more than one"));
+    assert!(
+        reason(r#"content:"a"; content:"b"; distance:0; offset:1; sid:1;"#).contains("absolute")
+    );
+    assert!(
+        reason(r#"content:"a"; fast_pattern; content:"b"; fast_pattern; sid:1;"#)
+            .contains("more than one")
+    );
     assert!(reason(r#"isdataat:1,relative; sid:1;"#).contains("relative without"));
     assert!(reason(r#"pcre:"/a/R"; sid:1;"#).contains("relative flag"));
     assert!(reason(r#"byte_test:1,=,1,0,relative; sid:1;"#).contains("relative without"));
@@ -160,14 +171,24 @@ fn header_and_meta_errors() {
         compile("alert tcp $NOPE any -> any any (sid:1;)"),
         Err(RuleError::Expr { .. })
     ));
-    assert!(matches!(compile("alert gopher any any -> any any (sid:1;)"), Err(RuleError::UnknownProtocol(_))));
-    assert!(matches!(compile("log tcp any any -> any any (sid:1;)"), Err(RuleError::UnknownAction(_))));
+    assert!(matches!(
+        compile("alert gopher any any -> any any (sid:1;)"),
+        Err(RuleError::UnknownProtocol(_))
+    ));
+    assert!(matches!(
+        compile("log tcp any any -> any any (sid:1;)"),
+        Err(RuleError::UnknownAction(_))
+    ));
     assert!(matches!(opts("msg:\"x\";"), Err(RuleError::MissingSid)));
-    assert_eq!(reason("sid:1; frobnicate:2;"), "unsupported keyword 'frobnicate'");
+    assert_eq!(
+        reason("sid:1; frobnicate:2;"),
+        "unsupported keyword 'frobnicate'"
+    );
     assert!(reason("sid:1; classtype:nope;").contains("unknown classtype"));
     assert!(reason("sid:0;").contains("'sid'"));
     assert!(reason("sid:1; sid:2;").contains("twice"));
-    let r = opts("sid:1; classtype:misc-activity; priority:1; tag:session,5,packets; noalert;").unwrap();
+    let r = opts("sid:1; classtype:misc-activity; priority:1; tag:session,5,packets; noalert;")
+        .unwrap();
     assert_eq!(r.priority, 1);
     assert!(r.noalert);
     assert_eq!(r.notes.len(), 1);
@@ -190,9 +211,13 @@ fn packet_keywords() {
 
 #[test]
 fn byte_extract_variables() {
-    let r = opts(r#"content:"x"; byte_extract:2,0,len,relative; content:"y"; distance:len; isdataat:len,relative; byte_test:1,>,len,0; sid:1;"#);
+    let r = opts(
+        r#"content:"x"; byte_extract:2,0,len,relative; content:"y"; distance:len; isdataat:len,relative; byte_test:1,>,len,0; sid:1;"#,
+    );
     assert!(r.is_ok(), "{r:?}");
-    assert!(reason(r#"content:"x"; distance:len; sid:1;"#).contains("unknown byte_extract variable"));
+    assert!(
+        reason(r#"content:"x"; distance:len; sid:1;"#).contains("unknown byte_extract variable")
+    );
 }
 
 #[test]
@@ -212,7 +237,9 @@ fn loader_lines_comments_duplicates() {
     assert_eq!(res.rules[0].line, 4);
     let rej: Vec<(usize, Option<u32>)> = res.rejected.iter().map(|r| (r.line, r.sid)).collect();
     assert_eq!(rej, vec![(6, Some(1)), (7, Some(3)), (9, Some(4))]);
-    assert!(res.rejected[0].reason.contains("duplicate sid 1 (gid 1), first defined at t.rules:4"));
+    assert!(res.rejected[0]
+        .reason
+        .contains("duplicate sid 1 (gid 1), first defined at t.rules:4"));
     assert_eq!(res.rejected[1].reason, "unsupported keyword 'xyz'");
     let j = check_json(&res);
     assert_eq!(j["rules_loaded"], 2);
@@ -285,7 +312,15 @@ fn et_open_conformance() {
             .rejected
             .iter()
             .find(|r| r.keyword == k)
-            .map(|r| format!("{}:{} sid {:?}: {}", r.file.rsplit('/').next().unwrap_or(""), r.line, r.sid, r.reason))
+            .map(|r| {
+                format!(
+                    "{}:{} sid {:?}: {}",
+                    r.file.rsplit('/').next().unwrap_or(""),
+                    r.line,
+                    r.sid,
+                    r.reason
+                )
+            })
             .unwrap_or_default();
         eprintln!("| `{k}` | {n} | {ex} |");
     }
@@ -316,7 +351,11 @@ fn suricata_verify_rules_parse() {
         loaded += res.rules.len();
         rejected.extend(res.rejected);
     }
-    eprintln!("suricata-verify: {} files, {loaded} rules loaded, {} rejected", files.len(), rejected.len());
+    eprintln!(
+        "suricata-verify: {} files, {loaded} rules loaded, {} rejected",
+        files.len(),
+        rejected.len()
+    );
     for r in &rejected {
         eprintln!("  {}", loader::format_rejection(r));
     }

@@ -235,7 +235,11 @@ impl ThresholdConfig {
             Ok(bytes) => Self::parse(&String::from_utf8_lossy(&bytes), &file, vars),
             Err(reason) => Self {
                 entries: Vec::new(),
-                errors: vec![ThresholdConfigError { file, line: 0, reason }],
+                errors: vec![ThresholdConfigError {
+                    file,
+                    line: 0,
+                    reason,
+                }],
             },
         }
     }
@@ -290,7 +294,10 @@ fn ids(ps: &[(&str, &str)]) -> Result<(u32, u32), String> {
             _ => {}
         }
     }
-    Ok((gen.ok_or("missing 'gen_id'")?, sig.ok_or("missing 'sig_id'")?))
+    Ok((
+        gen.ok_or("missing 'gen_id'")?,
+        sig.ok_or("missing 'sig_id'")?,
+    ))
 }
 
 fn parse_entry(line: &str, vars: &ResolvedVars) -> Result<ThresholdEntry, String> {
@@ -328,7 +335,9 @@ fn parse_entry(line: &str, vars: &ResolvedVars) -> Result<ThresholdEntry, String
             let scope = match (tr, ip) {
                 (None, None) => None,
                 (Some(t), Some(ip)) => {
-                    let set = vars.address(ip).map_err(|e| format!("invalid ip '{ip}': {e}"))?;
+                    let set = vars
+                        .address(ip)
+                        .map_err(|e| format!("invalid ip '{ip}': {e}"))?;
                     Some((t, set))
                 }
                 (Some(_), None) => return Err("'track' needs 'ip'".to_string()),
@@ -353,7 +362,8 @@ fn parse_entry(line: &str, vars: &ResolvedVars) -> Result<ThresholdEntry, String
         "rate_filter" => {
             let ps = pairs(rest)?;
             let (gen_id, sig_id) = ids(&ps)?;
-            let (mut tr, mut count, mut seconds, mut action, mut timeout) = (None, None, None, None, None);
+            let (mut tr, mut count, mut seconds, mut action, mut timeout) =
+                (None, None, None, None, None);
             for &(k, v) in &ps {
                 match k {
                     "gen_id" | "sig_id" => {}
@@ -400,12 +410,16 @@ mod tests {
             (t.kind, t.track, t.count, t.seconds),
             (ThresholdKind::Limit, Track::BySrc, 1, 60)
         );
-        let b = parse_threshold_value("type backoff, track by_flow, count 1, multiplier 10").unwrap();
+        let b =
+            parse_threshold_value("type backoff, track by_flow, count 1, multiplier 10").unwrap();
         assert_eq!((b.kind, b.multiplier), (ThresholdKind::Backoff, 10));
         assert!(parse_threshold_value("type limit, track by_src, count 1").is_err());
         assert!(parse_threshold_value("type often, track by_src, count 1, seconds 1").is_err());
-        assert!(parse_threshold_value("type limit, track by_src, count 1, seconds 1, count 2").is_err());
-        let d = parse_detection_filter("track by_dst, count 10, seconds 60, unique_on dst_port").unwrap();
+        assert!(
+            parse_threshold_value("type limit, track by_src, count 1, seconds 1, count 2").is_err()
+        );
+        let d = parse_detection_filter("track by_dst, count 10, seconds 60, unique_on dst_port")
+            .unwrap();
         assert_eq!(d.unique_on, Some(UniqueOn::DstPort));
         assert!(parse_detection_filter("track by_dst, count 10").is_err());
     }
@@ -426,7 +440,10 @@ mod tests {
         let c = ThresholdConfig::parse(text, "threshold.config", &vars);
         assert_eq!(c.entries.len(), 6, "{:?}", c.errors);
         assert_eq!(c.entries[3].0, 5);
-        assert!(matches!(c.entries[1].1, ThresholdEntry::Suppress { scope: Some(_), .. }));
+        assert!(matches!(
+            c.entries[1].1,
+            ThresholdEntry::Suppress { scope: Some(_), .. }
+        ));
         let lines: Vec<usize> = c.errors.iter().map(|e| e.line).collect();
         assert_eq!(lines, vec![9, 10, 11]);
         assert!(c.errors[0].to_string().starts_with("threshold.config:9:"));

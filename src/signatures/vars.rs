@@ -115,7 +115,9 @@ fn lookup<S: Clone>(
     }
 }
 
-fn resolve_all<S: SetExpr>(defs: &BTreeMap<String, String>) -> HashMap<String, Result<S, ExprError>> {
+fn resolve_all<S: SetExpr>(
+    defs: &BTreeMap<String, String>,
+) -> HashMap<String, Result<S, ExprError>> {
     let mut done: HashMap<String, Result<S, ExprError>> = HashMap::new();
     for name in defs.keys() {
         let mut stack = Vec::new();
@@ -185,8 +187,14 @@ mod tests {
         v.address_groups.insert("C".into(), "$C".into());
         v.address_groups.insert("D".into(), "10.0.0.0/8".into());
         let r = v.resolve();
-        assert!(matches!(r.address("$A"), Err(ExprError::BadVariable { .. })));
-        assert!(matches!(r.address("$C"), Err(ExprError::BadVariable { .. })));
+        assert!(matches!(
+            r.address("$A"),
+            Err(ExprError::BadVariable { .. })
+        ));
+        assert!(matches!(
+            r.address("$C"),
+            Err(ExprError::BadVariable { .. })
+        ));
         assert!(r.address("$D").is_ok());
     }
 
@@ -194,7 +202,8 @@ mod tests {
     fn long_chain_is_bounded() {
         let mut v = Vars::default();
         for i in 0..200 {
-            v.port_groups.insert(format!("P{i}"), format!("$P{}", i + 1));
+            v.port_groups
+                .insert(format!("P{i}"), format!("$P{}", i + 1));
         }
         v.port_groups.insert("P200".into(), "80".into());
         let r = v.resolve();
