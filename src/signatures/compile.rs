@@ -87,6 +87,7 @@ pub fn compile_rule(
         flow: FlowOpts::default(),
         flowbits: Vec::new(),
         xbits: Vec::new(),
+        flowints: Vec::new(),
         threshold: None,
         detection_filter: None,
         fast_pattern: None,
@@ -302,6 +303,7 @@ pub fn compile_rule(
             "urilen" => rule.packet.push(kw::urilen(need()?)?),
             "app-layer-event" => rule.packet.push(kw::app_layer_event(need()?)?),
             "xbits" => rule.xbits.push(kw::xbits(need()?)?),
+            "flowint" => rule.flowints.push(kw::flowint(need()?)?),
             "app-layer-protocol" => rule.packet.push(kw::app_layer_protocol(need()?)?),
             "flow" => kw::flow(need()?, &mut rule.flow)?,
             "flowbits" => {

@@ -6,8 +6,8 @@ use super::error::RuleError;
 use super::header::AppProto;
 use super::rule::{
     Base64Decode, BufferList, ByteExtract, ByteFormat, ByteJump, ByteOp, ByteTest, Content, Endian,
-    FlagsMode, FlowDir, FlowOpts, FlowState, FlowbitCmd, FlowbitOp, IsDataAt, Match, Num,
-    PacketMatch, StreamSide, Target, TcpFlags, UintCmp, XbitOp, XbitTrack,
+    FlagsMode, FlowDir, FlowOpts, FlowState, FlowbitCmd, FlowbitOp, Flowint, FlowintOp, IsDataAt,
+    Match, Num, PacketMatch, StreamSide, Target, TcpFlags, UintCmp, XbitOp, XbitTrack,
 };
 
 /// Largest absolute value of content positions (Suricata keeps them in 16 bits).
@@ -914,6 +914,53 @@ pub fn xbits(v: &str) -> Result<XbitOp, RuleError> {
     })
 }
 
+/// `flowint: name, op[, value]`.
+pub fn flowint(v: &str) -> Result<Flowint, RuleError> {
+    const K: &str = "flowint";
+    let parts: Vec<&str> = v.split(',').map(str::trim).collect();
+    let (name, op, value) = match parts.as_slice() {
+        [n, o] => (*n, *o, None),
+        [n, o, val] => (*n, *o, Some(*val)),
+        _ => return Err(RuleError::invalid(K, "expected 'name, operator[, value]'")),
+    };
+    if name.is_empty() || name.contains(char::is_whitespace) {
+        return Err(RuleError::invalid(K, format!("invalid name '{name}'")));
+    }
+    let op = match op {
+        "=" => FlowintOp::Set,
+        "+" => FlowintOp::Add,
+        "-" => FlowintOp::Sub,
+        "==" => FlowintOp::Eq,
+        "!=" => FlowintOp::Ne,
+        "<" => FlowintOp::Lt,
+        "<=" => FlowintOp::Le,
+        ">" => FlowintOp::Gt,
+        ">=" => FlowintOp::Ge,
+        "isset" => FlowintOp::IsSet,
+        "notset" | "isnotset" => FlowintOp::NotSet,
+        other => return Err(RuleError::invalid(K, format!("unknown operator '{other}'"))),
+    };
+    let needs_value = !matches!(op, FlowintOp::IsSet | FlowintOp::NotSet);
+    let value = match (needs_value, value) {
+        (true, Some(v)) => Some(match parse_plain_u64(v) {
+            Some(n) if n <= u64::from(u32::MAX) => {
+                Num::Lit(i64::from(u32::try_from(n).unwrap_or(u32::MAX)))
+            }
+            Some(_) => return Err(RuleError::invalid(K, "value out of range")),
+            None if is_ident(v) || v.contains('.') => Num::Var(v.into()),
+            None => return Err(RuleError::invalid(K, format!("invalid value '{v}'"))),
+        }),
+        (true, None) => return Err(RuleError::invalid(K, "missing value")),
+        (false, Some(_)) => return Err(RuleError::invalid(K, "isset/notset take no value")),
+        (false, None) => None,
+    };
+    Ok(Flowint {
+        name: name.into(),
+        op,
+        value,
+    })
+}
+
 /// `app-layer-event: [!]proto.event_name`.
 pub fn app_layer_event(v: &str) -> Result<PacketMatch, RuleError> {
     const K: &str = "app-layer-event";
@@ -1069,6 +1116,12 @@ mod tests {
         assert!(xbits("noalert,a,track ip_src").is_err());
         assert!(app_layer_event("http.invalid_transfer_encoding_value_in_request").is_ok());
         assert!(app_layer_event("nodot").is_err());
+        let f = flowint(" ET.infostealer.dll.download, +, 1").unwrap();
+        assert_eq!((f.op, f.value), (FlowintOp::Add, Some(Num::Lit(1))));
+        assert_eq!(flowint("a, isset").unwrap().op, FlowintOp::IsSet);
+        assert!(flowint("a, isset, 1").is_err());
+        assert!(flowint("a, +").is_err());
+        assert!(flowint("a, %, 1").is_err());
         assert!(app_layer_event("gopher.x").is_err());
     }
 

@@ -42,8 +42,9 @@ pub use error::RuleError;
 pub use header::{Action, AppProto, Direction, Proto};
 pub use loader::{check_json, load_rule_files, load_rules_str, LoadResult, Rejected};
 pub use rule::{
-    BufferList, Content, DetectionFilter, FastPatternRef, FlowOpts, FlowbitCmd, FlowbitOp, Match,
-    Num, PacketMatch, Pcre, Rule, Threshold, ThresholdKind, Track, UintCmp, XbitOp, XbitTrack,
+    BufferList, Content, DetectionFilter, FastPatternRef, FlowOpts, FlowbitCmd, FlowbitOp, Flowint,
+    FlowintOp, Match, Num, PacketMatch, Pcre, Rule, Threshold, ThresholdKind, Track, UintCmp,
+    XbitOp, XbitTrack,
 };
 pub use threshold::{ThresholdConfig, ThresholdConfigError, ThresholdEntry};
 pub use vars::{ResolvedVars, Vars};

@@ -430,6 +430,44 @@ pub struct XbitOp {
     pub expire: u32,
 }
 
+/// `flowint` operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowintOp {
+    /// `=`: set.
+    Set,
+    /// `+`: add.
+    Add,
+    /// `-`: subtract.
+    Sub,
+    /// `==`.
+    Eq,
+    /// `!=`.
+    Ne,
+    /// `<`.
+    Lt,
+    /// `<=`.
+    Le,
+    /// `>`.
+    Gt,
+    /// `>=`.
+    Ge,
+    /// `isset`.
+    IsSet,
+    /// `notset` / `isnotset`.
+    NotSet,
+}
+
+/// One `flowint` keyword: a per-flow counter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flowint {
+    /// The counter.
+    pub name: Box<str>,
+    /// The operation.
+    pub op: FlowintOp,
+    /// The operand: a number or another counter (none for isset/notset).
+    pub value: Option<Num>,
+}
+
 /// How thresholds and detection filters count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Track {
@@ -663,6 +701,8 @@ pub struct Rule {
     pub flowbits: Vec<FlowbitOp>,
     /// `xbits`, in rule order.
     pub xbits: Vec<XbitOp>,
+    /// `flowint`, in rule order.
+    pub flowints: Vec<Flowint>,
     /// `threshold`.
     pub threshold: Option<Threshold>,
     /// `detection_filter`.
