@@ -83,7 +83,8 @@ pub fn parse_num(v: &str, key: &str, vars: &[Box<str>]) -> Result<Num, RuleError
 
 fn is_ident(t: &str) -> bool {
     !t.is_empty()
-        && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
         && !t.as_bytes().first().is_some_and(u8::is_ascii_digit)
 }
 

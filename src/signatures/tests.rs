@@ -325,6 +325,39 @@ fn et_open_conformance() {
         eprintln!("| `{k}` | {n} | {ex} |");
     }
     assert!(pct >= 95.0, "only {pct:.2} % of ET Open accepted");
+
+    // Informative: the commented-out (disabled) rules, uncommented.
+    let mut text = String::new();
+    for f in &files {
+        let body = std::fs::read_to_string(f).unwrap_or_default();
+        for l in body.lines() {
+            let t = l.trim_start_matches('#').trim_start();
+            if l.starts_with('#')
+                && t.split_whitespace()
+                    .next()
+                    .and_then(Action::from_name)
+                    .is_some()
+            {
+                text.push_str(t);
+                text.push('\n');
+            }
+        }
+    }
+    let dis = load_rules_str(&text, "disabled", &vars, &classes);
+    eprintln!(
+        "ET Open disabled rules, uncommented: {} loaded, {} rejected",
+        dis.rules.len(),
+        dis.rejected.len()
+    );
+    for (k, n) in dis.rejections_by_keyword() {
+        let ex = dis
+            .rejected
+            .iter()
+            .find(|r| r.keyword == k)
+            .map(|r| r.reason.as_str())
+            .unwrap_or("");
+        eprintln!("  {k}: {n} ({ex})");
+    }
 }
 
 #[test]
