@@ -233,7 +233,7 @@ pub fn compile_rule(
                 if b.byte_vars.len() >= MAX_BYTE_VARS {
                     return Err(RuleError::invalid(key, "too many byte_extract variables"));
                 }
-                if b.byte_vars.iter().any(|v| *v == m.name) {
+                if b.byte_vars.contains(&m.name) {
                     return Err(RuleError::invalid(
                         key,
                         format!("variable '{}' defined twice", m.name),

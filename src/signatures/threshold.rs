@@ -11,8 +11,6 @@ use super::header::Action;
 use super::rule::{DetectionFilter, Threshold, ThresholdKind, Track, UniqueOn};
 use super::vars::ResolvedVars;
 
-/// Largest `count`/`seconds`/`multiplier` accepted.
-const MAX_VALUE: u32 = u32::MAX;
 /// Largest threshold.config file read.
 const MAX_FILE: u64 = 16 * 1024 * 1024;
 
@@ -34,7 +32,6 @@ fn pairs(v: &str) -> Result<Vec<(&str, &str)>, String> {
 fn number(key: &str, v: &str) -> Result<u32, String> {
     v.parse::<u32>()
         .ok()
-        .filter(|&n| n <= MAX_VALUE)
         .ok_or_else(|| format!("{key} '{v}' is not a number"))
 }
 
