@@ -1,6 +1,8 @@
 //! Inspection buffers (sticky buffers and legacy content modifiers) and the
 //! transforms that may be applied to them.
 
+use super::header::AppProto;
+
 /// A buffer a content, pcre or byte keyword inspects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[allow(missing_docs)]
@@ -187,6 +189,35 @@ impl Buffer {
             'S' => Self::HttpStatCode,
             'Y' => Self::HttpStatMsg,
             _ => return None,
+        })
+    }
+
+    /// The application protocol the buffer belongs to, when it has exactly
+    /// one (`file.data`, `pkt_data` and `base64_data` have none).
+    pub fn app_proto(self) -> Option<AppProto> {
+        use Buffer as B;
+        Some(match self {
+            B::Payload | B::FileData | B::Base64Data => return None,
+            B::DnsQuery => AppProto::Dns,
+            B::TlsSni
+            | B::TlsCertSubject
+            | B::TlsCertIssuer
+            | B::TlsCertSerial
+            | B::TlsCertFingerprint
+            | B::TlsCerts
+            | B::Ja3Hash
+            | B::Ja3String
+            | B::Ja3sHash
+            | B::Ja3sString
+            | B::Ja4Hash => AppProto::Tls,
+            B::SshProto
+            | B::SshSoftware
+            | B::SshHassh
+            | B::SshHasshString
+            | B::SshHasshServer
+            | B::SshHasshServerString => AppProto::Ssh,
+            B::SmtpHelo | B::SmtpMailFrom | B::SmtpRcptTo => AppProto::Smtp,
+            _ => AppProto::Http,
         })
     }
 

@@ -364,6 +364,22 @@ pub fn compile_rule(
         rule.priority = p;
     }
     let (lists, fast_pattern) = b.finish()?;
+    if let Proto::App(p) = rule.proto {
+        for l in &lists {
+            if let Some(q) = l.buffer.app_proto() {
+                if !p.compatible_with(q) {
+                    return Err(RuleError::invalid(
+                        l.buffer.name(),
+                        format!(
+                            "{} buffer in a rule for protocol {}",
+                            q.as_str(),
+                            p.as_str()
+                        ),
+                    ));
+                }
+            }
+        }
+    }
     rule.lists = lists;
     rule.fast_pattern = fast_pattern;
     Ok(rule)

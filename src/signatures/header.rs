@@ -138,6 +138,19 @@ impl AppProto {
             .map(|&(_, p)| p)
     }
 
+    /// True when a rule on `self` may use keywords of `other` (HTTP/1 and
+    /// HTTP/2 share the `http.*` buffers; JA3/JA4 also exist for QUIC).
+    pub fn compatible_with(self, other: AppProto) -> bool {
+        use AppProto as A;
+        self == other
+            || matches!(
+                (self, other),
+                (A::Http1 | A::Http2, A::Http)
+                    | (A::Quic, A::Tls)
+                    | (A::Smtp | A::Imap | A::Pop3, A::Tls)
+            )
+    }
+
     /// Suricata's name of the protocol.
     pub fn as_str(self) -> &'static str {
         Self::NAMES

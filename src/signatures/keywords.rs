@@ -2,6 +2,7 @@
 //! documented semantics. Each returns a typed value or a [`RuleError`]
 //! naming the keyword.
 
+use super::buffer::Transform;
 use super::error::RuleError;
 use super::header::AppProto;
 use super::rule::{
@@ -1001,8 +1002,36 @@ pub fn xor_key(v: &str) -> Result<Box<[u8]>, RuleError> {
     Ok(out.into_boxed_slice())
 }
 
-/// Checks on a finished buffer list: contents longer than `bsize` allows.
+/// Checks on a finished buffer list: contents longer than `bsize` allows,
+/// and contents a case transform makes impossible (as Suricata refuses).
 pub fn check_list(l: &BufferList) -> Result<(), RuleError> {
+    let case = l.transforms.iter().rev().find_map(|t| match t {
+        Transform::ToLowercase => Some(true),
+        Transform::ToUppercase => Some(false),
+        _ => None,
+    });
+    if let Some(lower) = case {
+        for m in &l.matches {
+            if let Match::Content(c) = m {
+                let bad = if lower {
+                    c.pattern.iter().any(u8::is_ascii_uppercase)
+                } else {
+                    c.pattern.iter().any(u8::is_ascii_lowercase)
+                };
+                if bad && !c.nocase {
+                    let t = if lower {
+                        "to_lowercase"
+                    } else {
+                        "to_uppercase"
+                    };
+                    return Err(RuleError::invalid(
+                        "content",
+                        format!("pattern can never match after {t}"),
+                    ));
+                }
+            }
+        }
+    }
     let max = l.matches.iter().find_map(|m| match m {
         Match::Bsize(c) => Some(c.max_value()),
         _ => None,

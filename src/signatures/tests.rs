@@ -147,6 +147,16 @@ fn sticky_buffers_and_transforms() {
     assert!(reason(r#"bsize:5; sid:1;"#).contains("sticky"));
     assert!(reason(r#"http.uri; content:"abcdef"; bsize:3; sid:1;"#).contains("never match"));
     assert!(reason(r#"http.uri; pcre:"/a/H"; sid:1;"#).contains("sticky buffer"));
+    assert!(reason(r#"http.uri; to_lowercase; content:"ABC"; sid:1;"#).contains("never match"));
+    assert!(opts(r#"http.uri; to_lowercase; content:"abc"; sid:1;"#).is_ok());
+    assert!(
+        compile(r#"alert dns any any -> any any (http.uri; content:"a"; sid:1;)"#)
+            .unwrap_err()
+            .to_string()
+            .contains("http buffer in a rule for protocol dns")
+    );
+    assert!(compile(r#"alert http2 any any -> any any (http.uri; content:"a"; sid:1;)"#).is_ok());
+    assert!(compile(r#"alert tls any any -> any any (file.data; content:"a"; sid:1;)"#).is_ok());
     let r = opts(r#"pcre:"/^\/x/U"; sid:1;"#).unwrap();
     assert_eq!(r.lists[0].buffer, Buffer::HttpUri);
     let r = opts(r#"file.data; content:"MZ"; pcre:"/PE/R"; sid:1;"#).unwrap();
