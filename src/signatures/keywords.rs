@@ -99,63 +99,98 @@ pub fn negatable(v: &str) -> (bool, &str) {
 }
 
 /// Suricata's unsigned-integer syntax: `N`, `=N`, `!N`, `!=N`, `<N`, `<=N`,
-/// `>N`, `>=N`, `A<>B`, `A-B`, `!A-B` (ranges exclusive).
+/// `>N`, `>=N`, `A<>B`, `A-B`, `!A-B` (ranges exclusive). Numbers are
+/// decimal or `0x` hex; `max` bounds them.
 pub fn parse_uint(v: &str, key: &str, max: u64) -> Result<UintCmp, RuleError> {
     let t = unquote_ws(v);
-    let num = |s: &str| -> Result<u64, RuleError> {
-        let s = s.trim();
-        let n = parse_plain_u64(s)
-            .ok_or_else(|| RuleError::invalid(key, format!("'{s}' is not a number")))?;
+    let (_, cmp) = uint_expr::expr(t)
+        .map_err(|_| RuleError::invalid(key, format!("'{t}' is not a number or comparison")))?;
+    let check = |n: u64| {
         if n > max {
-            return Err(RuleError::invalid(key, format!("{n} is larger than {max}")));
-        }
-        Ok(n)
-    };
-    let range = |a: &str, b: &str, neg: bool| -> Result<UintCmp, RuleError> {
-        let (a, b) = (num(a)?, num(b)?);
-        if a >= b {
-            return Err(RuleError::invalid(
-                key,
-                format!("range {a}-{b} is empty or reversed"),
-            ));
-        }
-        Ok(if neg {
-            UintCmp::NotBetween(a, b)
+            Err(RuleError::invalid(key, format!("{n} is larger than {max}")))
         } else {
-            UintCmp::Between(a, b)
-        })
+            Ok(())
+        }
     };
-    if let Some((a, b)) = t.split_once("<>") {
-        return range(a, b, false);
+    match cmp {
+        UintCmp::Between(a, b) | UintCmp::NotBetween(a, b) => {
+            check(a)?;
+            check(b)?;
+            if a >= b {
+                return Err(RuleError::invalid(
+                    key,
+                    format!("range {a}-{b} is empty or reversed"),
+                ));
+            }
+        }
+        UintCmp::Eq(n)
+        | UintCmp::Ne(n)
+        | UintCmp::Lt(n)
+        | UintCmp::Le(n)
+        | UintCmp::Gt(n)
+        | UintCmp::Ge(n) => check(n)?,
     }
-    if let Some(r) = t.strip_prefix("!=") {
-        return Ok(UintCmp::Ne(num(r)?));
+    Ok(cmp)
+}
+
+/// nom grammar of the unsigned-integer comparisons.
+mod uint_expr {
+    use nom::branch::alt;
+    use nom::bytes::complete::{tag, tag_no_case, take_while1};
+    use nom::character::complete::{digit1, space0};
+    use nom::combinator::{all_consuming, map, map_res};
+    use nom::sequence::{delimited, preceded, separated_pair};
+    use nom::IResult;
+
+    use super::super::rule::UintCmp;
+
+    fn number(i: &str) -> IResult<&str, u64> {
+        delimited(
+            space0,
+            alt((
+                map_res(
+                    preceded(
+                        tag_no_case("0x"),
+                        take_while1(|c: char| c.is_ascii_hexdigit()),
+                    ),
+                    |h| u64::from_str_radix(h, 16),
+                ),
+                map_res(digit1, str::parse::<u64>),
+            )),
+            space0,
+        )(i)
     }
-    if let Some(r) = t.strip_prefix('!') {
-        return match r.split_once('-') {
-            Some((a, b)) => range(a, b, true),
-            None => Ok(UintCmp::Ne(num(r)?)),
-        };
+
+    fn op<'a>(
+        t: &'static str,
+        f: fn(u64) -> UintCmp,
+    ) -> impl FnMut(&'a str) -> IResult<&'a str, UintCmp> {
+        map(preceded(tag(t), number), f)
     }
-    if let Some(r) = t.strip_prefix("<=") {
-        return Ok(UintCmp::Le(num(r)?));
+
+    /// The whole expression (must consume all input).
+    pub(super) fn expr(i: &str) -> IResult<&str, UintCmp> {
+        all_consuming(alt((
+            map(separated_pair(number, tag("<>"), number), |(a, b)| {
+                UintCmp::Between(a, b)
+            }),
+            op("!=", UintCmp::Ne),
+            map(
+                preceded(tag("!"), separated_pair(number, tag("-"), number)),
+                |(a, b)| UintCmp::NotBetween(a, b),
+            ),
+            op("!", UintCmp::Ne),
+            op("<=", UintCmp::Le),
+            op(">=", UintCmp::Ge),
+            op("<", UintCmp::Lt),
+            op(">", UintCmp::Gt),
+            op("=", UintCmp::Eq),
+            map(separated_pair(number, tag("-"), number), |(a, b)| {
+                UintCmp::Between(a, b)
+            }),
+            map(number, UintCmp::Eq),
+        )))(i)
     }
-    if let Some(r) = t.strip_prefix(">=") {
-        return Ok(UintCmp::Ge(num(r)?));
-    }
-    if let Some(r) = t.strip_prefix('<') {
-        return Ok(UintCmp::Lt(num(r)?));
-    }
-    if let Some(r) = t.strip_prefix('>') {
-        return Ok(UintCmp::Gt(num(r)?));
-    }
-    if let Some(r) = t.strip_prefix('=') {
-        return Ok(UintCmp::Eq(num(r)?));
-    }
-    if let Some((a, b)) = t.split_once('-') {
-        return range(a, b, false);
-    }
-    Ok(UintCmp::Eq(num(t)?))
 }
 
 /// `metadata: key value, key value`: appended as pairs.
@@ -1056,6 +1091,25 @@ pub fn check_list(l: &BufferList) -> Result<(), RuleError> {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #[test]
+        fn uint_never_panics(s in "[0-9<>=!x -]{0,16}") {
+            let _ = parse_uint(&s, "dsize", 65_535);
+        }
+
+        #[test]
+        fn uint_matches_its_meaning(a in 0u64..1000, b in 0u64..1000, v in 0u64..1100) {
+            let c = parse_uint(&format!("{a}"), "d", 2000).unwrap();
+            proptest::prop_assert_eq!(c.matches(v), v == a);
+            let c = parse_uint(&format!(">{a}"), "d", 2000).unwrap();
+            proptest::prop_assert_eq!(c.matches(v), v > a);
+            if a < b {
+                let c = parse_uint(&format!("{a}<>{b}"), "d", 2000).unwrap();
+                proptest::prop_assert_eq!(c.matches(v), v > a && v < b);
+            }
+        }
+    }
+
     #[test]
     fn uint_forms() {
         assert_eq!(parse_uint("5", "d", 100).unwrap(), UintCmp::Eq(5));
@@ -1071,6 +1125,19 @@ mod tests {
         assert!(parse_uint("9<>3", "d", 100).is_err());
         assert!(parse_uint("101", "d", 100).is_err());
         assert!(parse_uint("x", "d", 100).is_err());
+        assert_eq!(parse_uint("0x10", "d", 100).unwrap(), UintCmp::Eq(16));
+        assert_eq!(
+            parse_uint(" 5 <> 10 ", "d", 100).unwrap(),
+            UintCmp::Between(5, 10)
+        );
+        assert_eq!(
+            parse_uint("!2-4", "d", 100).unwrap(),
+            UintCmp::NotBetween(2, 4)
+        );
+        assert_eq!(parse_uint("!=7", "d", 100).unwrap(), UintCmp::Ne(7));
+        assert!(parse_uint("<", "d", 100).is_err());
+        assert!(parse_uint("5 6", "d", 100).is_err());
+        assert!(parse_uint("99999999999999999999999", "d", u64::MAX).is_err());
     }
 
     #[test]

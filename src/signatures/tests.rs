@@ -112,7 +112,9 @@ fn modifier_rules() {
     // 2025879 `file_data; content:"root:x:0:0:..."; within:27;`).
     let r = opts(r#"content:"a"; within:5; sid:1;"#).unwrap();
     assert_eq!(contents(&r)[0].1.within, Some(Num::Lit(5)));
-    assert!(opts(r#"http.method; content:"GET"; http.uri; content:"/a"; distance:0; sid:1;"#).is_ok());
+    assert!(
+        opts(r#"http.method; content:"GET"; http.uri; content:"/a"; distance:0; sid:1;"#).is_ok()
+    );
     assert!(reason(r#"pcre:"/a/R"; sid:1;"#).contains("relative flag"));
     assert!(reason(r#"byte_test:1,=,1,0,relative; sid:1;"#).contains("relative without"));
     let r = opts(r#"content:"a"; content:"bc"; distance:-1; within:2; sid:1;"#).unwrap();
