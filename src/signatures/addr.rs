@@ -710,6 +710,53 @@ mod tests {
         }
 
         #[test]
+        fn list_semantics_match_a_naive_model(
+            items in proptest::collection::vec((proptest::bool::ANY, 0u8..4, 0u8..=32), 1..6),
+            probe in proptest::collection::vec((0u8..4, proptest::num::u8::ANY), 1..16),
+        ) {
+            // Items are `[!]10.N.0.0/P`-style CIDRs over a small space so
+            // that they overlap often.
+            let cidr = |n: u8, p: u8| -> (u32, u32) {
+                let base = u32::from(Ipv4Addr::new(10, n, 0, 0));
+                let span = u32::MAX.checked_shr(u32::from(p)).unwrap_or(0);
+                (base & !span, (base & !span) | span)
+            };
+            let text = format!(
+                "[{}]",
+                items
+                    .iter()
+                    .map(|&(neg, n, p)| format!("{}10.{n}.0.0/{p}", if neg { "!" } else { "" }))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            let any_pos = items.iter().any(|&(neg, _, _)| !neg);
+            let model = |ip: u32| -> bool {
+                let inside = |&(_, n, p): &(bool, u8, u8)| {
+                    let (lo, hi) = cidr(n, p);
+                    (lo..=hi).contains(&ip)
+                };
+                let pos = !any_pos || items.iter().filter(|i| !i.0).any(inside);
+                let neg = items.iter().filter(|i| i.0).any(inside);
+                pos && !neg
+            };
+            match addr(&text) {
+                Ok(set) => {
+                    for &(n, h) in &probe {
+                        let ip = u32::from(Ipv4Addr::new(10, n, h, 1));
+                        proptest::prop_assert_eq!(set.contains(IpAddr::V4(Ipv4Addr::from(ip))), model(ip), "{}", text);
+                    }
+                }
+                Err(ExprError::Empty) => {
+                    for &(n, h) in &probe {
+                        let ip = u32::from(Ipv4Addr::new(10, n, h, 1));
+                        proptest::prop_assert!(!model(ip), "{}", text);
+                    }
+                }
+                Err(e) => proptest::prop_assert!(false, "{text}: {e}"),
+            }
+        }
+
+        #[test]
         fn port_algebra(a in 0u16..1000, b in 0u16..1000, x in 0u16..1100) {
             let (lo, hi) = (a.min(b), a.max(b));
             let set = PortSet::parse_literal(&format!("{lo}:{hi}")).unwrap();

@@ -213,7 +213,36 @@ mod tests {
         assert!(require_quotes("x").is_err());
     }
 
+    /// Writes bytes as content text: printable bytes as is (escaping the
+    /// four special characters), the rest as `|hex|`.
+    fn encode(bytes: &[u8]) -> String {
+        let mut s = String::new();
+        for &b in bytes {
+            match b {
+                b'"' | b';' | b':' | b'\\' => {
+                    s.push('\\');
+                    s.push(b as char);
+                }
+                b'|' => s.push_str("|7C|"),
+                0x20..=0x7e => s.push(b as char),
+                _ => s.push_str(&format!("|{b:02x}|")),
+            }
+        }
+        s
+    }
+
     proptest::proptest! {
+        #[test]
+        fn content_round_trips(bytes in proptest::collection::vec(proptest::num::u8::ANY, 1..64)) {
+            let text = encode(&bytes);
+            proptest::prop_assert_eq!(decode_content(&text).unwrap(), bytes);
+            // The encoded content survives option splitting intact.
+            let rule = format!("content:\"{text}\"; sid:1;");
+            let opts = split_options(&rule).unwrap();
+            proptest::prop_assert_eq!(opts.len(), 2);
+            proptest::prop_assert_eq!(opts[0].value, Some(&*format!("\"{text}\"")));
+        }
+
         #[test]
         fn never_panics(s in "\\PC{0,80}") {
             let _ = split_options(&s);
