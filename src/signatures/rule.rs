@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::addr::{AddrSet, PortSet};
 use super::buffer::{Buffer, Transform};
-use super::header::{Action, Direction, Proto};
+use super::header::{Action, AppProto, Direction, Proto};
 
 /// A numeric keyword argument: a literal or a `byte_extract` variable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -728,6 +728,15 @@ impl Rule {
             Match::Content(c) => Some((list, c)),
             _ => None,
         }
+    }
+
+    /// The application protocol the rule inspects: the header's, else the
+    /// one its buffers imply (`alert tcp ... http.uri` is an HTTP rule).
+    pub fn app_proto(&self) -> Option<AppProto> {
+        if let Proto::App(p) = self.proto {
+            return Some(p);
+        }
+        self.lists.iter().find_map(|l| l.buffer.app_proto())
     }
 
     /// Metadata values grouped per key, as EVE's `alert.metadata` shows them.

@@ -77,6 +77,10 @@ fn full_rule() {
         serde_json::json!(["network_attack/scan", "x/y"])
     );
     assert_eq!(r.flow.dir, Some(rule::FlowDir::ToServer));
+    assert_eq!(r.app_proto(), Some(AppProto::Http));
+    let t = opts(r#"tls.sni; content:"x"; sid:1;"#).unwrap();
+    assert_eq!(t.app_proto(), Some(AppProto::Tls));
+    assert_eq!(opts("sid:1;").unwrap().app_proto(), None);
 }
 
 #[test]
@@ -418,6 +422,15 @@ proptest::proptest! {
     fn arbitrary_rules_never_panic(s in "\\PC{0,200}") {
         let _ = compile(&s);
         let _ = opts(&s);
+    }
+
+    #[test]
+    fn arbitrary_files_never_panic(s in "(\\PC|\n|\\\\|#|;|\\(|\\)){0,300}") {
+        // The same path as the fuzz target `rule_parse`.
+        let (vars, classes) = ctx_parts();
+        let res = load_rules_str(&s, "p.rules", &vars, &classes);
+        let _ = check_json(&res);
+        let _ = ThresholdConfig::parse(&s, "p.threshold", &vars);
     }
 
     #[test]
