@@ -280,9 +280,23 @@ pub fn compile_rule(
             "ip_proto" => rule
                 .packet
                 .push(PacketMatch::IpProto(kw::ip_proto(need()?)?)),
-            "flags" => rule
+            "flags" | "tcp.flags" => rule
                 .packet
                 .push(PacketMatch::Flags(kw::tcp_flags(need()?)?)),
+            "ack" => {
+                let n = kw::parse_u64(need()?, key, 0, u64::from(u32::MAX))?;
+                let n = u32::try_from(n).map_err(|_| RuleError::invalid(key, "out of range"))?;
+                rule.packet.push(PacketMatch::Ack(n));
+            }
+            "seq" => {
+                let n = kw::parse_u64(need()?, key, 0, u64::from(u32::MAX))?;
+                let n = u32::try_from(n).map_err(|_| RuleError::invalid(key, "out of range"))?;
+                rule.packet.push(PacketMatch::Seq(n));
+            }
+            "fragbits" => rule.packet.push(kw::fragbits(need()?)?),
+            "ipopts" => rule.packet.push(kw::ipopts(need()?)?),
+            "tls.version" => rule.packet.push(kw::tls_version(need()?)?),
+            "ssl_version" => rule.packet.push(kw::ssl_version(need()?)?),
             "window" => {
                 let (negated, v) = kw::negatable(need()?);
                 let value = kw::parse_u16(v, key)?;
@@ -485,13 +499,14 @@ impl Builder {
         self.push_match(list, Match::Content(c));
     }
 
-    /// Pushes isdataat / byte_* / base64_decode: a relative one needs a
-    /// content or pcre before it.
+    /// Pushes isdataat / byte_* / base64_decode. A relative one continues
+    /// from the last cursor-setting step, or from the start of the sticky
+    /// buffer in effect (as in Suricata); with neither it is an error.
     fn push_relative(&mut self, key: &str, relative: bool, m: Match) -> Result<(), RuleError> {
-        if relative && self.last_anchor.is_none() {
+        if relative && self.last_anchor.is_none() && self.sticky.is_none() {
             return Err(RuleError::invalid(
                 key,
-                "relative without a preceding content or pcre",
+                "relative without a preceding content, pcre or sticky buffer",
             ));
         }
         let list = self.target_list(relative);

@@ -726,6 +726,98 @@ pub fn tcp_flags(v: &str) -> Result<TcpFlags, RuleError> {
     })
 }
 
+/// `fragbits: [+*!]MDR`.
+pub fn fragbits(v: &str) -> Result<PacketMatch, RuleError> {
+    const K: &str = "fragbits";
+    let mut bits = 0u8;
+    let mut mode = None;
+    for c in v.trim().chars() {
+        let bit = match c.to_ascii_uppercase() {
+            'M' => 0x01,
+            'D' => 0x02,
+            'R' => 0x04,
+            '+' | '*' | '!' => {
+                let md = match c {
+                    '+' => FlagsMode::All,
+                    '*' => FlagsMode::Any,
+                    _ => FlagsMode::Not,
+                };
+                if mode.replace(md).is_some() {
+                    return Err(RuleError::invalid(K, "more than one modifier"));
+                }
+                continue;
+            }
+            other => return Err(RuleError::invalid(K, format!("unknown bit '{other}'"))),
+        };
+        bits |= bit;
+    }
+    if bits == 0 {
+        return Err(RuleError::invalid(K, "no bits given"));
+    }
+    Ok(PacketMatch::FragBits {
+        bits,
+        mode: mode.unwrap_or(FlagsMode::Exact),
+    })
+}
+
+/// `ipopts: name`.
+pub fn ipopts(v: &str) -> Result<PacketMatch, RuleError> {
+    let name = v.trim();
+    const NAMES: &[&str] = &[
+        "rr", "eol", "nop", "ts", "sec", "esec", "lsrr", "lsrre", "ssrr", "satid", "any",
+    ];
+    if !NAMES.contains(&name) {
+        return Err(RuleError::invalid(
+            "ipopts",
+            format!("unknown option '{name}'"),
+        ));
+    }
+    Ok(PacketMatch::IpOpts(name.into()))
+}
+
+/// `tls.version: 1.0|1.1|1.2|1.3|3.0|0xNNNN`.
+pub fn tls_version(v: &str) -> Result<PacketMatch, RuleError> {
+    const K: &str = "tls.version";
+    let t = unquote_ws(v);
+    let n = match t {
+        "3.0" => 0x0300,
+        "1.0" => 0x0301,
+        "1.1" => 0x0302,
+        "1.2" => 0x0303,
+        "1.3" => 0x0304,
+        other => {
+            let n = parse_plain_u64(other)
+                .ok_or_else(|| RuleError::invalid(K, format!("unknown version '{other}'")))?;
+            u16::try_from(n).map_err(|_| RuleError::invalid(K, "out of range"))?
+        }
+    };
+    Ok(PacketMatch::TlsVersion(n))
+}
+
+/// `ssl_version: [!]v[, [!]v...]` with v in sslv2, sslv3, tls1.0 .. tls1.3.
+pub fn ssl_version(v: &str) -> Result<PacketMatch, RuleError> {
+    const K: &str = "ssl_version";
+    let (mut any_of, mut none_of) = (0u8, 0u8);
+    for item in v.split(',').map(str::trim) {
+        let (neg, name) = negatable(item);
+        let bit = match name.to_ascii_lowercase().as_str() {
+            "sslv2" => 1,
+            "sslv3" => 2,
+            "tls1.0" => 4,
+            "tls1.1" => 8,
+            "tls1.2" => 16,
+            "tls1.3" => 32,
+            _ => return Err(RuleError::invalid(K, format!("unknown version '{name}'"))),
+        };
+        if neg {
+            none_of |= bit;
+        } else {
+            any_of |= bit;
+        }
+    }
+    Ok(PacketMatch::SslVersion { any_of, none_of })
+}
+
 /// `stream_size: server|client|both|either, op, N`.
 pub fn stream_size(v: &str) -> Result<PacketMatch, RuleError> {
     const K: &str = "stream_size";
@@ -1236,6 +1328,25 @@ mod tests {
         assert_eq!(ip_proto(">10").unwrap(), UintCmp::Gt(10));
         assert!(ip_proto("300").is_err());
         assert!(ip_proto("bogus").is_err());
+        assert_eq!(
+            fragbits("M+").unwrap(),
+            PacketMatch::FragBits {
+                bits: 1,
+                mode: FlagsMode::All
+            }
+        );
+        assert!(fragbits("X").is_err());
+        assert!(ipopts("lsrr").is_ok() && ipopts("bogus").is_err());
+        assert_eq!(tls_version("1.2").unwrap(), PacketMatch::TlsVersion(0x0303));
+        assert!(tls_version("9.9").is_err());
+        assert_eq!(
+            ssl_version("sslv3,!tls1.2").unwrap(),
+            PacketMatch::SslVersion {
+                any_of: 2,
+                none_of: 16
+            }
+        );
+        assert!(ssl_version("tls9").is_err());
     }
 
     #[test]

@@ -326,9 +326,13 @@ pub enum Match {
 }
 
 impl Match {
-    /// True for content and pcre: the matches relative keywords anchor to.
+    /// True for the steps that set the inspection cursor, which relative
+    /// keywords continue from: content, pcre, byte_jump and byte_extract.
     pub fn is_anchor(&self) -> bool {
-        matches!(self, Self::Content(_) | Self::Pcre(_))
+        matches!(
+            self,
+            Self::Content(_) | Self::Pcre(_) | Self::ByteJump(_) | Self::ByteExtract(_)
+        )
     }
 }
 
@@ -629,6 +633,31 @@ pub enum PacketMatch {
         cmp: UintCmp,
         /// `,raw`.
         raw: bool,
+    },
+    /// `ack`: TCP acknowledgement number.
+    Ack(u32),
+    /// `seq`: TCP sequence number.
+    Seq(u32),
+    /// `fragbits`: IPv4 fragment bits (M=0x01 more fragments, D=0x02 don't
+    /// fragment, R=0x04 reserved).
+    FragBits {
+        /// The bits named.
+        bits: u8,
+        /// How they are compared.
+        mode: FlagsMode,
+    },
+    /// `ipopts`: an IPv4 option is present (`rr`, `eol`, `nop`, `ts`, `sec`,
+    /// `esec`, `lsrr`, `ssrr`, `satid`, `any`).
+    IpOpts(Box<str>),
+    /// `tls.version`: the negotiated TLS version (0x0300 SSLv3 .. 0x0304 TLS 1.3).
+    TlsVersion(u16),
+    /// `ssl_version`: any of these versions (bit set: SSLv2=1, SSLv3=2,
+    /// TLS1.0=4, TLS1.1=8, TLS1.2=16, TLS1.3=32), minus the negated ones.
+    SslVersion {
+        /// Versions that match.
+        any_of: u8,
+        /// Versions given with `!`.
+        none_of: u8,
     },
     /// `app-layer-event`: an event raised by a protocol parser,
     /// `proto.event_name` as Suricata names it.

@@ -121,6 +121,10 @@ fn modifier_rules() {
     );
     assert!(reason(r#"pcre:"/a/R"; sid:1;"#).contains("relative flag"));
     assert!(reason(r#"byte_test:1,=,1,0,relative; sid:1;"#).contains("relative without"));
+    // A relative step continues from byte_jump, or from the start of the
+    // sticky buffer (ET: `file_data; byte_test:1,>,95,0,relative;`).
+    assert!(opts("byte_jump:2,1,little,post_offset -4; isdataat:!2,relative; sid:1;").is_ok());
+    assert!(opts("file.data; byte_test:1,>,95,0,relative; sid:1;").is_ok());
     let r = opts(r#"content:"a"; content:"bc"; distance:-1; within:2; sid:1;"#).unwrap();
     let c = contents(&r);
     assert_eq!(c[1].1.distance, Some(Num::Lit(-1)));
@@ -223,6 +227,8 @@ fn packet_keywords() {
     let r = opts("dsize:>10; ttl:<5; itype:8; icode:0; icmp_id:5; icmp_seq:1; ip_proto:!tcp; flags:SA+,12; window:!1024; sameip; id:1; tos:!8; stream_size:client,<,5; urilen:1<>10; sid:1;")
         .unwrap();
     assert_eq!(r.packet.len(), 14);
+    let r = opts("ack:0; seq:1; fragbits:M+; ipopts:any; tcp.flags:S; tls.version:1.2; ssl_version:!sslv2; sid:1;").unwrap();
+    assert_eq!(r.packet.len(), 7);
     assert!(reason("dsize:70000; sid:1;").contains("dsize"));
     assert!(reason("sameip:1; sid:1;").contains("no value"));
     let r = opts("threshold: type limit, track by_src, seconds 60, count 1; detection_filter: track by_src, count 5, seconds 60; flowbits:set,a; flowbits:isset,b|c; flowbits:noalert; sid:1;").unwrap();
