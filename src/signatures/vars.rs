@@ -95,6 +95,25 @@ impl ResolvedVars {
         parse_expr(expr, &mut |name| lookup(&self.addrs, name))
     }
 
+    /// The variables that cannot be resolved, for the configuration
+    /// report: (`address` or `port`, name, reason), sorted by name.
+    pub fn errors(&self) -> Vec<(&'static str, String, String)> {
+        let mut out: Vec<(&'static str, String, String)> =
+            self.addrs
+                .iter()
+                .filter_map(|(k, v)| {
+                    v.as_ref()
+                        .err()
+                        .map(|e| ("address", k.clone(), e.to_string()))
+                })
+                .chain(self.ports.iter().filter_map(|(k, v)| {
+                    v.as_ref().err().map(|e| ("port", k.clone(), e.to_string()))
+                }))
+                .collect();
+        out.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(b.0)));
+        out
+    }
+
     /// Parses a port expression of a rule header.
     pub fn ports(&self, expr: &str) -> Result<PortSet, ExprError> {
         parse_expr(expr, &mut |name| lookup(&self.ports, name))
@@ -196,6 +215,28 @@ mod tests {
             Err(ExprError::BadVariable { .. })
         ));
         assert!(r.address("$D").is_ok());
+        let errs = r.errors();
+        let names: Vec<&str> = errs.iter().map(|e| e.1.as_str()).collect();
+        assert_eq!(names, vec!["A", "B", "C"]);
+        assert!(errs[2].2.contains("cycle"));
+        assert!(Vars::suricata_defaults().resolve().errors().is_empty());
+    }
+
+    #[test]
+    fn from_config_maps() {
+        let mut a = BTreeMap::new();
+        a.insert("HOME_NET".to_string(), "[10.20.0.0/16]".to_string());
+        a.insert("EXTERNAL_NET".to_string(), "!$HOME_NET".to_string());
+        let mut p = BTreeMap::new();
+        p.insert("HTTP_PORTS".to_string(), "[80,8080]".to_string());
+        let r = Vars::from_maps(&a, &p).resolve();
+        assert!(r.address("$HOME_NET").unwrap().contains(ip("10.20.1.1")));
+        assert!(!r.address("$HOME_NET").unwrap().contains(ip("10.21.1.1")));
+        assert!(r.ports("$HTTP_PORTS").unwrap().contains(8080));
+        assert!(matches!(
+            r.ports("$SSH_PORTS"),
+            Err(ExprError::UnknownVariable(_))
+        ));
     }
 
     #[test]
