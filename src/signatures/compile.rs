@@ -101,7 +101,15 @@ pub fn compile_rule(
     let mut priority: Option<u8> = None;
 
     for o in &opts {
-        let key = o.key;
+        // Keywords are case-insensitive in Suricata; avoid allocating for
+        // the usual lower-case spelling.
+        let lowered;
+        let key = if o.key.bytes().any(|c| c.is_ascii_uppercase()) {
+            lowered = o.key.to_ascii_lowercase();
+            lowered.as_str()
+        } else {
+            o.key
+        };
         let need = || {
             o.value
                 .ok_or_else(|| RuleError::invalid(key, "needs a value"))

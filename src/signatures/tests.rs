@@ -220,6 +220,8 @@ fn header_and_meta_errors() {
     assert_eq!(r.notes.len(), 1);
     let r = opts("sid:1;").unwrap();
     assert_eq!((r.priority, r.gid, r.rev), (3, 1, 0));
+    let r = opts(r#"Content:"a"; NoCase; SID:7;"#).unwrap();
+    assert_eq!(r.sid, 7);
 }
 
 #[test]
