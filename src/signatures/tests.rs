@@ -356,6 +356,26 @@ fn et_open_conformance() {
     }
     assert!(pct >= 95.0, "only {pct:.2} % of ET Open accepted");
 
+    // Every rule with a positive content has a fast pattern for the prefilter.
+    let mut no_content = 0;
+    for r in &res.rules {
+        let positive = r
+            .lists
+            .iter()
+            .flat_map(|l| &l.matches)
+            .any(|m| matches!(m, Match::Content(c) if !c.negated));
+        if positive {
+            assert!(
+                r.fast_pattern_content().is_some(),
+                "sid {} has no fast pattern",
+                r.sid
+            );
+        } else {
+            no_content += 1;
+        }
+    }
+    eprintln!("ET Open: {no_content} loaded rules have no positive content (IP/packet-only)");
+
     // Informative: the commented-out (disabled) rules, uncommented.
     let mut text = String::new();
     for f in &files {
