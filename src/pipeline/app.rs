@@ -198,7 +198,7 @@ pub fn handle_events(
             if out.eve.wants(t) {
                 let body = ev.eve_object();
                 let (s, d) = if reverse { (f.server, f.client) } else { (f.client, f.server) };
-                out.eve.app_record(t, ts, f.flow_id, pcap_cnt, s, d, f.proto, app_proto, &body);
+                out.eve.app_record(t, ts, f.flow_id, pcap_cnt, s, d, f.proto, &body);
             }
             *out.stats.app_records.entry(t.as_str()).or_default() += 1;
         }

@@ -6,6 +6,7 @@
 //! share it through an `Arc` and never lock it; a reload builds a new
 //! engine and swaps it whole.
 
+pub mod app;
 pub mod replay;
 pub mod rogue;
 pub mod worker;
@@ -16,7 +17,9 @@ use crate::config::Config;
 use crate::decode::defrag::DefragConfig;
 use crate::decode::DecodeOptions;
 use crate::flow::{FlowTableConfig, FlowTimeouts};
-use crate::policy::ZonePolicy;
+use crate::applayer::AppConfig;
+use crate::flow::stream::StreamConfig;
+use crate::policy::{Indicators, ZonePolicy};
 
 pub use replay::{replay, ReplayError, ReplayOptions, ReplaySummary};
 pub use worker::{Worker, WorkerStats};
@@ -37,6 +40,14 @@ pub struct Engine {
     /// Rogue-device alerts repeat at most once per this many seconds of
     /// packet time per MAC/IP pair.
     pub rogue_interval_secs: i64,
+    /// Threat-intelligence indicators.
+    pub indicators: Indicators,
+    /// HTTP Basic authentication counts as a cleartext login.
+    pub cleartext_http_basic_auth: bool,
+    /// TCP reassembly limits.
+    pub stream: StreamConfig,
+    /// Application-layer limits.
+    pub app: AppConfig,
 }
 
 /// Options that come from the command line rather than the config.
@@ -97,6 +108,10 @@ impl Engine {
             rogue_interval_secs: i64::try_from(cfg.policy.rogue_alert_interval_secs)
                 .unwrap_or(i64::MAX)
                 .max(1),
+            indicators: Indicators::from_config(cfg),
+            cleartext_http_basic_auth: cfg.cleartext_http_basic_auth,
+            stream: StreamConfig::default(),
+            app: AppConfig::default(),
         })
     }
 }

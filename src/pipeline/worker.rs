@@ -10,8 +10,11 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
+use super::app::{check_flow_addresses, handle_events, AppFlow, FlowFacts};
 use super::rogue::{RogueCandidate, RogueLocal};
 use super::Engine;
+use crate::applayer::{AppEvent, AppProto, AppState, Direction, Transport};
+use crate::flow::stream::{Chunk, StreamStats};
 use crate::alert::{Action, Alert, AlertAddrs, AlertSource, PolicyInfo, PolicyKind};
 use crate::decode::defrag::{decode_reassembled, Defragmenter};
 use crate::decode::{Decoded, L3, L4};
@@ -22,7 +25,7 @@ use crate::policy::{dhcp_requested_ip, Claim, Locality};
 use crate::time::Timestamp;
 
 /// What the pipeline keeps per flow (inside the flow table's entry).
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 pub struct FlowData {
     /// Zone of the client, looked up once.
     pub client_loc: Locality,
@@ -30,6 +33,19 @@ pub struct FlowData {
     pub server_loc: Locality,
     /// An alert was raised on this flow.
     pub alerted: bool,
+    /// Application layer, from the first payload on.
+    pub app: Option<Box<AppFlow>>,
+}
+
+impl FlowData {
+    fn new() -> Self {
+        FlowData {
+            client_loc: Locality::Unzoned,
+            server_loc: Locality::Unzoned,
+            alerted: false,
+            app: None,
+        }
+    }
 }
 
 /// Counters of one worker (summed over workers for the summary).
@@ -63,6 +79,12 @@ pub struct WorkerStats {
     pub flow_table: crate::flow::FlowStats,
     /// Datagrams rebuilt from fragments.
     pub reassembled: u64,
+    /// Application records written, by type.
+    pub app_records: FxHashMap<&'static str, u64>,
+    /// Flows by detected application protocol.
+    pub app_protos: FxHashMap<&'static str, u64>,
+    /// TCP reassembly counters.
+    pub stream: StreamStats,
 }
 
 impl WorkerStats {
@@ -94,6 +116,21 @@ impl WorkerStats {
         a.shutdown += b.shutdown;
         a.peak += b.peak;
         self.reassembled += o.reassembled;
+        for (k, v) in &o.app_records {
+            *self.app_records.entry(k).or_default() += v;
+        }
+        for (k, v) in &o.app_protos {
+            *self.app_protos.entry(k).or_default() += v;
+        }
+        let (a, b) = (&mut self.stream, &o.stream);
+        a.in_order += b.in_order;
+        a.out_of_order += b.out_of_order;
+        a.overlaps += b.overlaps;
+        a.gaps += b.gaps;
+        a.gap_bytes += b.gap_bytes;
+        a.stream_cap_hits += b.stream_cap_hits;
+        a.global_cap_hits += b.global_cap_hits;
+        a.depth_skipped += b.depth_skipped;
     }
 
     /// Total alerts.
@@ -102,46 +139,40 @@ impl WorkerStats {
     }
 }
 
+/// The output side of a worker: its EVE buffer, counters and scratch
+/// space, kept apart from the flow table so both can be borrowed at once.
+pub struct Out<'w> {
+    /// EVE records of this worker.
+    pub eve: EveBuf<'w>,
+    /// Counters.
+    pub stats: WorkerStats,
+    /// Scratch list of application events (reused, never shrunk).
+    pub events: Vec<AppEvent>,
+    /// Out-of-order bytes held by all streams of this worker.
+    pub stream_global: usize,
+}
+
+impl Out<'_> {
+    /// Writes an alert and counts it.
+    pub fn emit(&mut self, a: &Alert) {
+        let key = match &a.policy {
+            Some(p) => format!("policy/{}", p.kind.as_str()),
+            None => a.source.as_str().to_string(),
+        };
+        *self.stats.alerts.entry(key).or_default() += 1;
+        self.eve.alert(a);
+    }
+}
+
 /// A packet worker.
 pub struct Worker<'w> {
     engine: Arc<Engine>,
     flows: FlowTable<FlowData>,
     defrag: Defragmenter,
-    eve: EveBuf<'w>,
-    stats: WorkerStats,
+    out: Out<'w>,
     rogue: RogueLocal,
     last_sweep_secs: i64,
     now: Timestamp,
-}
-
-/// Writes a flow's end-of-flow record.
-fn write_flow(eve: &mut EveBuf<'_>, stats: &mut WorkerStats, f: &Flow<FlowData>, reason: EndReason) {
-    stats.flows_ended[match reason {
-        EndReason::Timeout => 0,
-        EndReason::Forced => 1,
-        EndReason::Shutdown => 2,
-    }] += 1;
-    let (c, s) = endpoints(f);
-    eve.flow(&FlowRecord {
-        flow_id: f.id,
-        src_ip: c.0,
-        src_port: c.1,
-        dest_ip: s.0,
-        dest_port: s.1,
-        proto: f.key.proto,
-        vlan: f.key.vlan,
-        app_proto: None,
-        pkts_toserver: f.pkts[0],
-        pkts_toclient: f.pkts[1],
-        bytes_toserver: f.bytes[0],
-        bytes_toclient: f.bytes[1],
-        start: f.start,
-        end: f.last,
-        state: f.eve_state(),
-        reason: reason.as_str(),
-        alerted: f.data.alerted,
-        tcp: (f.key.proto == 6).then_some((f.tcp.flags_ts, f.tcp.flags_tc, f.tcp.state.as_str())),
-    });
 }
 
 /// (client, server) address and port of a flow.
@@ -155,6 +186,77 @@ fn endpoints<T>(f: &Flow<T>) -> ((IpAddr, u16), (IpAddr, u16)) {
     }
 }
 
+fn facts(f: &Flow<FlowData>, ether: Option<(crate::decode::Mac, crate::decode::Mac)>) -> FlowFacts {
+    let (client, server) = endpoints(f);
+    FlowFacts {
+        flow_id: f.id,
+        client,
+        server,
+        proto: f.key.proto,
+        locs: (f.data.client_loc, f.data.server_loc),
+        ether,
+        vlans: if f.key.vlan != 0 { vec![f.key.vlan] } else { Vec::new() },
+    }
+}
+
+/// Ends a flow: drains its streams and parser (their last records and
+/// alerts are written), then writes the `flow` record.
+fn end_flow(engine: &Engine, out: &mut Out<'_>, mut f: Flow<FlowData>, reason: EndReason) {
+    out.stats.flows_ended[match reason {
+        EndReason::Timeout => 0,
+        EndReason::Forced => 1,
+        EndReason::Shutdown => 2,
+    }] += 1;
+    let mut app_proto = None;
+    if let Some(mut app) = f.data.app.take() {
+        let AppFlow { streams, state, .. } = &mut *app;
+        for (i, st) in streams.iter_mut().enumerate() {
+            let dir = if i == 0 { Direction::ToServer } else { Direction::ToClient };
+            let Out {
+                events,
+                stream_global,
+                stats,
+                ..
+            } = out;
+            st.flush(stream_global, &mut stats.stream, &mut |c| match c {
+                Chunk::Data(d) => state.on_data(dir, d, f.last, events),
+                Chunk::Gap(n) => state.on_gap(dir, u32::try_from(n).unwrap_or(u32::MAX)),
+            });
+            st.release(stream_global);
+        }
+        state.on_close(f.last, &mut out.events);
+        let fx = facts(&f, None);
+        if handle_events(engine, out, &mut app, &fx, f.last, None) {
+            f.data.alerted = true;
+        }
+        app_proto = app.app_proto();
+        if let Some(p) = app_proto {
+            *out.stats.app_protos.entry(p).or_default() += 1;
+        }
+    }
+    let (c, s) = endpoints(&f);
+    out.eve.flow(&FlowRecord {
+        flow_id: f.id,
+        src_ip: c.0,
+        src_port: c.1,
+        dest_ip: s.0,
+        dest_port: s.1,
+        proto: f.key.proto,
+        vlan: f.key.vlan,
+        app_proto,
+        pkts_toserver: f.pkts[0],
+        pkts_toclient: f.pkts[1],
+        bytes_toserver: f.bytes[0],
+        bytes_toclient: f.bytes[1],
+        start: f.start,
+        end: f.last,
+        state: f.eve_state(),
+        reason: reason.as_str(),
+        alerted: f.data.alerted,
+        tcp: (f.key.proto == 6).then_some((f.tcp.flags_ts, f.tcp.flags_tc, f.tcp.state.as_str())),
+    });
+}
+
 impl<'w> Worker<'w> {
     /// A worker writing to `eve`; `shards` is the number of workers (the
     /// flow capacity is split between them).
@@ -165,8 +267,12 @@ impl<'w> Worker<'w> {
         Worker {
             flows: FlowTable::new(fcfg, salt),
             defrag,
-            eve,
-            stats: WorkerStats::default(),
+            out: Out {
+                eve,
+                stats: WorkerStats::default(),
+                events: Vec::with_capacity(16),
+                stream_global: 0,
+            },
             rogue: RogueLocal::default(),
             last_sweep_secs: i64::MIN,
             now: Timestamp::default(),
@@ -184,20 +290,22 @@ impl<'w> Worker<'w> {
         if secs != self.last_sweep_secs {
             self.last_sweep_secs = secs;
             let now = self.now;
-            let (flows, eve, stats) = (&mut self.flows, &mut self.eve, &mut self.stats);
-            flows.expire(now, &mut |f, r| write_flow(eve, stats, &f, r));
-            self.defrag.expire(self.now);
+            let engine = &*self.engine;
+            let out = &mut self.out;
+            self.flows.expire(now, &mut |f, r| end_flow(engine, out, f, r));
+            self.defrag.expire(now);
         }
     }
 
     /// Processes one decoded packet of this worker's shard.
     pub fn process(&mut self, ts: Timestamp, pcap_cnt: u64, frame_len: usize, d: &Decoded<'_>) {
         self.advance_clock(ts);
-        self.stats.packets += 1;
-        self.stats.bytes += frame_len as u64;
+        let st = &mut self.out.stats;
+        st.packets += 1;
+        st.bytes += frame_len as u64;
         for an in d.anomalies.iter() {
-            *self.stats.anomalies.entry(an.event()).or_default() += 1;
-            self.eve.anomaly(
+            *self.out.stats.anomalies.entry(an.event()).or_default() += 1;
+            self.out.eve.anomaly(
                 ts,
                 Some(pcap_cnt),
                 d.src_ip(),
@@ -209,7 +317,7 @@ impl<'w> Worker<'w> {
         }
         if d.frag.is_some() {
             if let Some(datagram) = self.defrag.insert(ts, d) {
-                self.stats.reassembled += 1;
+                self.out.stats.reassembled += 1;
                 let whole = decode_reassembled(d, &datagram, &self.engine.decode);
                 self.process_l3(ts, pcap_cnt, frame_len, &whole);
             }
@@ -219,32 +327,33 @@ impl<'w> Worker<'w> {
     }
 
     fn process_l3(&mut self, ts: Timestamp, pcap_cnt: u64, frame_len: usize, d: &Decoded<'_>) {
+        let st = &mut self.out.stats;
         match d.l3 {
-            L3::Ipv4(_) => self.stats.ipv4 += 1,
-            L3::Ipv6(_) => self.stats.ipv6 += 1,
-            L3::Arp(_) => self.stats.arp += 1,
-            _ => self.stats.other += 1,
+            L3::Ipv4(_) => st.ipv4 += 1,
+            L3::Ipv6(_) => st.ipv6 += 1,
+            L3::Arp(_) => st.arp += 1,
+            _ => st.other += 1,
         }
         if self.engine.policy.inventory.any_strict() && self.engine.policy.reports(PolicyKind::RogueDevice) {
-            self.check_rogue(ts, pcap_cnt, d, None);
+            self.check_rogue(ts, pcap_cnt, d);
         }
         let (Some(src), Some(dst)) = (d.src_ip(), d.dst_ip()) else {
             return;
         };
         let proto = d.ip_proto().unwrap_or(0);
-        let mut tcp_flags = None;
+        let mut tcp = None;
         let (sport, dport) = match &d.l4 {
             L4::Tcp(t) => {
-                self.stats.tcp += 1;
-                tcp_flags = Some(t.flags);
+                self.out.stats.tcp += 1;
+                tcp = Some((t.flags, t.seq, t.ack));
                 (t.src_port, t.dst_port)
             }
             L4::Udp(u) => {
-                self.stats.udp += 1;
+                self.out.stats.udp += 1;
                 (u.src_port, u.dst_port)
             }
             L4::Icmp(i) => {
-                self.stats.icmp += 1;
+                self.out.stats.icmp += 1;
                 // Echo request and reply share a flow keyed by the echo id.
                 match i.id {
                     Some(id) => (id, id),
@@ -253,28 +362,18 @@ impl<'w> Worker<'w> {
             }
             _ => (0, 0),
         };
+        let tcp_flags = tcp.map(|t| t.0);
         let vlan = innermost_vlan(d).unwrap_or(0);
         let (key, src_is_lo) = FlowKey::new(Addr::from_ip(src), sport, Addr::from_ip(dst), dport, proto, vlan);
         let syn_ack = flags::SYN | flags::ACK;
         let initiator_is_src = tcp_flags.is_none_or(|f| f & syn_ack != syn_ack);
-        let engine = &self.engine;
+        let engine = &*self.engine;
         let policy = &engine.policy;
-        let flows = &mut self.flows;
-        let eve = &mut self.eve;
-        let stats = &mut self.stats;
-        let look = flows.lookup_or_create(
-            key,
-            src_is_lo,
-            initiator_is_src,
-            ts,
-            || FlowData {
-                client_loc: Locality::Unzoned,
-                server_loc: Locality::Unzoned,
-                alerted: false,
-            },
-            |f, r| write_flow(eve, stats, &f, r),
-        );
-        let Some(flow) = flows.get_mut(look.idx) else {
+        let out = &mut self.out;
+        let look = self.flows.lookup_or_create(key, src_is_lo, initiator_is_src, ts, FlowData::new, |f, r| {
+            end_flow(engine, out, f, r)
+        });
+        let Some(flow) = self.flows.get_mut(look.idx) else {
             return;
         };
         let class = if let Some(fl) = tcp_flags {
@@ -292,7 +391,7 @@ impl<'w> Worker<'w> {
                 (_, true) => TimeoutClass::OtherEstablished,
             }
         };
-        let mut alert = None;
+        let ether = d.ether.map(|e| (e.src, e.dst));
         if look.created {
             let (client, server) = if look.to_server { (src, dst) } else { (dst, src) };
             let (cport, sport_) = if look.to_server { (sport, dport) } else { (dport, sport) };
@@ -312,12 +411,12 @@ impl<'w> Worker<'w> {
                     ts,
                 ) {
                     flow.data.alerted = true;
-                    alert = Some(policy_alert(
+                    let a = policy_alert(
                         engine,
                         ts,
                         Some(pcap_cnt),
                         Some(flow.id),
-                        d.ether.map(|e| (e.src, e.dst)),
+                        ether,
                         vlans_of(d),
                         v.kind,
                         (v.src_zone, v.dst_zone),
@@ -328,27 +427,79 @@ impl<'w> Worker<'w> {
                             dest_port: sport_,
                             proto: Some(proto),
                         },
-                    ));
+                    );
+                    out.emit(&a);
+                }
+            }
+            if check_flow_addresses(engine, out, ts, pcap_cnt, &facts(flow, ether)) {
+                flow.data.alerted = true;
+            }
+        }
+
+        // application layer: TCP through reassembly, UDP datagram by datagram
+        let dir = if look.to_server { Direction::ToServer } else { Direction::ToClient };
+        let payload = d.payload;
+        let wants_app = matches!(proto, 6 | 17) && (!payload.is_empty() || flow.data.app.is_some());
+        if wants_app {
+            let app = flow.data.app.get_or_insert_with(|| {
+                let server_port = if flow.client_is_lo { flow.key.hi_port } else { flow.key.lo_port };
+                let transport = if proto == 6 { Transport::Tcp } else { Transport::Udp };
+                Box::new(AppFlow::new(AppState::with_config(
+                    AppProto::Unknown,
+                    transport,
+                    server_port,
+                    engine.app.clone(),
+                )))
+            });
+            let AppFlow { streams, state, .. } = &mut **app;
+            let Out {
+                events,
+                stream_global,
+                stats,
+                ..
+            } = out;
+            if let Some((fl, seq, ack)) = tcp {
+                let i = dir.index();
+                let other = 1 - i;
+                let odir = if other == 0 { Direction::ToServer } else { Direction::ToClient };
+                if fl & flags::SYN != 0 {
+                    if let Some(s) = streams.get_mut(i) {
+                        s.on_syn(seq);
+                    }
+                }
+                if fl & flags::ACK != 0 {
+                    if let Some(s) = streams.get_mut(other) {
+                        s.on_peer_ack(ack, stream_global, &mut stats.stream, &mut |c| match c {
+                            Chunk::Data(b) => state.on_data(odir, b, ts, events),
+                            Chunk::Gap(n) => state.on_gap(odir, u32::try_from(n).unwrap_or(u32::MAX)),
+                        });
+                    }
+                }
+                if !payload.is_empty() {
+                    if let Some(s) = streams.get_mut(i) {
+                        s.on_segment(seq, payload, &engine.stream, stream_global, &mut stats.stream, &mut |c| {
+                            match c {
+                                Chunk::Data(b) => state.on_data(dir, b, ts, events),
+                                Chunk::Gap(n) => state.on_gap(dir, u32::try_from(n).unwrap_or(u32::MAX)),
+                            }
+                        });
+                    }
+                }
+            } else if !payload.is_empty() {
+                state.on_data(dir, payload, ts, events);
+            }
+            if !out.events.is_empty() {
+                let fx = facts(flow, ether);
+                if handle_events(engine, out, app, &fx, ts, Some(pcap_cnt)) {
+                    flow.data.alerted = true;
                 }
             }
         }
-        flows.touch(look.idx, ts, look.to_server, frame_len, class);
-        if let Some(a) = alert {
-            self.emit(&a);
-        }
-    }
-
-    fn emit(&mut self, a: &Alert) {
-        let key = match &a.policy {
-            Some(p) => format!("policy/{}", p.kind.as_str()),
-            None => a.source.as_str().to_string(),
-        };
-        *self.stats.alerts.entry(key).or_default() += 1;
-        self.eve.alert(a);
+        self.flows.touch(look.idx, ts, look.to_server, frame_len, class);
     }
 
     /// Checks a frame's sender against the strict inventories.
-    fn check_rogue(&mut self, ts: Timestamp, pcap_cnt: u64, d: &Decoded<'_>, flow_id: Option<u64>) {
+    fn check_rogue(&mut self, ts: Timestamp, pcap_cnt: u64, d: &Decoded<'_>) {
         let Some(eth) = d.ether else {
             return;
         };
@@ -424,7 +575,7 @@ impl<'w> Worker<'w> {
                 dport,
                 vlans: vlans_of(d),
                 known_mac: finding.known_mac,
-                flow_id,
+                flow_id: None,
             },
         );
     }
@@ -432,12 +583,13 @@ impl<'w> Worker<'w> {
     /// Ends the worker: flushes every flow (reason shutdown) and the EVE
     /// buffer, and returns its counters and rogue candidates.
     pub fn finish(mut self) -> (WorkerStats, RogueLocal) {
-        let (flows, eve, stats) = (&mut self.flows, &mut self.eve, &mut self.stats);
-        flows.flush(|f, r| write_flow(eve, stats, &f, r));
-        self.stats.flow_table = self.flows.stats().clone();
-        self.eve.flush();
+        let engine = &*self.engine;
+        let out = &mut self.out;
+        self.flows.flush(|f, r| end_flow(engine, out, f, r));
+        self.out.stats.flow_table = self.flows.stats().clone();
+        self.out.eve.flush();
         let rogue = std::mem::take(&mut self.rogue);
-        (std::mem::take(&mut self.stats), rogue)
+        (std::mem::take(&mut self.out.stats), rogue)
     }
 }
 
