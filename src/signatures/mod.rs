@@ -31,6 +31,7 @@ pub mod loader;
 pub mod options;
 pub mod pcre;
 pub mod rule;
+pub mod ruleset;
 pub mod threshold;
 pub mod vars;
 
