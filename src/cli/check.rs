@@ -54,7 +54,7 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitCode> {
             ExitCode::from(1)
         });
     }
-    let mut ok = result.is_ok() && rules.errors.is_empty() && rules.result.rejected.is_empty();
+    let ok = result.is_ok() && rules.errors.is_empty() && rules.result.rejected.is_empty();
     let text = config::check_report(&result);
     if result.is_ok() {
         print!("{text}");
