@@ -1,0 +1,1 @@
+//! Decoding the suricata-verify captures in /work/shared/corpus.
