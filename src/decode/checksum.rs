@@ -89,6 +89,9 @@ mod tests {
     #[test]
     fn odd_lengths() {
         assert_eq!(fold(sum(&[0xAB], 0)), 0xAB00);
-        assert_eq!(fold(sum(&[1, 2, 3, 4, 5, 6, 7], 0)), 0x0102 + 0x0304 + 0x0506 + 0x0700);
+        assert_eq!(
+            fold(sum(&[1, 2, 3, 4, 5, 6, 7], 0)),
+            0x0102 + 0x0304 + 0x0506 + 0x0700
+        );
     }
 }

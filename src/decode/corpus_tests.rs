@@ -29,14 +29,21 @@ fn read_pcap(path: &Path) -> Option<Pcap> {
     };
     let u32_at = |off: usize| -> Option<u32> {
         let b: [u8; 4] = data.get(off..off + 4)?.try_into().ok()?;
-        Some(if le { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) })
+        Some(if le {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        })
     };
     let linktype = LinkType::from_u32(u32_at(20)? & 0x0FFF_FFFF);
     let mut records = Vec::new();
     let mut off = 24usize;
-    while let (Some(sec), Some(frac), Some(incl)) = (u32_at(off), u32_at(off + 4), u32_at(off + 8)) {
+    while let (Some(sec), Some(frac), Some(incl)) = (u32_at(off), u32_at(off + 4), u32_at(off + 8))
+    {
         let start = off + 16;
-        let Some(frame) = data.get(start..start + incl as usize) else { break };
+        let Some(frame) = data.get(start..start + incl as usize) else {
+            break;
+        };
         let ts = if nanos {
             Timestamp::from_secs_nanos(i64::from(sec), frac)
         } else {
@@ -239,15 +246,24 @@ fn ethernet_macs() {
 
 #[test]
 fn every_corpus_pcap_decodes_without_panic() {
-    let Ok(dirs) = std::fs::read_dir(CORPUS) else { return };
+    let Ok(dirs) = std::fs::read_dir(CORPUS) else {
+        return;
+    };
     let mut files = 0;
     for dir in dirs.flatten() {
-        let Ok(entries) = std::fs::read_dir(dir.path()) else { continue };
+        let Ok(entries) = std::fs::read_dir(dir.path()) else {
+            continue;
+        };
         for e in entries.flatten() {
-            let Some(p) = read_pcap(&e.path()) else { continue };
+            let Some(p) = read_pcap(&e.path()) else {
+                continue;
+            };
             files += 1;
             for k in [false, true] {
-                let opts = DecodeOptions { validate_checksums: k, ..Default::default() };
+                let opts = DecodeOptions {
+                    validate_checksums: k,
+                    ..Default::default()
+                };
                 let mut df = Defragmenter::new(DefragConfig::default());
                 for (ts, f) in &p.records {
                     let d = decode(p.linktype, f, &opts);

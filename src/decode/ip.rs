@@ -322,7 +322,14 @@ mod tests {
 
     #[test]
     fn ipv4_every_truncation_point() {
-        let f = eth_ipv4_tcp([1, 1, 1, 1], [2, 2, 2, 2], 10, 20, TCP_ACK | TCP_PSH, b"hello");
+        let f = eth_ipv4_tcp(
+            [1, 1, 1, 1],
+            [2, 2, 2, 2],
+            10,
+            20,
+            TCP_ACK | TCP_PSH,
+            b"hello",
+        );
         for cut in 14..f.len() {
             let d = decode(LinkType::Ethernet, &f[..cut], &o());
             let want = if cut < 34 {
@@ -344,10 +351,14 @@ mod tests {
         let base = ipv4_udp([1, 1, 1, 1], [2, 2, 2, 2], 1, 2, b"abcd");
         let mut v = base.clone();
         v[0] = 0x65;
-        assert!(decode(LinkType::Ipv4, &v, &o()).anomalies.contains(Anomaly::Ipv4WrongIpVersion));
+        assert!(decode(LinkType::Ipv4, &v, &o())
+            .anomalies
+            .contains(Anomaly::Ipv4WrongIpVersion));
         let mut v = base.clone();
         v[0] = 0x44;
-        assert!(decode(LinkType::Ipv4, &v, &o()).anomalies.contains(Anomaly::Ipv4HlenTooSmall));
+        assert!(decode(LinkType::Ipv4, &v, &o())
+            .anomalies
+            .contains(Anomaly::Ipv4HlenTooSmall));
         let mut v = base.clone();
         v[2..4].copy_from_slice(&10u16.to_be_bytes());
         assert!(decode(LinkType::Ipv4, &v, &o())
@@ -363,19 +374,35 @@ mod tests {
         assert!(d.anomalies.is_empty(), "{:?}", d.anomalies);
         assert_eq!(d.payload, b"z");
         let ip = ipv4_with_options(&[0x94, 0x01, 0, 0], IPPROTO_UDP, &udp(1, 2, b"z"));
-        assert!(decode(LinkType::Raw, &ip, &o()).anomalies.contains(Anomaly::Ipv4OptInvalidLen));
+        assert!(decode(LinkType::Raw, &ip, &o())
+            .anomalies
+            .contains(Anomaly::Ipv4OptInvalidLen));
         let ip = ipv4_with_options(&[0x01, 0x01, 0x07, 0x08], IPPROTO_UDP, &udp(1, 2, b"z"));
-        assert!(decode(LinkType::Raw, &ip, &o()).anomalies.contains(Anomaly::Ipv4OptMalformed));
+        assert!(decode(LinkType::Raw, &ip, &o())
+            .anomalies
+            .contains(Anomaly::Ipv4OptMalformed));
         let ip = ipv4_with_options(&[0x94, 0x02, 0x94, 0x02], IPPROTO_UDP, &udp(1, 2, b"z"));
-        assert!(decode(LinkType::Raw, &ip, &o()).anomalies.contains(Anomaly::Ipv4OptDuplicate));
+        assert!(decode(LinkType::Raw, &ip, &o())
+            .anomalies
+            .contains(Anomaly::Ipv4OptDuplicate));
     }
 
     #[test]
     fn ipv4_fragment() {
-        let frags = ipv4_fragments([10, 0, 0, 1], [10, 0, 0, 2], 77, IPPROTO_UDP, &udp(1, 2, &[7u8; 100]), 48);
+        let frags = ipv4_fragments(
+            [10, 0, 0, 1],
+            [10, 0, 0, 2],
+            77,
+            IPPROTO_UDP,
+            &udp(1, 2, &[7u8; 100]),
+            48,
+        );
         let d = decode(LinkType::Raw, &frags[0], &o());
         let fi = d.frag.unwrap();
-        assert_eq!((fi.offset, fi.more, fi.id, fi.proto), (0, true, 77, IPPROTO_UDP));
+        assert_eq!(
+            (fi.offset, fi.more, fi.id, fi.proto),
+            (0, true, 77, IPPROTO_UDP)
+        );
         assert_eq!(fi.data.len(), 48);
         assert_eq!(d.l4, L4::None);
         let d = decode(LinkType::Raw, &frags[1], &o());
@@ -401,7 +428,11 @@ mod tests {
         for cut in 0..p.len() {
             let d = decode(LinkType::Raw, &p[..cut], &o());
             if cut < 40 {
-                assert!(d.anomalies.contains(Anomaly::Ipv6PktTooSmall) || cut == 0 || d.anomalies.contains(Anomaly::IpRawInvalidIpVersion));
+                assert!(
+                    d.anomalies.contains(Anomaly::Ipv6PktTooSmall)
+                        || cut == 0
+                        || d.anomalies.contains(Anomaly::IpRawInvalidIpVersion)
+                );
             } else {
                 assert!(d.anomalies.contains(Anomaly::Ipv6TruncPkt), "{cut}");
             }
@@ -409,14 +440,26 @@ mod tests {
         }
         // Truncated extension header inside a consistent payload length.
         let p = ipv6_with_ext(&[], 0, &[17, 3, 0, 0]);
-        assert!(decode(LinkType::Raw, &p, &o()).anomalies.contains(Anomaly::Ipv6TruncExthdr));
+        assert!(decode(LinkType::Raw, &p, &o())
+            .anomalies
+            .contains(Anomaly::Ipv6TruncExthdr));
         // Duplicate hop-by-hop, routing type 0, bad option length.
-        let p = ipv6_with_ext(&[(0, vec![1, 4, 0, 0, 0, 0]), (0, vec![1, 4, 0, 0, 0, 0])], 17, &up);
-        assert!(decode(LinkType::Raw, &p, &o()).anomalies.contains(Anomaly::Ipv6ExthdrDuplHh));
+        let p = ipv6_with_ext(
+            &[(0, vec![1, 4, 0, 0, 0, 0]), (0, vec![1, 4, 0, 0, 0, 0])],
+            17,
+            &up,
+        );
+        assert!(decode(LinkType::Raw, &p, &o())
+            .anomalies
+            .contains(Anomaly::Ipv6ExthdrDuplHh));
         let p = ipv6_with_ext(&[(43, vec![0, 0, 0, 0, 0, 0])], 17, &up);
-        assert!(decode(LinkType::Raw, &p, &o()).anomalies.contains(Anomaly::Ipv6RhType0));
+        assert!(decode(LinkType::Raw, &p, &o())
+            .anomalies
+            .contains(Anomaly::Ipv6RhType0));
         let p = ipv6_with_ext(&[(60, vec![1, 9, 0, 0, 0, 0])], 17, &up);
-        assert!(decode(LinkType::Raw, &p, &o()).anomalies.contains(Anomaly::Ipv6ExthdrInvalidOptlen));
+        assert!(decode(LinkType::Raw, &p, &o())
+            .anomalies
+            .contains(Anomaly::Ipv6ExthdrInvalidOptlen));
         // No next header with trailing data.
         let p = ipv6_with_ext(&[], 59, b"junk");
         let d = decode(LinkType::Raw, &p, &o());
@@ -424,7 +467,9 @@ mod tests {
         // Chain longer than the cap.
         let many: Vec<(u8, Vec<u8>)> = (0..12).map(|_| (60u8, vec![1, 4, 0, 0, 0, 0])).collect();
         let p = ipv6_with_ext(&many, 17, &up);
-        assert!(decode(LinkType::Raw, &p, &o()).anomalies.contains(Anomaly::TooManyLayers));
+        assert!(decode(LinkType::Raw, &p, &o())
+            .anomalies
+            .contains(Anomaly::TooManyLayers));
     }
 
     #[test]
@@ -433,7 +478,10 @@ mod tests {
         let d = decode(LinkType::Raw, &frags[0], &o());
         let f = d.frag.unwrap();
         assert!(f.v6 && f.more);
-        assert_eq!((f.id, f.offset, f.proto, f.nh_offset), (0xdeadbeef, 0, 17, 6));
+        assert_eq!(
+            (f.id, f.offset, f.proto, f.nh_offset),
+            (0xdeadbeef, 0, 17, 6)
+        );
         assert_eq!(f.header.len(), 40);
         assert_eq!(f.data.len(), 32);
         assert_eq!(d.ip_proto(), Some(17));

@@ -151,7 +151,12 @@ fn arp<'a>(ctx: &mut Ctx<'a, '_>, b: &'a [u8]) -> Step<'a> {
         // Other hardware or protocol types: nothing we track.
         return Step::Done;
     }
-    match (arr::<6>(b, 8), arr::<4>(b, 14), arr::<6>(b, 18), arr::<4>(b, 24)) {
+    match (
+        arr::<6>(b, 8),
+        arr::<4>(b, 14),
+        arr::<6>(b, 18),
+        arr::<4>(b, 24),
+    ) {
         (Some(sm), Some(si), Some(tm), Some(ti)) => {
             ctx.d.l3 = L3::Arp(ArpInfo {
                 op,
@@ -315,7 +320,9 @@ mod tests {
     fn arp_request() {
         let f = eth_arp(1, [192, 168, 1, 5], [192, 168, 1, 1]);
         let d = decode(LinkType::Ethernet, &f, &o());
-        let L3::Arp(a) = d.l3 else { panic!("{:?}", d.l3) };
+        let L3::Arp(a) = d.l3 else {
+            panic!("{:?}", d.l3)
+        };
         assert_eq!(a.op, 1);
         assert_eq!(a.sender_mac, SRC_MAC);
         assert_eq!(a.sender_ip, Ipv4Addr::new(192, 168, 1, 5));
@@ -335,7 +342,9 @@ mod tests {
         sll.extend_from_slice(&ip);
         let d = decode(LinkType::LinuxSll, &sll, &o());
         assert_eq!(d.payload, b"dns");
-        let mut sll2 = vec![0x08, 0x00, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0];
+        let mut sll2 = vec![
+            0x08, 0x00, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0,
+        ];
         sll2.extend_from_slice(&ip);
         let d = decode(LinkType::LinuxSll2, &sll2, &o());
         assert_eq!(d.dst_port(), 5353);

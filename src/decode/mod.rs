@@ -407,10 +407,7 @@ impl<'a> Decoded<'a> {
     /// frames the two MACs. Deterministic across runs and machines.
     pub fn shard_hash(&self) -> u64 {
         let (a, b) = match &self.l3 {
-            L3::Ipv4(h) => (
-                u128::from(u32::from(h.src)),
-                u128::from(u32::from(h.dst)),
-            ),
+            L3::Ipv4(h) => (u128::from(u32::from(h.src)), u128::from(u32::from(h.dst))),
             L3::Ipv6(h) => (u128::from(h.src), u128::from(h.dst)),
             L3::Arp(a) => (
                 u128::from(u32::from(a.sender_ip)),
@@ -579,7 +576,14 @@ mod tests {
     #[test]
     fn shard_hash_is_symmetric_and_port_free() {
         let a = eth_ipv4_tcp([10, 0, 0, 1], [10, 0, 0, 2], 1234, 80, TCP_SYN, b"");
-        let b = eth_ipv4_tcp([10, 0, 0, 2], [10, 0, 0, 1], 80, 1234, TCP_SYN | TCP_ACK, b"x");
+        let b = eth_ipv4_tcp(
+            [10, 0, 0, 2],
+            [10, 0, 0, 1],
+            80,
+            1234,
+            TCP_SYN | TCP_ACK,
+            b"x",
+        );
         let c = eth_ipv4_tcp([10, 0, 0, 1], [10, 0, 0, 2], 999, 22, TCP_SYN, b"");
         let o = opts();
         let (da, db, dc) = (

@@ -38,7 +38,9 @@ fn csum_offset(proto: u8) -> Option<usize> {
 
 /// Fills in the upper-layer checksum (pseudo-header sum `init`).
 fn fix_l4(proto: u8, seg: &mut [u8], init: u64) {
-    let Some(off) = csum_offset(proto) else { return };
+    let Some(off) = csum_offset(proto) else {
+        return;
+    };
     if seg.len() < off + 2 {
         return;
     }
@@ -52,7 +54,15 @@ fn fix_l4(proto: u8, seg: &mut [u8], init: u64) {
 }
 
 /// An IPv4 header with `opts` (length a multiple of 4) and checksum.
-fn ipv4_header(src: [u8; 4], dst: [u8; 4], proto: u8, opts: &[u8], payload_len: usize, frag: u16, id: u16) -> Vec<u8> {
+fn ipv4_header(
+    src: [u8; 4],
+    dst: [u8; 4],
+    proto: u8,
+    opts: &[u8],
+    payload_len: usize,
+    frag: u16,
+    id: u16,
+) -> Vec<u8> {
     let hlen = 20 + opts.len();
     let total = u16::try_from(hlen + payload_len).expect("test packet fits");
     let mut h = vec![0x40 | (hlen / 4) as u8, 0];
@@ -102,7 +112,11 @@ pub fn udp(sp: u16, dp: u16, payload: &[u8]) -> Vec<u8> {
     let mut u = Vec::with_capacity(8 + payload.len());
     u.extend_from_slice(&sp.to_be_bytes());
     u.extend_from_slice(&dp.to_be_bytes());
-    u.extend_from_slice(&u16::try_from(8 + payload.len()).expect("fits").to_be_bytes());
+    u.extend_from_slice(
+        &u16::try_from(8 + payload.len())
+            .expect("fits")
+            .to_be_bytes(),
+    );
     u.extend_from_slice(&[0, 0]);
     u.extend_from_slice(payload);
     u
@@ -142,12 +156,26 @@ pub fn ipv4_udp(src: [u8; 4], dst: [u8; 4], sp: u16, dp: u16, payload: &[u8]) ->
 }
 
 /// IPv4/TCP with valid checksums.
-pub fn ipv4_tcp(src: [u8; 4], dst: [u8; 4], sp: u16, dp: u16, flags: u8, payload: &[u8]) -> Vec<u8> {
+pub fn ipv4_tcp(
+    src: [u8; 4],
+    dst: [u8; 4],
+    sp: u16,
+    dp: u16,
+    flags: u8,
+    payload: &[u8],
+) -> Vec<u8> {
     ipv4_proto(src, dst, 6, &tcp_seg(sp, dp, flags, &[], payload))
 }
 
 /// Ethernet/IPv4/TCP.
-pub fn eth_ipv4_tcp(src: [u8; 4], dst: [u8; 4], sp: u16, dp: u16, flags: u8, payload: &[u8]) -> Vec<u8> {
+pub fn eth_ipv4_tcp(
+    src: [u8; 4],
+    dst: [u8; 4],
+    sp: u16,
+    dp: u16,
+    flags: u8,
+    payload: &[u8],
+) -> Vec<u8> {
     eth(&[], 0x0800, &ipv4_tcp(src, dst, sp, dp, flags, payload))
 }
 
@@ -169,7 +197,14 @@ pub fn eth_arp(op: u16, sender_ip: [u8; 4], target_ip: [u8; 4]) -> Vec<u8> {
 
 /// IPv4 fragments (raw packets) of a datagram payload, `size` data bytes
 /// each (a multiple of 8).
-pub fn ipv4_fragments(src: [u8; 4], dst: [u8; 4], id: u16, proto: u8, payload: &[u8], size: usize) -> Vec<Vec<u8>> {
+pub fn ipv4_fragments(
+    src: [u8; 4],
+    dst: [u8; 4],
+    id: u16,
+    proto: u8,
+    payload: &[u8],
+    size: usize,
+) -> Vec<Vec<u8>> {
     let mut seg = payload.to_vec();
     let init = if proto == 1 {
         0
@@ -263,7 +298,14 @@ pub fn gre_hdr(flags: u16, proto: u16, payload: &[u8]) -> Vec<u8> {
 
 /// Well-formed frames of many kinds, for mutation tests.
 pub fn sample_frames() -> Vec<(LinkType, Vec<u8>)> {
-    let tcp = ipv4_tcp([10, 0, 0, 1], [10, 0, 0, 2], 1234, 80, 0x18, b"GET / HTTP/1.1\r\n");
+    let tcp = ipv4_tcp(
+        [10, 0, 0, 1],
+        [10, 0, 0, 2],
+        1234,
+        80,
+        0x18,
+        b"GET / HTTP/1.1\r\n",
+    );
     let mut erspan = vec![0x10, 0x64, 0x00, 0x01, 0, 0, 0, 0];
     erspan.extend_from_slice(&eth(&[], 0x0800, &tcp));
     let mut vx = vec![0x08, 0, 0, 0, 0, 0, 1, 0];
@@ -271,13 +313,31 @@ pub fn sample_frames() -> Vec<(LinkType, Vec<u8>)> {
     let v6 = ipv6_with_ext(&[(0, vec![1, 4, 0, 0, 0, 0])], 17, &udp(1, 53, b"dns"));
     vec![
         (LinkType::Ethernet, eth(&[], 0x0800, &tcp)),
-        (LinkType::Ethernet, eth(&[(0x88A8, 1), (0x8100, 2)], 0x86DD, &v6)),
-        (LinkType::Ethernet, eth_ipv4_proto([1; 4], [2; 4], 47, &gre_hdr(0x1000, 0x88BE, &erspan))),
-        (LinkType::Ethernet, eth_ipv4_proto([1; 4], [2; 4], 17, &udp(9, 4789, &vx))),
+        (
+            LinkType::Ethernet,
+            eth(&[(0x88A8, 1), (0x8100, 2)], 0x86DD, &v6),
+        ),
+        (
+            LinkType::Ethernet,
+            eth_ipv4_proto([1; 4], [2; 4], 47, &gre_hdr(0x1000, 0x88BE, &erspan)),
+        ),
+        (
+            LinkType::Ethernet,
+            eth_ipv4_proto([1; 4], [2; 4], 17, &udp(9, 4789, &vx)),
+        ),
         (LinkType::Ethernet, eth_arp(2, [10, 0, 0, 1], [10, 0, 0, 2])),
-        (LinkType::Raw, ipv6_fragments(7, 17, &udp(1, 2, &[0u8; 40]), 16)[0].clone()),
-        (LinkType::Ppp, [vec![0xFF, 0x03, 0x00, 0x21], tcp.clone()].concat()),
-        (LinkType::Raw, ipv4_with_options(&[0x94, 0x04, 0, 0], 1, &icmp_echo(false, b"x"))),
+        (
+            LinkType::Raw,
+            ipv6_fragments(7, 17, &udp(1, 2, &[0u8; 40]), 16)[0].clone(),
+        ),
+        (
+            LinkType::Ppp,
+            [vec![0xFF, 0x03, 0x00, 0x21], tcp.clone()].concat(),
+        ),
+        (
+            LinkType::Raw,
+            ipv4_with_options(&[0x94, 0x04, 0, 0], 1, &icmp_echo(false, b"x")),
+        ),
     ]
 }
 

@@ -147,7 +147,8 @@ fn check_tcp_options(ctx: &mut Ctx<'_, '_>, opts: &[u8]) {
 }
 
 fn udp<'a>(ctx: &mut Ctx<'a, '_>, b: &'a [u8]) -> Step<'a> {
-    let (Some(sp), Some(dp), Some(ulen), Some(csum)) = (be16(b, 0), be16(b, 2), be16(b, 4), be16(b, 6))
+    let (Some(sp), Some(dp), Some(ulen), Some(csum)) =
+        (be16(b, 0), be16(b, 2), be16(b, 4), be16(b, 6))
     else {
         return invalid(ctx, Anomaly::UdpHlenTooSmall);
     };
@@ -189,7 +190,8 @@ fn udp<'a>(ctx: &mut Ctx<'a, '_>, b: &'a [u8]) -> Step<'a> {
 }
 
 fn icmp<'a>(ctx: &mut Ctx<'a, '_>, b: &'a [u8], v6: bool) -> Step<'a> {
-    let (Some(t), Some(c), Some(id), Some(seq)) = (u8_at(b, 0), u8_at(b, 1), be16(b, 4), be16(b, 6))
+    let (Some(t), Some(c), Some(id), Some(seq)) =
+        (u8_at(b, 0), u8_at(b, 1), be16(b, 4), be16(b, 6))
     else {
         return invalid(
             ctx,
@@ -320,7 +322,8 @@ impl<'a> TcpInfo<'a> {
 
     /// Maximum segment size option.
     pub fn mss(&self) -> Option<u16> {
-        self.find(TCPOPT_MSS).and_then(|d| be16(d, 0).filter(|_| d.len() == 2))
+        self.find(TCPOPT_MSS)
+            .and_then(|d| be16(d, 0).filter(|_| d.len() == 2))
     }
 
     /// Window scale shift count.
@@ -369,7 +372,9 @@ mod tests {
         let seg = tcp_seg(40000, 443, TCP_SYN, &opts, b"");
         let ip = ipv4_proto([10, 0, 0, 1], [10, 0, 0, 2], IPPROTO_TCP, &seg);
         let d = decode(LinkType::Raw, &ip, &o());
-        let L4::Tcp(t) = d.l4 else { panic!("{:?}", d.anomalies) };
+        let L4::Tcp(t) = d.l4 else {
+            panic!("{:?}", d.anomalies)
+        };
         assert_eq!(t.header_len, 40);
         assert!(t.has(TCP_SYN) && !t.has(TCP_ACK));
         assert_eq!(t.mss(), Some(1460));
@@ -383,28 +388,52 @@ mod tests {
     #[test]
     fn tcp_bad_options_and_header() {
         let seg = tcp_seg(1, 2, TCP_SYN, &[2, 3, 5, 0], b"");
-        let d = decode(LinkType::Raw, leak(ipv4_proto([1; 4], [2; 4], 6, &seg)), &o());
+        let d = decode(
+            LinkType::Raw,
+            leak(ipv4_proto([1; 4], [2; 4], 6, &seg)),
+            &o(),
+        );
         assert!(d.anomalies.contains(Anomaly::TcpOptInvalidLen));
         let L4::Tcp(t) = d.l4 else { panic!() };
         assert_eq!(t.mss(), None);
         let seg = tcp_seg(1, 2, TCP_SYN, &[2, 4, 5, 0, 2, 4, 5, 0], b"");
-        let d = decode(LinkType::Raw, leak(ipv4_proto([1; 4], [2; 4], 6, &seg)), &o());
+        let d = decode(
+            LinkType::Raw,
+            leak(ipv4_proto([1; 4], [2; 4], 6, &seg)),
+            &o(),
+        );
         assert!(d.anomalies.contains(Anomaly::TcpOptDuplicate));
         let seg = tcp_seg(1, 2, TCP_SYN, &[8, 40, 0, 0], b"");
-        let d = decode(LinkType::Raw, leak(ipv4_proto([1; 4], [2; 4], 6, &seg)), &o());
+        let d = decode(
+            LinkType::Raw,
+            leak(ipv4_proto([1; 4], [2; 4], 6, &seg)),
+            &o(),
+        );
         assert!(d.anomalies.contains(Anomaly::TcpOptInvalidLen));
         // Data offset 0 and data offset past the segment.
         let mut seg = tcp_seg(1, 2, TCP_ACK, &[], b"abc");
         seg[12] = 0;
-        let d = decode(LinkType::Raw, leak(ipv4_proto([1; 4], [2; 4], 6, &seg)), &o());
+        let d = decode(
+            LinkType::Raw,
+            leak(ipv4_proto([1; 4], [2; 4], 6, &seg)),
+            &o(),
+        );
         assert!(d.anomalies.contains(Anomaly::TcpHlenTooSmall));
         assert_eq!(d.l4, L4::None);
         assert!(matches!(d.l3, L3::Ipv4(_)));
         seg[12] = 0xF0;
-        let d = decode(LinkType::Raw, leak(ipv4_proto([1; 4], [2; 4], 6, &seg)), &o());
+        let d = decode(
+            LinkType::Raw,
+            leak(ipv4_proto([1; 4], [2; 4], 6, &seg)),
+            &o(),
+        );
         assert!(d.anomalies.contains(Anomaly::TcpHlenTooSmall));
         for cut in 0..20 {
-            let d = decode(LinkType::Raw, leak(ipv4_proto([1; 4], [2; 4], 6, &seg[..cut])), &o());
+            let d = decode(
+                LinkType::Raw,
+                leak(ipv4_proto([1; 4], [2; 4], 6, &seg[..cut])),
+                &o(),
+            );
             assert!(d.anomalies.contains(Anomaly::TcpPktTooSmall), "{cut}");
         }
     }
@@ -416,27 +445,53 @@ mod tests {
         assert_eq!(v[0], Ok((2, &[0u8, 1][..])));
         assert_eq!(v[1], Err(BadTcpOption { offset: 6 }));
         assert_eq!(TcpOptions::new(&[0, 2, 4]).count(), 0);
-        assert_eq!(TcpOptions::new(&[5, 1]).next(), Some(Err(BadTcpOption { offset: 0 })));
+        assert_eq!(
+            TcpOptions::new(&[5, 1]).next(),
+            Some(Err(BadTcpOption { offset: 0 }))
+        );
     }
 
     #[test]
     fn udp_lengths() {
         let ip = ipv4_udp([1; 4], [2; 4], 1, 2, b"data");
         let d = decode(LinkType::Raw, &ip, &o());
-        assert_eq!(d.l4, L4::Udp(UdpInfo { src_port: 1, dst_port: 2, len: 12 }));
+        assert_eq!(
+            d.l4,
+            L4::Udp(UdpInfo {
+                src_port: 1,
+                dst_port: 2,
+                len: 12
+            })
+        );
         let mut seg = udp(1, 2, b"data");
         seg[4..6].copy_from_slice(&8u16.to_be_bytes());
-        let d = decode(LinkType::Raw, leak(ipv4_proto([1; 4], [2; 4], 17, &seg)), &o());
+        let d = decode(
+            LinkType::Raw,
+            leak(ipv4_proto([1; 4], [2; 4], 17, &seg)),
+            &o(),
+        );
         assert!(d.anomalies.contains(Anomaly::UdpHlenInvalid));
         assert_eq!(d.l4, L4::None);
         seg[4..6].copy_from_slice(&99u16.to_be_bytes());
-        let d = decode(LinkType::Raw, leak(ipv4_proto([1; 4], [2; 4], 17, &seg)), &o());
+        let d = decode(
+            LinkType::Raw,
+            leak(ipv4_proto([1; 4], [2; 4], 17, &seg)),
+            &o(),
+        );
         assert!(d.anomalies.contains(Anomaly::UdpPktTooSmall));
         seg[4..6].copy_from_slice(&3u16.to_be_bytes());
-        let d = decode(LinkType::Raw, leak(ipv4_proto([1; 4], [2; 4], 17, &seg)), &o());
+        let d = decode(
+            LinkType::Raw,
+            leak(ipv4_proto([1; 4], [2; 4], 17, &seg)),
+            &o(),
+        );
         assert!(d.anomalies.contains(Anomaly::UdpLenInvalid));
         for cut in 0..8 {
-            let d = decode(LinkType::Raw, leak(ipv4_proto([1; 4], [2; 4], 17, &seg[..cut])), &o());
+            let d = decode(
+                LinkType::Raw,
+                leak(ipv4_proto([1; 4], [2; 4], 17, &seg[..cut])),
+                &o(),
+            );
             assert!(d.anomalies.contains(Anomaly::UdpHlenTooSmall));
         }
     }
@@ -447,7 +502,13 @@ mod tests {
         let d = decode(LinkType::Raw, leak(ipv4_proto([1; 4], [2; 4], 1, &m)), &o());
         assert_eq!(
             d.l4,
-            L4::Icmp(IcmpInfo { v6: false, itype: 8, icode: 0, id: Some(0x1234), seq: Some(7) })
+            L4::Icmp(IcmpInfo {
+                v6: false,
+                itype: 8,
+                icode: 0,
+                id: Some(0x1234),
+                seq: Some(7)
+            })
         );
         assert_eq!(d.payload, b"pi");
         let mut m6 = m;
@@ -456,22 +517,37 @@ mod tests {
         let L4::Icmp(i) = d.l4 else { panic!() };
         assert!(i.v6 && i.id == Some(0x1234));
         let unreach = [3u8, 1, 0, 0, 0, 0, 0, 0];
-        let d = decode(LinkType::Raw, leak(ipv4_proto([1; 4], [2; 4], 1, &unreach)), &o());
+        let d = decode(
+            LinkType::Raw,
+            leak(ipv4_proto([1; 4], [2; 4], 1, &unreach)),
+            &o(),
+        );
         let L4::Icmp(i) = d.l4 else { panic!() };
         assert_eq!((i.itype, i.icode, i.id), (3, 1, None));
         for cut in 0..8 {
-            let d = decode(LinkType::Raw, leak(ipv4_proto([1; 4], [2; 4], 1, &m[..cut])), &o());
+            let d = decode(
+                LinkType::Raw,
+                leak(ipv4_proto([1; 4], [2; 4], 1, &m[..cut])),
+                &o(),
+            );
             assert!(d.anomalies.contains(Anomaly::Icmpv4PktTooSmall));
             let d = decode(LinkType::Raw, leak(ipv6_with_ext(&[], 58, &m[..cut])), &o());
             assert!(d.anomalies.contains(Anomaly::Icmpv6PktTooSmall));
         }
-        let d = decode(LinkType::Raw, leak(ipv4_proto([1; 4], [2; 4], 58, &m6)), &o());
+        let d = decode(
+            LinkType::Raw,
+            leak(ipv4_proto([1; 4], [2; 4], 58, &m6)),
+            &o(),
+        );
         assert!(d.anomalies.contains(Anomaly::Ipv4WithIcmpv6));
     }
 
     #[test]
     fn checksums_validated_only_when_asked() {
-        let on = DecodeOptions { validate_checksums: true, ..o() };
+        let on = DecodeOptions {
+            validate_checksums: true,
+            ..o()
+        };
         let good = [
             ipv4_udp([10, 0, 0, 1], [10, 0, 0, 2], 5, 6, b"x"),
             ipv4_tcp([10, 0, 0, 1], [10, 0, 0, 2], 5, 6, TCP_SYN, b"abc"),
@@ -485,7 +561,11 @@ mod tests {
             for i in [10usize, p.len() - 1] {
                 let mut bad = p.clone();
                 bad[i] ^= 0x10;
-                assert!(decode(LinkType::Raw, &bad, &on).checksum_bad, "{:?} byte {i}", d.l4);
+                assert!(
+                    decode(LinkType::Raw, &bad, &on).checksum_bad,
+                    "{:?} byte {i}",
+                    d.l4
+                );
                 assert!(!decode(LinkType::Raw, &bad, &o()).checksum_bad);
             }
         }

@@ -169,7 +169,11 @@ mod tests {
             assert!(d.anomalies.is_empty());
         }
         let g = gre_hdr(0x2000, 0x6558, &inner_frame());
-        let d = decode(LinkType::Ethernet, leak(eth_ipv4_proto(OUT_SRC, OUT_DST, 47, &g)), &o());
+        let d = decode(
+            LinkType::Ethernet,
+            leak(eth_ipv4_proto(OUT_SRC, OUT_DST, 47, &g)),
+            &o(),
+        );
         check_inner(&d);
     }
 
@@ -190,7 +194,11 @@ mod tests {
         }
         // Type I: no sequence, no ERSPAN header.
         let g = gre_hdr(0x0000, 0x88BE, &inner_frame());
-        check_inner(&decode(LinkType::Ethernet, leak(eth_ipv4_proto(OUT_SRC, OUT_DST, 47, &g)), &o()));
+        check_inner(&decode(
+            LinkType::Ethernet,
+            leak(eth_ipv4_proto(OUT_SRC, OUT_DST, 47, &g)),
+            &o(),
+        ));
         // Type III with and without the platform sub-header.
         for o_bit in [0u8, 1] {
             let mut e3 = vec![0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, o_bit];
@@ -199,12 +207,20 @@ mod tests {
             }
             e3.extend_from_slice(&inner_frame());
             let g = gre_hdr(0x1000, 0x22EB, &e3);
-            check_inner(&decode(LinkType::Ethernet, leak(eth_ipv4_proto(OUT_SRC, OUT_DST, 47, &g)), &o()));
+            check_inner(&decode(
+                LinkType::Ethernet,
+                leak(eth_ipv4_proto(OUT_SRC, OUT_DST, 47, &g)),
+                &o(),
+            ));
         }
         // Wrong version.
         e2[0] = 0x30;
         let g = gre_hdr(0x1000, 0x88BE, &e2);
-        let d = decode(LinkType::Ethernet, leak(eth_ipv4_proto(OUT_SRC, OUT_DST, 47, &g)), &o());
+        let d = decode(
+            LinkType::Ethernet,
+            leak(eth_ipv4_proto(OUT_SRC, OUT_DST, 47, &g)),
+            &o(),
+        );
         assert!(d.anomalies.contains(Anomaly::ErspanUnsupportedVersion));
         assert_eq!(d.src_ip(), Some(IpAddr::from(OUT_SRC)));
         assert_eq!(d.l4, L4::Other(47));
@@ -222,10 +238,18 @@ mod tests {
             (0xA001, 0x880B, Anomaly::GreVersion1Flags),
         ] {
             let g = gre_hdr(flags, proto, &inner);
-            let d = decode(LinkType::Ethernet, leak(eth_ipv4_proto(OUT_SRC, OUT_DST, 47, &g)), &o());
+            let d = decode(
+                LinkType::Ethernet,
+                leak(eth_ipv4_proto(OUT_SRC, OUT_DST, 47, &g)),
+                &o(),
+            );
             assert!(d.anomalies.contains(want), "{flags:x}: {:?}", d.anomalies);
         }
-        let d = decode(LinkType::Ethernet, leak(eth_ipv4_proto(OUT_SRC, OUT_DST, 47, &[0x20, 0, 8, 0, 1])), &o());
+        let d = decode(
+            LinkType::Ethernet,
+            leak(eth_ipv4_proto(OUT_SRC, OUT_DST, 47, &[0x20, 0, 8, 0, 1])),
+            &o(),
+        );
         assert!(d.anomalies.contains(Anomaly::GrePktTooSmall));
     }
 
@@ -236,7 +260,11 @@ mod tests {
         ppp.extend_from_slice(&inner);
         // Key (payload length + call id) and sequence number present.
         let g = gre_hdr(0x3001, 0x880B, &ppp);
-        let d = decode(LinkType::Ethernet, leak(eth_ipv4_proto(OUT_SRC, OUT_DST, 47, &g)), &o());
+        let d = decode(
+            LinkType::Ethernet,
+            leak(eth_ipv4_proto(OUT_SRC, OUT_DST, 47, &g)),
+            &o(),
+        );
         assert_eq!(d.payload, b"pptp");
         assert_eq!(d.tunnel, Tunnel::Gre);
     }
@@ -252,16 +280,28 @@ mod tests {
         check_inner(&d);
         // Port 4789 without the I flag stays UDP.
         vx[0] = 0;
-        let d = decode(LinkType::Ethernet, leak(eth_ipv4_proto(OUT_SRC, OUT_DST, 17, &udp(1, 4789, &vx))), &o());
+        let d = decode(
+            LinkType::Ethernet,
+            leak(eth_ipv4_proto(OUT_SRC, OUT_DST, 17, &udp(1, 4789, &vx))),
+            &o(),
+        );
         assert_eq!(d.tunnel, Tunnel::None);
         assert_eq!(d.dst_port(), 4789);
 
         let inner = ipv4_udp(IN_SRC, [1; 4], 1, 2, b"4in4");
-        let d = decode(LinkType::Ethernet, leak(eth_ipv4_proto(OUT_SRC, OUT_DST, 4, &inner)), &o());
+        let d = decode(
+            LinkType::Ethernet,
+            leak(eth_ipv4_proto(OUT_SRC, OUT_DST, 4, &inner)),
+            &o(),
+        );
         assert_eq!(d.tunnel, Tunnel::IpInIp);
         assert_eq!(d.payload, b"4in4");
         let inner6 = ipv6_udp(1, 2, b"6in4");
-        let d = decode(LinkType::Ethernet, leak(eth_ipv4_proto(OUT_SRC, OUT_DST, 41, &inner6)), &o());
+        let d = decode(
+            LinkType::Ethernet,
+            leak(eth_ipv4_proto(OUT_SRC, OUT_DST, 41, &inner6)),
+            &o(),
+        );
         assert_eq!(d.tunnel, Tunnel::Ipv6InIp);
         assert_eq!(d.payload, b"6in4");
     }
@@ -274,10 +314,16 @@ mod tests {
         }
         let d = decode(LinkType::Raw, &p, &o());
         assert!(d.anomalies.contains(Anomaly::TooManyLayers));
-        let o2 = DecodeOptions { max_tunnel_depth: 30, ..o() };
+        let o2 = DecodeOptions {
+            max_tunnel_depth: 30,
+            ..o()
+        };
         let d = decode(LinkType::Raw, &p, &o2);
         assert_eq!(d.payload, b"deep");
-        let o0 = DecodeOptions { max_tunnel_depth: 0, ..o() };
+        let o0 = DecodeOptions {
+            max_tunnel_depth: 0,
+            ..o()
+        };
         let d = decode(LinkType::Raw, &p, &o0);
         assert_eq!(d.l4, L4::Other(4));
     }
