@@ -18,12 +18,15 @@ fn reset_upper(ctx: &mut Ctx<'_, '_>) {
 
 /// An IPv4 packet.
 pub(crate) fn ipv4<'a>(ctx: &mut Ctx<'a, '_>, b: &'a [u8]) -> Step<'a> {
-    let (Some(vhl), Some(total), Some(src), Some(dst)) =
-        (u8_at(b, 0), be16(b, 2), arr::<4>(b, 12), arr::<4>(b, 16))
-    else {
+    let Some(h) = b.first_chunk::<20>() else {
         ctx.anomaly(Anomaly::Ipv4PktTooSmall);
         return Step::Done;
     };
+    let [vhl, tos, l0, l1, i0, i1, f0, f1, ttl, proto, _, _, s0, s1, s2, s3, d0, d1, d2, d3] = *h;
+    let total = u16::from_be_bytes([l0, l1]);
+    let id = u16::from_be_bytes([i0, i1]);
+    let frag = u16::from_be_bytes([f0, f1]);
+    let (src, dst) = ([s0, s1, s2, s3], [d0, d1, d2, d3]);
     if vhl >> 4 != 4 {
         ctx.anomaly(Anomaly::Ipv4WrongIpVersion);
         return Step::Done;
@@ -42,14 +45,7 @@ pub(crate) fn ipv4<'a>(ctx: &mut Ctx<'a, '_>, b: &'a [u8]) -> Step<'a> {
         ctx.anomaly(Anomaly::Ipv4TruncPkt);
         return Step::Done;
     };
-    let (Some(header), Some(tos), Some(id), Some(frag), Some(ttl), Some(proto)) = (
-        pkt.get(..hlen),
-        u8_at(pkt, 1),
-        be16(pkt, 4),
-        be16(pkt, 6),
-        u8_at(pkt, 8),
-        u8_at(pkt, 9),
-    ) else {
+    let Some((header, body)) = pkt.split_at_checked(hlen) else {
         ctx.anomaly(Anomaly::Ipv4TruncPkt);
         return Step::Done;
     };
@@ -76,7 +72,6 @@ pub(crate) fn ipv4<'a>(ctx: &mut Ctx<'a, '_>, b: &'a [u8]) -> Step<'a> {
     };
     ctx.d.l3 = L3::Ipv4(info);
     reset_upper(ctx);
-    let body = rest(pkt, hlen);
     if more || frag_offset != 0 {
         ctx.d.frag = Some(FragInfo {
             v6: false,

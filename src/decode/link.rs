@@ -74,14 +74,15 @@ pub(crate) fn first_step<'a>(ctx: &mut Ctx<'a, '_>, linktype: LinkType, f: &'a [
 
 /// An Ethernet II header; starts a new innermost link layer.
 pub(crate) fn ethernet<'a>(ctx: &mut Ctx<'a, '_>, b: &'a [u8]) -> Step<'a> {
-    let (Some(dst), Some(src), Some(ethertype)) = (arr::<6>(b, 0), arr::<6>(b, 6), be16(b, 12))
-    else {
+    let Some((h, body)) = b.split_first_chunk::<14>() else {
         ctx.anomaly(Anomaly::EthernetPktTooSmall);
         return Step::Done;
     };
+    let [d0, d1, d2, d3, d4, d5, s0, s1, s2, s3, s4, s5, t0, t1] = *h;
+    let ethertype = u16::from_be_bytes([t0, t1]);
     ctx.d.ether = Some(EtherInfo {
-        src,
-        dst,
+        src: [s0, s1, s2, s3, s4, s5],
+        dst: [d0, d1, d2, d3, d4, d5],
         ethertype,
     });
     ctx.d.vlans = [0; 2];
@@ -91,7 +92,7 @@ pub(crate) fn ethernet<'a>(ctx: &mut Ctx<'a, '_>, b: &'a [u8]) -> Step<'a> {
         // IEEE 802.3 length field: LLC/SNAP (STP, CDP, ...), nothing to decode.
         return Step::Done;
     }
-    Step::EtherType(ethertype, rest(b, 14))
+    Step::EtherType(ethertype, body)
 }
 
 /// Dispatches a payload by EtherType.

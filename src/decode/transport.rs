@@ -75,20 +75,14 @@ fn pseudo(ctx: &Ctx<'_, '_>, proto: u8, len: usize) -> Option<u64> {
 }
 
 fn tcp<'a>(ctx: &mut Ctx<'a, '_>, b: &'a [u8]) -> Step<'a> {
-    let (Some(sp), Some(dp), Some(seq), Some(ack), Some(off), Some(flags), Some(win)) = (
-        be16(b, 0),
-        be16(b, 2),
-        be32(b, 4),
-        be32(b, 8),
-        u8_at(b, 12),
-        u8_at(b, 13),
-        be16(b, 14),
-    ) else {
+    let Some(h) = b.first_chunk::<20>() else {
         return invalid(ctx, Anomaly::TcpPktTooSmall);
     };
-    if b.len() < 20 {
-        return invalid(ctx, Anomaly::TcpPktTooSmall);
-    }
+    let [p0, p1, q0, q1, s0, s1, s2, s3, a0, a1, a2, a3, off, flags, w0, w1, ..] = *h;
+    let (sp, dp) = (u16::from_be_bytes([p0, p1]), u16::from_be_bytes([q0, q1]));
+    let seq = u32::from_be_bytes([s0, s1, s2, s3]);
+    let ack = u32::from_be_bytes([a0, a1, a2, a3]);
+    let win = u16::from_be_bytes([w0, w1]);
     let hlen = usize::from(off >> 4) * 4;
     if hlen < 20 || hlen > b.len() {
         return invalid(ctx, Anomaly::TcpHlenTooSmall);
@@ -121,20 +115,32 @@ fn tcp<'a>(ctx: &mut Ctx<'a, '_>, b: &'a [u8]) -> Step<'a> {
 /// Validates TCP option lengths and flags duplicates of the common ones.
 fn check_tcp_options(ctx: &mut Ctx<'_, '_>, opts: &[u8]) {
     let mut seen = 0u32;
-    for opt in TcpOptions::new(opts) {
-        let Ok((kind, data)) = opt else {
-            ctx.anomaly(Anomaly::TcpOptInvalidLen);
-            return;
+    let mut i = 0usize;
+    while let Some(&kind) = opts.get(i) {
+        match kind {
+            TCPOPT_EOL => return,
+            TCPOPT_NOP => {
+                i += 1;
+                continue;
+            }
+            _ => {}
+        }
+        let len = match opts.get(i + 1) {
+            Some(&l) if l >= 2 && i + usize::from(l) <= opts.len() => usize::from(l),
+            _ => {
+                ctx.anomaly(Anomaly::TcpOptInvalidLen);
+                return;
+            }
         };
         let want = match kind {
-            TCPOPT_MSS => Some(2),
-            TCPOPT_WSCALE => Some(1),
-            TCPOPT_SACK_PERMITTED => Some(0),
-            TCPOPT_TIMESTAMP => Some(8),
-            _ => None,
+            TCPOPT_MSS => 4,
+            TCPOPT_WSCALE => 3,
+            TCPOPT_SACK_PERMITTED => 2,
+            TCPOPT_TIMESTAMP => 10,
+            _ => 0,
         };
-        if let Some(w) = want {
-            if data.len() != w {
+        if want != 0 {
+            if len != want {
                 ctx.anomaly(Anomaly::TcpOptInvalidLen);
             }
             let bit = 1u32 << kind;
@@ -143,15 +149,16 @@ fn check_tcp_options(ctx: &mut Ctx<'_, '_>, opts: &[u8]) {
             }
             seen |= bit;
         }
+        i += len;
     }
 }
 
 fn udp<'a>(ctx: &mut Ctx<'a, '_>, b: &'a [u8]) -> Step<'a> {
-    let (Some(sp), Some(dp), Some(ulen), Some(csum)) =
-        (be16(b, 0), be16(b, 2), be16(b, 4), be16(b, 6))
-    else {
+    let Some(&[p0, p1, q0, q1, l0, l1, c0, c1]) = b.first_chunk::<8>() else {
         return invalid(ctx, Anomaly::UdpHlenTooSmall);
     };
+    let (sp, dp) = (u16::from_be_bytes([p0, p1]), u16::from_be_bytes([q0, q1]));
+    let (ulen, csum) = (u16::from_be_bytes([l0, l1]), u16::from_be_bytes([c0, c1]));
     let ul = usize::from(ulen);
     if ul > b.len() {
         return invalid(ctx, Anomaly::UdpPktTooSmall);
