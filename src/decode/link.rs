@@ -4,7 +4,7 @@
 use std::net::Ipv4Addr;
 
 use super::bytes::{arr, be16, be32, rest, u8_at};
-use super::{Anomaly, ArpInfo, Ctx, EtherInfo, Step, Tunnel, ETHERTYPE_ARP, L3};
+use super::{Anomaly, ArpInfo, Ctx, EtherInfo, Step, Tunnel, ETHERTYPE_ARP, L3, L4};
 use crate::capture::LinkType;
 
 /// VLAN tags decoded on one Ethernet header before giving up.
@@ -166,6 +166,10 @@ fn arp<'a>(ctx: &mut Ctx<'a, '_>, b: &'a [u8]) -> Step<'a> {
                 target_mac: tm,
                 target_ip: Ipv4Addr::from(ti),
             });
+            // ARP inside a tunnel replaces the outer packet's upper layers.
+            ctx.d.l4 = L4::None;
+            ctx.d.payload = &[];
+            ctx.d.frag = None;
         }
         _ => ctx.anomaly(Anomaly::ArpPktTooSmall),
     }

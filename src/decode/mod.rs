@@ -13,7 +13,33 @@
 //! header is bad gives `l4 == L4::None` while `l3` is kept (so
 //! [`Decoded::ip_proto`] still says 6, but [`Decoded::src_port`] is 0). Rules
 //! and flows that need ports must therefore look at `l4`, not at the
-//! protocol number alone.
+//! protocol number alone. An IPv4 or IPv6 packet cut short by the capture's
+//! snap length is likewise invalid (`ipv4.trunc_pkt`), as in Suricata.
+//!
+//! Fragments are handed to a [`Defragmenter`]; the datagram it returns is
+//! decoded with [`decode_reassembled`]:
+//!
+//! ```
+//! use zoneguard::capture::LinkType;
+//! use zoneguard::decode::{decode, decode_reassembled, DecodeOptions, DefragConfig, Defragmenter};
+//! use zoneguard::time::Timestamp;
+//!
+//! let opts = DecodeOptions::default();
+//! let mut defrag = Defragmenter::new(DefragConfig::default());
+//! # let frames: Vec<(Timestamp, Vec<u8>)> = Vec::new();
+//! for (ts, frame) in &frames {
+//!     let d = decode(LinkType::Ethernet, frame, &opts);
+//!     if d.frag.is_some() {
+//!         if let Some(datagram) = defrag.insert(*ts, &d) {
+//!             let whole = decode_reassembled(&d, &datagram, &opts);
+//!             // ... hand `whole` to the flow table ...
+//!             # let _ = whole;
+//!         }
+//!         continue; // the fragment itself carries no transport layer
+//!     }
+//!     // ... hand `d` to the flow table ...
+//! }
+//! ```
 
 mod anomaly;
 mod bytes;
@@ -310,7 +336,8 @@ pub struct Decoded<'a> {
     /// The innermost transport layer.
     pub l4: L4<'a>,
     /// Transport payload (TCP/UDP data, ICMP data after 8 bytes), trimmed to
-    /// the IP length.
+    /// the IP length; for other IP protocols ([`L4::Other`]) the IP payload;
+    /// empty when the transport header is malformed.
     pub payload: &'a [u8],
     /// Set when the innermost IP packet is a fragment (then `l4` is None).
     pub frag: Option<FragInfo<'a>>,
@@ -626,6 +653,21 @@ mod tests {
         LinkType::PppHdlc,
         LinkType::Other(147),
     ];
+
+    #[test]
+    fn every_prefix_of_a_frame_is_flagged() {
+        let o = opts();
+        for (lt, f) in sample_frames() {
+            let full = decode(lt, &f, &o);
+            assert!(full.anomalies.is_empty(), "{lt:?} {:?}", full.anomalies);
+            assert_ne!(full.l3, L3::None);
+            for cut in 0..f.len() {
+                let d = decode(lt, &f[..cut], &o);
+                assert!(!d.anomalies.is_empty(), "{lt:?} cut {cut} of {}", f.len());
+                assert!(d.payload.len() <= cut);
+            }
+        }
+    }
 
     proptest! {
         #[test]
