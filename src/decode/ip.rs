@@ -10,14 +10,14 @@ use super::{checksum, transport, Anomaly, Ctx, FragInfo, Ipv4Info, Ipv6Info, Ste
 const MAX_IPV6_EXT_HEADERS: usize = 8;
 
 /// Resets the upper layers when a (new, innermost) IP header is accepted.
-fn reset_upper(ctx: &mut Ctx<'_, '_>) {
+fn reset_upper(ctx: &mut Ctx<'_, '_, '_>) {
     ctx.d.l4 = L4::None;
     ctx.d.payload = &[];
     ctx.d.frag = None;
 }
 
 /// An IPv4 packet.
-pub(crate) fn ipv4<'a>(ctx: &mut Ctx<'a, '_>, b: &'a [u8]) -> Step<'a> {
+pub(crate) fn ipv4<'a>(ctx: &mut Ctx<'a, '_, '_>, b: &'a [u8]) -> Step<'a> {
     let Some(h) = b.first_chunk::<20>() else {
         ctx.anomaly(Anomaly::Ipv4PktTooSmall);
         return Step::Done;
@@ -89,7 +89,7 @@ pub(crate) fn ipv4<'a>(ctx: &mut Ctx<'a, '_>, b: &'a [u8]) -> Step<'a> {
 }
 
 /// Validates IPv4 option lengths (RFC 791) and flags duplicates.
-fn check_ipv4_options(ctx: &mut Ctx<'_, '_>, opts: &[u8]) {
+fn check_ipv4_options(ctx: &mut Ctx<'_, '_, '_>, opts: &[u8]) {
     let mut seen = [0u64; 4];
     let mut off = 0usize;
     while let Some(&kind) = opts.get(off) {
@@ -125,7 +125,7 @@ fn check_ipv4_options(ctx: &mut Ctx<'_, '_>, opts: &[u8]) {
 }
 
 /// An IPv6 packet and its extension-header chain.
-pub(crate) fn ipv6<'a>(ctx: &mut Ctx<'a, '_>, b: &'a [u8]) -> Step<'a> {
+pub(crate) fn ipv6<'a>(ctx: &mut Ctx<'a, '_, '_>, b: &'a [u8]) -> Step<'a> {
     let (Some(w0), Some(plen), Some(first_nh), Some(hop), Some(src), Some(dst)) = (
         be32(b, 0),
         be16(b, 4),
@@ -264,14 +264,14 @@ pub(crate) fn ipv6<'a>(ctx: &mut Ctx<'a, '_>, b: &'a [u8]) -> Step<'a> {
 }
 
 /// Records the upper-layer protocol and extension-header length.
-fn set_v6_upper(ctx: &mut Ctx<'_, '_>, info: &mut Ipv6Info, nh: u8, off: usize) {
+fn set_v6_upper(ctx: &mut Ctx<'_, '_, '_>, info: &mut Ipv6Info, nh: u8, off: usize) {
     info.next_header = nh;
     info.ext_len = u16::try_from(off.saturating_sub(40)).unwrap_or(u16::MAX);
     ctx.d.l3 = L3::Ipv6(*info);
 }
 
 /// Validates the TLV options of a hop-by-hop or destination options header.
-fn check_ipv6_options(ctx: &mut Ctx<'_, '_>, opts: &[u8]) {
+fn check_ipv6_options(ctx: &mut Ctx<'_, '_, '_>, opts: &[u8]) {
     let mut off = 0usize;
     while let Some(&t) = opts.get(off) {
         if t == 0 {

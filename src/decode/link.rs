@@ -13,7 +13,11 @@ const MAX_VLAN_LAYERS: u8 = 8;
 const MAX_MPLS_LABELS: usize = 8;
 
 /// The first decoding step for a frame of `linktype`.
-pub(crate) fn first_step<'a>(ctx: &mut Ctx<'a, '_>, linktype: LinkType, f: &'a [u8]) -> Step<'a> {
+pub(crate) fn first_step<'a>(
+    ctx: &mut Ctx<'a, '_, '_>,
+    linktype: LinkType,
+    f: &'a [u8],
+) -> Step<'a> {
     match linktype {
         LinkType::Ethernet => Step::Ether(f),
         LinkType::Raw => Step::Ip(f),
@@ -73,7 +77,7 @@ pub(crate) fn first_step<'a>(ctx: &mut Ctx<'a, '_>, linktype: LinkType, f: &'a [
 }
 
 /// An Ethernet II header; starts a new innermost link layer.
-pub(crate) fn ethernet<'a>(ctx: &mut Ctx<'a, '_>, b: &'a [u8]) -> Step<'a> {
+pub(crate) fn ethernet<'a>(ctx: &mut Ctx<'a, '_, '_>, b: &'a [u8]) -> Step<'a> {
     let Some((h, body)) = b.split_first_chunk::<14>() else {
         ctx.anomaly(Anomaly::EthernetPktTooSmall);
         return Step::Done;
@@ -96,7 +100,7 @@ pub(crate) fn ethernet<'a>(ctx: &mut Ctx<'a, '_>, b: &'a [u8]) -> Step<'a> {
 }
 
 /// Dispatches a payload by EtherType.
-pub(crate) fn ethertype<'a>(ctx: &mut Ctx<'a, '_>, t: u16, b: &'a [u8]) -> Step<'a> {
+pub(crate) fn ethertype<'a>(ctx: &mut Ctx<'a, '_, '_>, t: u16, b: &'a [u8]) -> Step<'a> {
     match t {
         0x0800 => Step::Ipv4(b),
         0x86DD => Step::Ipv6(b),
@@ -117,7 +121,7 @@ pub(crate) fn ethertype<'a>(ctx: &mut Ctx<'a, '_>, t: u16, b: &'a [u8]) -> Step<
 }
 
 /// One 802.1Q / 802.1ad / 0x9100 tag.
-fn vlan<'a>(ctx: &mut Ctx<'a, '_>, b: &'a [u8]) -> Step<'a> {
+fn vlan<'a>(ctx: &mut Ctx<'a, '_, '_>, b: &'a [u8]) -> Step<'a> {
     let (Some(tci), Some(inner)) = (be16(b, 0), be16(b, 2)) else {
         ctx.anomaly(Anomaly::VlanHeaderTooSmall);
         return Step::Done;
@@ -140,7 +144,7 @@ fn vlan<'a>(ctx: &mut Ctx<'a, '_>, b: &'a [u8]) -> Step<'a> {
 }
 
 /// ARP for Ethernet hardware and IPv4 protocol addresses.
-fn arp<'a>(ctx: &mut Ctx<'a, '_>, b: &'a [u8]) -> Step<'a> {
+fn arp<'a>(ctx: &mut Ctx<'a, '_, '_>, b: &'a [u8]) -> Step<'a> {
     // Fixed part: hardware type, protocol type, address lengths, operation.
     let (Some(htype), Some(ptype), Some(hlen), Some(plen), Some(op)) =
         (be16(b, 0), be16(b, 2), u8_at(b, 4), u8_at(b, 5), be16(b, 6))
@@ -177,7 +181,7 @@ fn arp<'a>(ctx: &mut Ctx<'a, '_>, b: &'a [u8]) -> Step<'a> {
 }
 
 /// A PPPoE session header (RFC 2516), then PPP.
-fn pppoe_session<'a>(ctx: &mut Ctx<'a, '_>, b: &'a [u8]) -> Step<'a> {
+fn pppoe_session<'a>(ctx: &mut Ctx<'a, '_, '_>, b: &'a [u8]) -> Step<'a> {
     let (Some(code), Some(len)) = (u8_at(b, 1), be16(b, 4)) else {
         ctx.anomaly(Anomaly::PppoePktTooSmall);
         return Step::Done;
@@ -206,7 +210,7 @@ fn pppoe_session<'a>(ctx: &mut Ctx<'a, '_>, b: &'a [u8]) -> Step<'a> {
 
 /// A PPP frame: optional `FF 03` address/control, then a 1- or 2-byte
 /// protocol field.
-pub(crate) fn ppp<'a>(ctx: &mut Ctx<'a, '_>, b: &'a [u8]) -> Step<'a> {
+pub(crate) fn ppp<'a>(ctx: &mut Ctx<'a, '_, '_>, b: &'a [u8]) -> Step<'a> {
     let b = match b {
         [0xFF, 0x03, tail @ ..] => tail,
         _ => b,
@@ -238,7 +242,7 @@ pub(crate) fn ppp<'a>(ctx: &mut Ctx<'a, '_>, b: &'a [u8]) -> Step<'a> {
 
 /// An MPLS label stack, then IPv4, IPv6 or Ethernet (pseudowire with a
 /// control word).
-pub(crate) fn mpls<'a>(ctx: &mut Ctx<'a, '_>, b: &'a [u8]) -> Step<'a> {
+pub(crate) fn mpls<'a>(ctx: &mut Ctx<'a, '_, '_>, b: &'a [u8]) -> Step<'a> {
     let mut off = 0usize;
     for _ in 0..MAX_MPLS_LABELS {
         let Some(entry) = be32(b, off) else {

@@ -496,8 +496,8 @@ pub(crate) enum Step<'a> {
 const MAX_STEPS: u32 = 64;
 
 /// The decoder's state for one frame.
-pub(crate) struct Ctx<'a, 'o> {
-    pub(crate) d: Decoded<'a>,
+pub(crate) struct Ctx<'a, 'c, 'o> {
+    pub(crate) d: &'c mut Decoded<'a>,
     pub(crate) opts: &'o DecodeOptions,
     /// Tunnel encapsulations decoded so far.
     pub(crate) depth: u8,
@@ -505,7 +505,7 @@ pub(crate) struct Ctx<'a, 'o> {
     pub(crate) vlan_layers: u8,
 }
 
-impl<'a> Ctx<'a, '_> {
+impl<'a> Ctx<'a, '_, '_> {
     /// Records an anomaly.
     pub(crate) fn anomaly(&mut self, a: Anomaly) {
         self.d.anomalies.push(a);
@@ -557,15 +557,28 @@ impl<'a> Ctx<'a, '_> {
 
 /// Decodes one captured frame. Never fails, never panics, never allocates.
 pub fn decode<'a>(linktype: LinkType, frame: &'a [u8], opts: &DecodeOptions) -> Decoded<'a> {
+    let mut d = Decoded::empty();
+    decode_into(linktype, frame, opts, &mut d);
+    d
+}
+
+/// As [`decode`], writing into `out` (which is reset first): saves copying
+/// the result where a caller keeps one `Decoded` per packet slot.
+pub fn decode_into<'a>(
+    linktype: LinkType,
+    frame: &'a [u8],
+    opts: &DecodeOptions,
+    out: &mut Decoded<'a>,
+) {
+    *out = Decoded::empty();
     let mut ctx = Ctx {
-        d: Decoded::empty(),
+        d: out,
         opts,
         depth: 0,
         vlan_layers: 0,
     };
     let first = link::first_step(&mut ctx, linktype, frame);
     ctx.run(first);
-    ctx.d
 }
 
 /// Decodes a bare IP packet (version from the first nibble), keeping the
@@ -581,13 +594,13 @@ pub(crate) fn decode_ip_with_outer<'b>(
     d.vlan_count = outer.vlan_count;
     d.tunnel = outer.tunnel;
     let mut ctx = Ctx {
-        d,
+        d: &mut d,
         opts,
         depth: 0,
         vlan_layers: 0,
     };
     ctx.run(Step::Ip(packet));
-    ctx.d
+    d
 }
 
 #[cfg(test)]
@@ -627,6 +640,17 @@ mod tests {
         );
         // Deterministic: a fixed value, the same on every run.
         assert_eq!(da.shard_hash(), da.shard_hash());
+    }
+
+    #[test]
+    fn decode_into_resets_and_matches_decode() {
+        let o = opts();
+        let a = eth_ipv4_tcp([10, 0, 0, 1], [10, 0, 0, 2], 1234, 80, TCP_SYN, b"hi");
+        let b = eth_arp(1, [10, 0, 0, 9], [10, 0, 0, 1]);
+        let mut slot = decode(LinkType::Ethernet, &a, &o);
+        decode_into(LinkType::Ethernet, &b, &o, &mut slot);
+        assert_eq!(slot, decode(LinkType::Ethernet, &b, &o));
+        assert_eq!(slot.l4, L4::None);
     }
 
     #[test]

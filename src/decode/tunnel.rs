@@ -23,7 +23,7 @@ const ERSPAN_II: u16 = 0x88BE;
 const ERSPAN_III: u16 = 0x22EB;
 
 /// A GRE packet.
-pub(crate) fn gre<'a>(ctx: &mut Ctx<'a, '_>, b: &'a [u8]) -> Step<'a> {
+pub(crate) fn gre<'a>(ctx: &mut Ctx<'a, '_, '_>, b: &'a [u8]) -> Step<'a> {
     let (Some(flags), Some(proto)) = (be16(b, 0), be16(b, 2)) else {
         ctx.anomaly(Anomaly::GrePktTooSmall);
         return Step::Done;
@@ -101,7 +101,7 @@ pub(crate) fn gre<'a>(ctx: &mut Ctx<'a, '_>, b: &'a [u8]) -> Step<'a> {
 }
 
 /// An ERSPAN header of `len` bytes and version `want`, then Ethernet.
-fn erspan<'a>(ctx: &mut Ctx<'a, '_>, b: &'a [u8], want: u8, len: usize) -> Step<'a> {
+fn erspan<'a>(ctx: &mut Ctx<'a, '_, '_>, b: &'a [u8], want: u8, len: usize) -> Step<'a> {
     let Some(ver) = u8_at(b, 0).map(|v| v >> 4) else {
         ctx.anomaly(Anomaly::ErspanHeaderTooSmall);
         return Step::Done;
@@ -119,7 +119,7 @@ fn erspan<'a>(ctx: &mut Ctx<'a, '_>, b: &'a [u8], want: u8, len: usize) -> Step<
 
 /// A UDP payload to the VXLAN port: an 8-byte header with the I flag, then
 /// Ethernet. Anything else stays plain UDP.
-pub(crate) fn vxlan<'a>(ctx: &mut Ctx<'a, '_>, b: &'a [u8]) -> Step<'a> {
+pub(crate) fn vxlan<'a>(ctx: &mut Ctx<'a, '_, '_>, b: &'a [u8]) -> Step<'a> {
     match u8_at(b, 0) {
         Some(f) if f & 0x08 != 0 && b.len() >= 8 + 14 => {
             if ctx.enter_tunnel(Tunnel::Vxlan) {
