@@ -556,9 +556,17 @@ impl<'a> Ctx<'a, '_, '_> {
 }
 
 /// Decodes one captured frame. Never fails, never panics, never allocates.
+#[inline]
 pub fn decode<'a>(linktype: LinkType, frame: &'a [u8], opts: &DecodeOptions) -> Decoded<'a> {
     let mut d = Decoded::empty();
-    decode_into(linktype, frame, opts, &mut d);
+    let mut ctx = Ctx {
+        d: &mut d,
+        opts,
+        depth: 0,
+        vlan_layers: 0,
+    };
+    let first = link::first_step(&mut ctx, linktype, frame);
+    ctx.run(first);
     d
 }
 
