@@ -215,7 +215,8 @@ impl Defragmenter {
             );
             return None;
         }
-        if f.data.is_empty() || (v6 && f.more && f.data.len() % 8 != 0) {
+        let bad_nh = v6 && usize::from(f.nh_offset) >= f.header.len();
+        if f.data.is_empty() || bad_nh || (v6 && f.more && f.data.len() % 8 != 0) {
             self.stats.invalid += 1;
             if v6 && !f.data.is_empty() {
                 self.last_anomaly = Some(Anomaly::Ipv6FragInvalidLength);
@@ -404,7 +405,7 @@ fn reassemble(t: &Tracker, total: usize, v6: bool) -> Option<Vec<u8>> {
             .copy_from_slice(data.get(..n)?);
     }
     if v6 {
-        let plen = u16::try_from(hl - 40 + total).ok()?;
+        let plen = u16::try_from(hl.saturating_sub(40) + total).ok()?;
         out.get_mut(4..6)?.copy_from_slice(&plen.to_be_bytes());
         *out.get_mut(t.nh_offset)? = t.proto;
     } else {
@@ -509,6 +510,39 @@ mod tests {
         let L3::Ipv6(h) = d.l3 else { panic!() };
         assert_eq!(h.next_header, 6);
         assert_eq!(usize::from(h.payload_len), 20 + 1000);
+    }
+
+    #[test]
+    fn ipv6_with_hop_by_hop_before_fragment_header() {
+        let dgram = udp(7, 8, &[0x5A; 100]);
+        let mut frags = Vec::new();
+        for (off, chunk) in [(0usize, &dgram[..64]), (64, &dgram[64..])] {
+            let more = off == 0;
+            let mut p = vec![0x60, 0, 0, 0];
+            p.extend_from_slice(&((8 + 8 + chunk.len()) as u16).to_be_bytes());
+            p.extend_from_slice(&[0, 64]); // hop-by-hop first
+            p.extend_from_slice(&V6_SRC);
+            p.extend_from_slice(&V6_DST);
+            p.extend_from_slice(&[44, 0, 1, 4, 0, 0, 0, 0]);
+            p.extend_from_slice(&[17, 0]);
+            p.extend_from_slice(&((off as u16) | u16::from(more)).to_be_bytes());
+            p.extend_from_slice(&42u32.to_be_bytes());
+            p.extend_from_slice(chunk);
+            frags.push(p);
+        }
+        let first = decode(LinkType::Raw, &frags[0], &o());
+        assert_eq!(first.frag.unwrap().nh_offset, 40);
+        let mut df = Defragmenter::new(DefragConfig::default());
+        assert!(df.insert(ts(1), &first).is_none());
+        let second = decode(LinkType::Raw, &frags[1], &o());
+        let out = df.insert(ts(1), &second).expect("complete");
+        assert_eq!(out.len(), 40 + 8 + dgram.len());
+        assert_eq!(out[40], 17, "hop-by-hop now names UDP");
+        let d = decode_reassembled(&second, &out, &o());
+        assert!(d.anomalies.is_empty(), "{:?}", d.anomalies);
+        assert_eq!(d.payload, &[0x5A; 100][..]);
+        let L3::Ipv6(h) = d.l3 else { panic!() };
+        assert_eq!((h.next_header, h.ext_len), (17, 8));
     }
 
     /// Fragments built by hand: (offset, more, data).

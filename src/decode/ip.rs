@@ -245,7 +245,7 @@ pub(crate) fn ipv6<'a>(ctx: &mut Ctx<'a, '_, '_>, b: &'a [u8]) -> Step<'a> {
                         more,
                         proto: next,
                         header: pkt.get(..off).unwrap_or(&[]),
-                        nh_offset: nh_off as u16,
+                        nh_offset: u16::try_from(nh_off).unwrap_or(u16::MAX),
                         data,
                     });
                     set_v6_upper(ctx, &mut info, next, off + 8);

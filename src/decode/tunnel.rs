@@ -213,6 +213,19 @@ mod tests {
                 &o(),
             ));
         }
+        // Outer VLAN tags give way to the mirrored frame's own.
+        let mut tagged = vec![0x10, 0x64, 0x00, 0x01, 0, 0, 0, 0];
+        let inner_ip = ipv4_tcp(IN_SRC, [10, 9, 8, 6], 3333, 22, TCP_ACK, b"SSH-2.0");
+        tagged.extend_from_slice(&eth(&[(0x8100, 5)], 0x0800, &inner_ip));
+        let g = gre_hdr(0x1000, 0x88BE, &tagged);
+        let f = eth(
+            &[(0x8100, 100), (0x8100, 200)],
+            0x0800,
+            &ipv4_proto(OUT_SRC, OUT_DST, 47, &g),
+        );
+        let d = decode(LinkType::Ethernet, &f, &o());
+        check_inner(&d);
+        assert_eq!((d.vlan_count, d.vlans), (1, [5, 0]));
         // Wrong version.
         e2[0] = 0x30;
         let g = gre_hdr(0x1000, 0x88BE, &e2);
