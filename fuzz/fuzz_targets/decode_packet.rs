@@ -23,9 +23,8 @@ fuzz_target!(|data: &[u8]| {
         max_bytes: 64 * 1024,
         max_trackers: 16,
         timeout_secs: 60,
-        max_fragments: 64,
     };
-    let mut df = Defragmenter::new(cfg);
+    let mut df = Defragmenter::new(cfg).with_max_fragments(64);
     // The input may hold several frames separated by 0xFE bytes, so fragment
     // sequences reach the reassembler.
     for (i, frame) in rest.split(|b| *b == 0xFE).enumerate() {

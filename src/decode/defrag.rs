@@ -36,9 +36,11 @@ pub struct DefragConfig {
     /// Seconds of packet time without a fragment before a datagram is
     /// dropped (default 60).
     pub timeout_secs: u32,
-    /// Fragments kept per datagram (default 1024); more are dropped.
-    pub max_fragments: usize,
 }
+
+/// Fragments kept per datagram by default; more are dropped (counted as
+/// invalid). Bounds the per-fragment overlap and completeness checks.
+pub const DEFAULT_MAX_FRAGMENTS: usize = 1024;
 
 impl Default for DefragConfig {
     fn default() -> Self {
@@ -46,7 +48,6 @@ impl Default for DefragConfig {
             max_bytes: 32 * 1024 * 1024,
             max_trackers: 65536,
             timeout_secs: 60,
-            max_fragments: 1024,
         }
     }
 }
@@ -116,6 +117,7 @@ struct Tracker {
 #[derive(Debug)]
 pub struct Defragmenter {
     cfg: DefragConfig,
+    max_fragments: usize,
     trackers: FxHashMap<Key, Tracker>,
     /// Trackers by creation order (oldest first), for eviction and expiry.
     order: BTreeMap<u64, Key>,
@@ -137,6 +139,7 @@ impl Defragmenter {
     pub fn new(cfg: DefragConfig) -> Self {
         Defragmenter {
             cfg,
+            max_fragments: DEFAULT_MAX_FRAGMENTS,
             trackers: FxHashMap::default(),
             order: BTreeMap::new(),
             next_seq: 0,
@@ -144,6 +147,13 @@ impl Defragmenter {
             stats: DefragStats::default(),
             last_anomaly: None,
         }
+    }
+
+    /// Caps the fragments kept per datagram (default
+    /// [`DEFAULT_MAX_FRAGMENTS`], at least 1).
+    pub fn with_max_fragments(mut self, n: usize) -> Self {
+        self.max_fragments = n.max(1);
+        self
     }
 
     /// The counters so far.
@@ -282,7 +292,7 @@ impl Defragmenter {
             self.bytes += TRACKER_OVERHEAD;
             cost -= TRACKER_OVERHEAD;
         }
-        let max_frags = self.cfg.max_fragments;
+        let max_frags = self.max_fragments;
         let t = self.trackers.get_mut(&key)?;
         t.last_seen = ts;
         if t.frags.len() >= max_frags {
@@ -658,8 +668,8 @@ mod tests {
             frags in proptest::collection::vec((0u16..4, 0usize..8200, 1usize..1500, any::<bool>(), any::<bool>()), 1..120),
             max_bytes in 0usize..20_000,
         ) {
-            let cfg = DefragConfig { max_bytes, max_trackers: 3, timeout_secs: 60, max_fragments: 16 };
-            let mut df = Defragmenter::new(cfg);
+            let cfg = DefragConfig { max_bytes, max_trackers: 3, timeout_secs: 60 };
+            let mut df = Defragmenter::new(cfg).with_max_fragments(16);
             for (i, (id, off8, len, more, v6)) in frags.into_iter().enumerate() {
                 let p = if v6 {
                     let mut p = ipv6_fragments(u32::from(id), 17, &vec![1u8; len], len.max(8))[0].clone();

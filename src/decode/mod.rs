@@ -60,7 +60,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use crate::capture::LinkType;
 
 pub use anomaly::{Anomalies, Anomaly, MAX_ANOMALIES};
-pub use defrag::{decode_reassembled, DefragConfig, DefragStats, Defragmenter};
+pub use defrag::{
+    decode_reassembled, DefragConfig, DefragStats, Defragmenter, DEFAULT_MAX_FRAGMENTS,
+};
 pub use transport::{
     BadTcpOption, TcpOptions, TCPOPT_EOL, TCPOPT_MSS, TCPOPT_NOP, TCPOPT_SACK,
     TCPOPT_SACK_PERMITTED, TCPOPT_TIMESTAMP, TCPOPT_WSCALE, VXLAN_PORT,
