@@ -24,6 +24,17 @@ macro_rules! anomalies {
                 }
             }
 
+            /// The name as EVE `anomaly.event` prints it for decoder events,
+            /// e.g. `"decoder.ipv4.trunc_pkt"` (and `"decoder.too_many_layers"`).
+            pub fn eve_event(&self) -> &'static str {
+                if self.layer() == "decoder" {
+                    return self.event();
+                }
+                match self {
+                    $( Anomaly::$variant => concat!("decoder.", $layer, ".", $name), )*
+                }
+            }
+
             /// The layer the anomaly belongs to, e.g. `"ipv4"`.
             pub fn layer(&self) -> &'static str {
                 match self {
@@ -255,6 +266,8 @@ mod tests {
         assert_eq!(Anomaly::Ipv4TruncPkt.event(), "ipv4.trunc_pkt");
         assert_eq!(Anomaly::GreWrongVersion.event(), "gre.wrong_version");
         assert_eq!(Anomaly::TooManyLayers.event(), "decoder.too_many_layers");
+        assert_eq!(Anomaly::Ipv4TruncPkt.eve_event(), "decoder.ipv4.trunc_pkt");
+        assert_eq!(Anomaly::TooManyLayers.eve_event(), "decoder.too_many_layers");
     }
 
     #[test]
