@@ -267,7 +267,10 @@ mod tests {
         assert_eq!(Anomaly::GreWrongVersion.event(), "gre.wrong_version");
         assert_eq!(Anomaly::TooManyLayers.event(), "decoder.too_many_layers");
         assert_eq!(Anomaly::Ipv4TruncPkt.eve_event(), "decoder.ipv4.trunc_pkt");
-        assert_eq!(Anomaly::TooManyLayers.eve_event(), "decoder.too_many_layers");
+        assert_eq!(
+            Anomaly::TooManyLayers.eve_event(),
+            "decoder.too_many_layers"
+        );
     }
 
     #[test]
