@@ -76,8 +76,16 @@ pub struct FlowFacts {
     pub locs: (Locality, Locality),
     /// Ethernet addresses of the current frame, if any.
     pub ether: Option<(crate::decode::Mac, crate::decode::Mac)>,
-    /// VLAN ids of the flow.
-    pub vlans: Vec<u16>,
+    /// VLAN id of the flow (0: untagged).
+    pub vlan: u16,
+}
+
+fn vlan_list(v: u16) -> Vec<u16> {
+    if v == 0 {
+        Vec::new()
+    } else {
+        vec![v]
+    }
 }
 
 /// Where an indicator was seen.
@@ -130,7 +138,7 @@ fn indicator_alert(
             proto: Some(f.proto),
         },
         ether: f.ether,
-        vlans: f.vlans.clone(),
+        vlans: vlan_list(f.vlan),
         action: Action::Allowed,
         gid: 1,
         sid: src.sid(),
@@ -254,7 +262,7 @@ pub fn handle_events(
                         pcap_cnt,
                         Some(f.flow_id),
                         f.ether,
-                        f.vlans.clone(),
+                        vlan_list(f.vlan),
                         PolicyKind::CleartextCredentials,
                         zones,
                         AlertAddrs {

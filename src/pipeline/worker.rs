@@ -195,7 +195,7 @@ fn facts(f: &Flow<FlowData>, ether: Option<(crate::decode::Mac, crate::decode::M
         proto: f.key.proto,
         locs: (f.data.client_loc, f.data.server_loc),
         ether,
-        vlans: if f.key.vlan != 0 { vec![f.key.vlan] } else { Vec::new() },
+        vlan: f.key.vlan,
     }
 }
 
@@ -441,6 +441,7 @@ impl<'w> Worker<'w> {
         let payload = d.payload;
         let wants_app = matches!(proto, 6 | 17) && (!payload.is_empty() || flow.data.app.is_some());
         if wants_app {
+            let fx = facts(flow, ether);
             let app = flow.data.app.get_or_insert_with(|| {
                 let server_port = if flow.client_is_lo { flow.key.hi_port } else { flow.key.lo_port };
                 let transport = if proto == 6 { Transport::Tcp } else { Transport::Udp };
@@ -489,7 +490,6 @@ impl<'w> Worker<'w> {
                 state.on_data(dir, payload, ts, events);
             }
             if !out.events.is_empty() {
-                let fx = facts(flow, ether);
                 if handle_events(engine, out, app, &fx, ts, Some(pcap_cnt)) {
                     flow.data.alerted = true;
                 }

@@ -31,6 +31,9 @@ pub struct TelnetState {
     line_overflow: bool,
     /// Characters typed on the password line (counted, not kept).
     pw_chars: u32,
+    /// A prompt was just seen and the client has not typed since: more
+    /// server text means it was not a prompt ("Last login: Mon …").
+    prompt_open: bool,
     login: LoginTracker,
 }
 
@@ -44,6 +47,7 @@ impl TelnetState {
             line: Vec::new(),
             line_overflow: false,
             pw_chars: 0,
+            prompt_open: false,
             login: LoginTracker::new(AppProto::Telnet),
         }
     }
@@ -64,6 +68,7 @@ impl TelnetState {
                 };
                 let tail = &mut self.tail;
                 let expect = &mut self.expect;
+                let open = &mut self.prompt_open;
                 st.feed(data, |b| {
                     tail.push(b.to_ascii_lowercase());
                     if tail.len() >= TAIL * 2 {
@@ -75,9 +80,15 @@ impl TelnetState {
                             || tail.ends_with(b"user name:")
                         {
                             *expect = Expect::User;
+                            *open = true;
                         } else if tail.ends_with(b"password:") || tail.ends_with(b"passcode:") {
                             *expect = Expect::Password;
+                            *open = true;
                         }
+                    } else if *open && !b.is_ascii_whitespace() {
+                        // text after the colon: a message, not a prompt
+                        *expect = Expect::Nothing;
+                        *open = false;
                     }
                 });
             }
@@ -93,6 +104,9 @@ impl TelnetState {
                     &mut self.pw_chars,
                     &mut self.expect,
                 );
+                if !data.is_empty() {
+                    self.prompt_open = false;
+                }
                 st.feed(data, |b| match b {
                     b'\r' | b'\n' | 0 => {
                         if !line.is_empty() || *pw > 0 {
@@ -198,6 +212,31 @@ mod tests {
         assert_eq!(l.len(), 1, "{out:?}");
         assert_eq!((l[0].user.as_str(), l[0].password_seen), ("root", true));
         assert!(!format!("{s:?}").contains("toor"));
+    }
+
+    #[test]
+    fn last_login_banner_is_not_a_prompt() {
+        let mut s = AppState::new(AppProto::Telnet, Transport::Tcp, 23);
+        let mut out = Vec::new();
+        let t = Timestamp(0);
+        s.on_data(Direction::ToClient, b"login: ", t, &mut out);
+        s.on_data(Direction::ToServer, b"backupadm\r\n", t, &mut out);
+        s.on_data(Direction::ToClient, b"Password: ", t, &mut out);
+        s.on_data(Direction::ToServer, b"secret\r\n", t, &mut out);
+        s.on_data(
+            Direction::ToClient,
+            b"Last login: Mon Nov  2 09:00:01 from 10.50.0.9\r\n$ ",
+            t,
+            &mut out,
+        );
+        for ch in b"id\r\n" {
+            s.on_data(Direction::ToServer, &[*ch], t, &mut out);
+            s.on_data(Direction::ToClient, &[*ch], t, &mut out);
+        }
+        s.on_close(t, &mut out);
+        let l = logins(&out);
+        assert_eq!(l.len(), 1, "{out:?}");
+        assert_eq!(l[0].user, "backupadm");
     }
 
     #[test]
