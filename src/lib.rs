@@ -20,10 +20,12 @@ pub mod capture;
 pub mod config;
 pub mod decode;
 pub mod flow;
+pub mod incident;
 pub mod output;
 // TMP(lead): disabled on this branch until capture/decode merge
 // pub mod pipeline;
 pub mod policy;
+pub mod queue;
 pub mod signatures;
 pub mod syslog;
 pub mod taxonomy;
