@@ -275,8 +275,8 @@ impl Correlator {
         }
         let window = self.cfg.window_secs;
         let joinable = self.open.get(&key).is_some_and(|o| {
-            (a.ts.0.saturating_sub(o.inc.last_seen.0)).abs()
-                <= window.saturating_mul(Timestamp::NANOS_PER_SEC)
+            a.ts.0.saturating_sub(o.inc.last_seen.0).unsigned_abs()
+                <= window.saturating_mul(Timestamp::NANOS_PER_SEC).unsigned_abs()
         });
         if !joinable {
             self.close(key);
@@ -707,6 +707,26 @@ pub(crate) mod tests {
             let s = c.stats();
             proptest::prop_assert_eq!(s.opened + s.joined, s.alerts);
             proptest::prop_assert!(c.open_count() <= 8);
+        }
+
+        /// Extreme times, arbitrary taxonomy strings and severities (the
+        /// path of the `incident_correlate` fuzz target): no panic.
+        #[test]
+        fn hostile_fields_never_panic(items in proptest::collection::vec((proptest::num::i64::ANY, ".{0,40}", proptest::num::u8::ANY, 0u8..3), 1..100)) {
+            let cfg = CorrelatorConfig { max_open: 4, ..Default::default() };
+            let mut c = Correlator::new(cfg, Arc::new(policy()), 1);
+            for (ts, tax, sev, src) in items {
+                let mut a = alert_at(0, &tax, &format!("10.31.0.{src}"), "10.99.0.1", 1, sev);
+                a.ts = Timestamp(ts);
+                if src == 2 {
+                    a.log = Some(LogInfo { host: Some(tax.clone()), program: None, message: tax.clone() });
+                    a.addrs.dest_ip = None;
+                }
+                let o = c.on_alert(&a);
+                proptest::prop_assert!(o.update.incident.first_seen <= o.update.incident.last_seen);
+                let _ = o.update.incident.to_json(Timestamp(ts));
+            }
+            proptest::prop_assert!(c.open_count() <= 4);
         }
     }
 }
