@@ -31,7 +31,10 @@ fn policy() -> Arc<ZonePolicy> {
         contact: None,
     };
     Arc::new(ZonePolicy {
-        zones: vec![z("internet", 0, None, true), z("datacenter", 3, Some("州大数据中心"), false)],
+        zones: vec![
+            z("internet", 0, None, true),
+            z("datacenter", 3, Some("州大数据中心"), false),
+        ],
         map: ZoneMap::new([("10.10.0.0/16".parse().expect("cidr"), 1u16)], Some(0)),
         ..Default::default()
     })
@@ -42,7 +45,11 @@ fn policy() -> Arc<ZonePolicy> {
 /// the rest join.
 fn alert(i: u64, sources: u64) -> Alert {
     let s = i % sources;
-    let cats = ["network_attack/exploit", "network_attack/brute_force", "network_attack/scan"];
+    let cats = [
+        "network_attack/exploit",
+        "network_attack/brute_force",
+        "network_attack/scan",
+    ];
     Alert {
         ts: Timestamp::from_secs_nanos(1_793_000_000 + (i / 100) as i64, 0),
         source: AlertSource::Signature,
@@ -64,7 +71,10 @@ fn alert(i: u64, sources: u64) -> Alert {
         signature: Arc::from("ET WEB_SERVER benchmark rule"),
         category: Arc::from("Web Application Attack"),
         severity: 1 + (i % 3) as u8,
-        metadata: vec![(Arc::from("taxonomy"), vec![Arc::from(cats[(s % 3) as usize])])],
+        metadata: vec![(
+            Arc::from("taxonomy"),
+            vec![Arc::from(cats[(s % 3) as usize])],
+        )],
         policy: None,
         app_proto: Some("http"),
         log: None,
@@ -83,8 +93,13 @@ fn throughput(c: &mut Criterion) {
             for _ in 0..iters {
                 let dir = tempfile::tempdir().expect("tempdir");
                 let db = dir.path().join("incidents.db");
-                let mut m = Manager::open(&db, policy(), CorrelatorConfig::default(), StoreConfig::default())
-                    .expect("open");
+                let mut m = Manager::open(
+                    &db,
+                    policy(),
+                    CorrelatorConfig::default(),
+                    StoreConfig::default(),
+                )
+                .expect("open");
                 let t = Instant::now();
                 for a in &alerts {
                     m.on_alert(a);
@@ -104,7 +119,13 @@ fn throughput(c: &mut Criterion) {
 fn latency_report(secs: u64) {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("incidents.db");
-    let mut m = Manager::open(&db, policy(), CorrelatorConfig::default(), StoreConfig::default()).expect("open");
+    let mut m = Manager::open(
+        &db,
+        policy(),
+        CorrelatorConfig::default(),
+        StoreConfig::default(),
+    )
+    .expect("open");
     let stats = Arc::clone(m.store().stats());
     let n = secs * 1000;
     let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
@@ -150,7 +171,11 @@ fn latency_report(secs: u64) {
         }
     }
     lat.sort_by(|a, b| a.total_cmp(b));
-    let p = |q: f64| lat.get(((lat.len() as f64 - 1.0) * q) as usize).copied().unwrap_or(f64::NAN);
+    let p = |q: f64| {
+        lat.get(((lat.len() as f64 - 1.0) * q) as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
     println!(
         "incident_store/latency_at_1000_per_s: {} alerts, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} transactions",
         lat.len(),

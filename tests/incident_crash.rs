@@ -35,7 +35,10 @@ fn policy() -> Arc<ZonePolicy> {
         contact: None,
     };
     Arc::new(ZonePolicy {
-        zones: vec![z("internet", 0, None, true), z("datacenter", 3, Some("州大数据中心"), false)],
+        zones: vec![
+            z("internet", 0, None, true),
+            z("datacenter", 3, Some("州大数据中心"), false),
+        ],
         map: ZoneMap::new([("10.10.0.0/16".parse().unwrap(), 1u16)], Some(0)),
         ..Default::default()
     })
@@ -63,7 +66,10 @@ fn alert(secs: i64, src: IpAddr, dst: IpAddr, sid: u32) -> Alert {
         signature: Arc::from("ET crash test"),
         category: Arc::from("test"),
         severity: 1 + (sid % 3) as u8,
-        metadata: vec![(Arc::from("taxonomy"), vec![Arc::from("network_attack/exploit")])],
+        metadata: vec![(
+            Arc::from("taxonomy"),
+            vec![Arc::from("network_attack/exploit")],
+        )],
         policy: None,
         app_proto: None,
         log: None,
@@ -73,7 +79,13 @@ fn alert(secs: i64, src: IpAddr, dst: IpAddr, sid: u32) -> Alert {
 /// The child: writes incidents until killed; after each `sync()` prints
 /// `STORED id count` for every incident it touched.
 fn child(db: &Path) {
-    let mut m = Manager::open(db, policy(), CorrelatorConfig::default(), StoreConfig::default()).unwrap();
+    let mut m = Manager::open(
+        db,
+        policy(),
+        CorrelatorConfig::default(),
+        StoreConfig::default(),
+    )
+    .unwrap();
     let mut conn = queue::open_db(db).unwrap();
     let out = std::io::stdout();
     let mut touched: BTreeMap<i64, u64> = BTreeMap::new();
@@ -88,9 +100,13 @@ fn child(db: &Path) {
         if i % 64 == 63 {
             m.sync().unwrap();
             let mut o = out.lock();
-            for (id, _) in &touched {
+            for id in touched.keys() {
                 let count: i64 = conn
-                    .query_row("SELECT alert_count FROM incidents WHERE id = ?1", [id], |r| r.get(0))
+                    .query_row(
+                        "SELECT alert_count FROM incidents WHERE id = ?1",
+                        [id],
+                        |r| r.get(0),
+                    )
                     .unwrap();
                 writeln!(o, "STORED {id} {count}").unwrap();
             }
@@ -99,7 +115,8 @@ fn child(db: &Path) {
         }
         if i % 500 == 250 {
             let last = queue::next_id(&conn).unwrap() - 1;
-            if queue::apply_action(&mut conn, last, Action::Ack, "duty", None, Timestamp(0)).is_ok() {
+            if queue::apply_action(&mut conn, last, Action::Ack, "duty", None, Timestamp(0)).is_ok()
+            {
                 let mut o = out.lock();
                 writeln!(o, "ACKED {last}").unwrap();
                 o.flush().unwrap();
@@ -144,7 +161,12 @@ fn kill_dash_nine_twenty_times() {
     let mut acked: Vec<i64> = Vec::new();
     for trial in 0..TRIALS {
         let mut child = Command::new(&exe)
-            .args(["--exact", "crash_child_entry", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "crash_child_entry",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, &db)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -182,23 +204,45 @@ fn kill_dash_nine_twenty_times() {
         }
         // After the kill: opens, integrity ok, chain verifies, nothing lost.
         let conn = queue::open_db(&db).unwrap_or_else(|e| panic!("trial {trial}: {e}"));
-        let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        let ok: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(ok, "ok", "trial {trial} (killed after {wait_ms} ms)");
         let records = audit::verify(&conn).unwrap_or_else(|e| panic!("trial {trial}: {e}"));
         for (id, count) in &stored {
             let have: i64 = conn
-                .query_row("SELECT alert_count FROM incidents WHERE id = ?1", [id], |r| r.get(0))
-                .unwrap_or_else(|e| panic!("trial {trial}: incident {id} reported stored is missing: {e}"));
-            assert!(have >= *count, "trial {trial}: incident {id} has {have} alerts, {count} were stored");
+                .query_row(
+                    "SELECT alert_count FROM incidents WHERE id = ?1",
+                    [id],
+                    |r| r.get(0),
+                )
+                .unwrap_or_else(|e| {
+                    panic!("trial {trial}: incident {id} reported stored is missing: {e}")
+                });
+            assert!(
+                have >= *count,
+                "trial {trial}: incident {id} has {have} alerts, {count} were stored"
+            );
         }
         for id in &acked {
-            let st: String = conn.query_row("SELECT status FROM incidents WHERE id = ?1", [id], |r| r.get(0)).unwrap();
-            assert_eq!(Status::parse(&st), Some(Status::Acknowledged), "trial {trial}: ack of {id} lost");
+            let st: String = conn
+                .query_row("SELECT status FROM incidents WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            assert_eq!(
+                Status::parse(&st),
+                Some(Status::Acknowledged),
+                "trial {trial}: ack of {id} lost"
+            );
         }
         eprintln!(
             "trial {trial}: killed after {wait_ms} ms, {n} stored reports, {} incidents known, {records} audit records",
             stored.len()
         );
     }
-    assert!(!stored.is_empty(), "the child never reported anything stored");
+    assert!(
+        !stored.is_empty(),
+        "the child never reported anything stored"
+    );
 }

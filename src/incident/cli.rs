@@ -34,7 +34,9 @@ impl ExportFormat {
 
 fn width(s: &str) -> usize {
     // CJK characters take two terminal columns.
-    s.chars().map(|c| if (c as u32) >= 0x1100 { 2 } else { 1 }).sum()
+    s.chars()
+        .map(|c| if (c as u32) >= 0x1100 { 2 } else { 1 })
+        .sum()
 }
 
 fn pad(out: &mut String, s: &str, w: usize) {
@@ -88,30 +90,54 @@ pub fn list(db: &Path, filter: &Filter, json: bool, now: Timestamp) -> Result<St
                 i.unit.clone().unwrap_or_else(|| "-".into()),
                 i.alert_count.to_string(),
                 i.last_seen.to_string(),
-                if i.overdue(now) { "OVERDUE 超时".into() } else { String::new() },
+                if i.overdue(now) {
+                    "OVERDUE 超时".into()
+                } else {
+                    String::new()
+                },
                 i.title_zh.clone(),
             ]
         })
         .collect();
     Ok(table(
         &[
-            "ID", "等级 grade", "状态 status", "责任单位 unit", "告警 alerts", "最近 last seen",
-            "上报 report", "标题 title",
+            "ID",
+            "等级 grade",
+            "状态 status",
+            "责任单位 unit",
+            "告警 alerts",
+            "最近 last seen",
+            "上报 report",
+            "标题 title",
         ],
         &rows,
     ))
 }
 
-fn detail_json(conn: &rusqlite::Connection, i: &Incident, now: Timestamp) -> Result<Value, StoreError> {
+fn detail_json(
+    conn: &rusqlite::Connection,
+    i: &Incident,
+    now: Timestamp,
+) -> Result<Value, StoreError> {
     let mut v = i.to_json(now);
     if let Some(o) = v.as_object_mut() {
         o.insert(
             "evidence".into(),
-            Value::Array(queue::evidence(conn, i.id)?.iter().map(|e| e.to_json()).collect()),
+            Value::Array(
+                queue::evidence(conn, i.id)?
+                    .iter()
+                    .map(|e| e.to_json())
+                    .collect(),
+            ),
         );
         o.insert(
             "timeline".into(),
-            Value::Array(queue::timeline(conn, i.id)?.iter().map(|t| t.to_json()).collect()),
+            Value::Array(
+                queue::timeline(conn, i.id)?
+                    .iter()
+                    .map(|t| t.to_json())
+                    .collect(),
+            ),
         );
     }
     Ok(v)
@@ -126,19 +152,64 @@ pub fn show(db: &Path, id: i64, json: bool, now: Timestamp) -> Result<String, St
     }
     let mut out = String::new();
     let (gzh, gen) = i.grade.names();
-    let _ = writeln!(out, "事件 Incident #{}  [{} {} / {}, {}]", i.id, i.grade, gzh, gen, i.colour().as_str());
-    let _ = writeln!(out, "标题 Title:      {}\n                 {}", i.title_zh, i.title);
-    let _ = writeln!(out, "类别 Category:   {}  严重度 severity: {}", i.category, i.severity);
-    let _ = writeln!(out, "状态 Status:     {} {}  处置人 assignee: {}", i.status, i.status.zh(), i.assignee.as_deref().unwrap_or("-"));
-    let _ = writeln!(out, "责任单位 Unit:   {}  联系人 contact: {}", i.unit.as_deref().unwrap_or("-"), i.contact.as_deref().unwrap_or("-"));
+    let _ = writeln!(
+        out,
+        "事件 Incident #{}  [{} {} / {}, {}]",
+        i.id,
+        i.grade,
+        gzh,
+        gen,
+        i.colour().as_str()
+    );
+    let _ = writeln!(
+        out,
+        "标题 Title:      {}\n                 {}",
+        i.title_zh, i.title
+    );
+    let _ = writeln!(
+        out,
+        "类别 Category:   {}  严重度 severity: {}",
+        i.category, i.severity
+    );
+    let _ = writeln!(
+        out,
+        "状态 Status:     {} {}  处置人 assignee: {}",
+        i.status,
+        i.status.zh(),
+        i.assignee.as_deref().unwrap_or("-")
+    );
+    let _ = writeln!(
+        out,
+        "责任单位 Unit:   {}  联系人 contact: {}",
+        i.unit.as_deref().unwrap_or("-"),
+        i.contact.as_deref().unwrap_or("-")
+    );
     let _ = writeln!(out, "区域 Zones:      {}", i.zones.join(", "));
     let _ = writeln!(out, "单位 Units:      {}", i.units.join(", "));
-    let ips = |v: &[std::net::IpAddr]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ");
+    let ips = |v: &[std::net::IpAddr]| {
+        v.iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let _ = writeln!(out, "源 Sources:      {}", ips(&i.src_ips));
     let _ = writeln!(out, "目的 Targets:    {}", ips(&i.dest_ips));
-    let _ = writeln!(out, "时间 Seen:       {} … {}  ({} alerts / 条告警)", i.first_seen, i.last_seen, i.alert_count);
+    let _ = writeln!(
+        out,
+        "时间 Seen:       {} … {}  ({} alerts / 条告警)",
+        i.first_seen, i.last_seen, i.alert_count
+    );
     if let Some(d) = i.report_due {
-        let _ = writeln!(out, "上报期限 Report due: {}{}", d, if i.overdue(now) { "  已超时 OVERDUE" } else { "" });
+        let _ = writeln!(
+            out,
+            "上报期限 Report due: {}{}",
+            d,
+            if i.overdue(now) {
+                "  已超时 OVERDUE"
+            } else {
+                ""
+            }
+        );
     }
     let _ = writeln!(out, "\n证据 Evidence:");
     for e in queue::evidence(&conn, id)? {
@@ -149,7 +220,9 @@ pub fn show(db: &Path, id: i64, json: bool, now: Timestamp) -> Result<String, St
             e.source.as_str(),
             e.sid,
             e.signature,
-            e.pcap_cnt.map(|c| format!(" pcap_cnt {c}")).unwrap_or_default(),
+            e.pcap_cnt
+                .map(|c| format!(" pcap_cnt {c}"))
+                .unwrap_or_default(),
             e.log_line.map(|l| format!(" | {l}")).unwrap_or_default()
         );
     }
@@ -203,7 +276,12 @@ fn csv_field(out: &mut String, s: &str) {
 }
 
 /// `incidents export --format json|csv`: every incident matching `filter`.
-pub fn export(db: &Path, filter: &Filter, format: ExportFormat, now: Timestamp) -> Result<String, StoreError> {
+pub fn export(
+    db: &Path,
+    filter: &Filter,
+    format: ExportFormat,
+    now: Timestamp,
+) -> Result<String, StoreError> {
     let conn = queue::open_db(db)?;
     let incs = queue::list(&conn, filter)?;
     match format {
@@ -219,7 +297,12 @@ pub fn export(db: &Path, filter: &Filter, format: ExportFormat, now: Timestamp) 
                 "id,status,grade,colour,severity,category,title,title_zh,zones,units,unit,contact,assignee,src_ips,dest_ips,first_seen,last_seen,alert_count,report_due,overdue\n",
             );
             for i in &incs {
-                let ips = |v: &[std::net::IpAddr]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" ");
+                let ips = |v: &[std::net::IpAddr]| {
+                    v.iter()
+                        .map(|x| x.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                };
                 let fields = [
                     i.id.to_string(),
                     i.status.to_string(),
@@ -273,10 +356,24 @@ pub fn summary(db: &Path, json: bool, now: Timestamp) -> Result<String, StoreErr
     let f = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{:.0}", v));
     let rows: Vec<Vec<String>> = s
         .iter()
-        .map(|u| vec![u.unit.clone(), u.open.to_string(), u.overdue.to_string(), f(u.mean_ack_secs), f(u.mean_resolve_secs)])
+        .map(|u| {
+            vec![
+                u.unit.clone(),
+                u.open.to_string(),
+                u.overdue.to_string(),
+                f(u.mean_ack_secs),
+                f(u.mean_resolve_secs),
+            ]
+        })
         .collect();
     Ok(table(
-        &["责任单位 unit", "未关闭 open", "超时 overdue", "平均确认秒 MTTA s", "平均解决秒 MTTR s"],
+        &[
+            "责任单位 unit",
+            "未关闭 open",
+            "超时 overdue",
+            "平均确认秒 MTTA s",
+            "平均解决秒 MTTR s",
+        ],
         &rows,
     ))
 }

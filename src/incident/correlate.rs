@@ -276,7 +276,9 @@ impl Correlator {
         let window = self.cfg.window_secs;
         let joinable = self.open.get(&key).is_some_and(|o| {
             a.ts.0.saturating_sub(o.inc.last_seen.0).unsigned_abs()
-                <= window.saturating_mul(Timestamp::NANOS_PER_SEC).unsigned_abs()
+                <= window
+                    .saturating_mul(Timestamp::NANOS_PER_SEC)
+                    .unsigned_abs()
         });
         if !joinable {
             self.close(key);
@@ -334,7 +336,13 @@ impl Correlator {
         }
     }
 
-    fn add_lists(inc: &mut Incident, a: &Alert, r: &Route<'_>, dest: Option<IpAddr>, capped: &mut u64) {
+    fn add_lists(
+        inc: &mut Incident,
+        a: &Alert,
+        r: &Route<'_>,
+        dest: Option<IpAddr>,
+        capped: &mut u64,
+    ) {
         if let Some(ip) = a.addrs.src_ip {
             push_capped(&mut inc.src_ips, ip, MAX_IPS, capped);
         }
@@ -382,7 +390,10 @@ impl Correlator {
             }
         }
         self.stats.opened += 1;
-        let cat_name = self.names.get(key.cat as usize).map_or(OTHER, String::as_str);
+        let cat_name = self
+            .names
+            .get(key.cat as usize)
+            .map_or(OTHER, String::as_str);
         let sev = self.cfg.matrix.severity_of(a);
         let grade = self.cfg.matrix.grade(cat_name, sev, r.band());
         let (cat_zh, cat_en) = self.categories.names(cat_name);
@@ -519,7 +530,14 @@ pub(crate) mod tests {
         let mut c = corr();
         let mut ids = Vec::new();
         for i in 0..20 {
-            let a = alert_at(i * 10, "network_attack/exploit", "47.100.23.45", "10.10.1.5", 2_000_000 + (i % 5) as u32, 1);
+            let a = alert_at(
+                i * 10,
+                "network_attack/exploit",
+                "47.100.23.45",
+                "10.10.1.5",
+                2_000_000 + (i % 5) as u32,
+                1,
+            );
             ids.push(c.on_alert(&a).update.incident.clone());
         }
         assert!(ids.iter().all(|i| i.id == 1));
@@ -540,7 +558,14 @@ pub(crate) mod tests {
         let mut last = None;
         for port in 0..1024u16 {
             let host = format!("10.31.{}.{}", port / 200, port % 200 + 1);
-            let mut a = alert_at(i64::from(port / 8), "network_attack/scan", "47.1.2.3", &host, 2_010_000, 2);
+            let mut a = alert_at(
+                i64::from(port / 8),
+                "network_attack/scan",
+                "47.1.2.3",
+                &host,
+                2_010_000,
+                2,
+            );
             a.addrs.dest_port = port;
             last = Some(c.on_alert(&a));
         }
@@ -549,14 +574,32 @@ pub(crate) mod tests {
         assert_eq!(last.update.incident.alert_count, 1024);
         assert_eq!(last.update.incident.dest_ips.len(), MAX_IPS);
         assert!(c.stats().list_capped > 0);
-        assert!(last.update.incident.title.ends_with("→ county-mangshi"), "{}", last.update.incident.title);
+        assert!(
+            last.update.incident.title.ends_with("→ county-mangshi"),
+            "{}",
+            last.update.incident.title
+        );
     }
 
     #[test]
     fn brute_force_traffic_and_log_one_incident() {
         let mut c = corr();
-        let t = alert_at(0, "network_attack/brute_force", "47.5.5.5", "10.10.3.3", 2_001_219, 2);
-        let mut l = alert_at(30, "network_attack/brute_force", "47.5.5.5", "", 3_000_001, 2);
+        let t = alert_at(
+            0,
+            "network_attack/brute_force",
+            "47.5.5.5",
+            "10.10.3.3",
+            2_001_219,
+            2,
+        );
+        let mut l = alert_at(
+            30,
+            "network_attack/brute_force",
+            "47.5.5.5",
+            "",
+            3_000_001,
+            2,
+        );
         l.source = AlertSource::Log;
         l.flow_id = None;
         l.pcap_cnt = None;
@@ -570,7 +613,13 @@ pub(crate) mod tests {
         assert!(a.opened && !b.opened);
         assert_eq!(b.update.incident.id, a.update.incident.id);
         assert_eq!(b.update.incident.alert_count, 2);
-        assert_eq!(b.update.evidence[0].log_line.as_deref().map(|s| s.starts_with("Failed")), Some(true));
+        assert_eq!(
+            b.update.evidence[0]
+                .log_line
+                .as_deref()
+                .map(|s| s.starts_with("Failed")),
+            Some(true)
+        );
         // A log alert with no target at all joins by category and source.
         let mut l2 = l.clone();
         l2.log = None;
@@ -580,9 +629,30 @@ pub(crate) mod tests {
     #[test]
     fn different_sources_different_incidents() {
         let mut c = corr();
-        let a = c.on_alert(&alert_at(0, "network_attack/exploit", "47.1.1.1", "10.10.1.5", 1, 1));
-        let b = c.on_alert(&alert_at(1, "network_attack/exploit", "47.1.1.2", "10.10.1.5", 1, 1));
-        let d = c.on_alert(&alert_at(2, "malware/trojan", "47.1.1.1", "10.10.1.5", 1, 1));
+        let a = c.on_alert(&alert_at(
+            0,
+            "network_attack/exploit",
+            "47.1.1.1",
+            "10.10.1.5",
+            1,
+            1,
+        ));
+        let b = c.on_alert(&alert_at(
+            1,
+            "network_attack/exploit",
+            "47.1.1.2",
+            "10.10.1.5",
+            1,
+            1,
+        ));
+        let d = c.on_alert(&alert_at(
+            2,
+            "malware/trojan",
+            "47.1.1.1",
+            "10.10.1.5",
+            1,
+            1,
+        ));
         assert_ne!(a.update.incident.id, b.update.incident.id);
         assert_ne!(a.update.incident.id, d.update.incident.id);
         assert_eq!(c.open_count(), 3);
@@ -591,10 +661,34 @@ pub(crate) mod tests {
     #[test]
     fn window_expiry_opens_new_incident() {
         let mut c = corr();
-        let a = c.on_alert(&alert_at(0, "network_attack/exploit", "47.1.1.1", "10.10.1.5", 1, 1));
-        let b = c.on_alert(&alert_at(900, "network_attack/exploit", "47.1.1.1", "10.10.1.5", 1, 1));
-        assert_eq!(a.update.incident.id, b.update.incident.id, "exactly the window joins");
-        let d = c.on_alert(&alert_at(1801, "network_attack/exploit", "47.1.1.1", "10.10.1.5", 1, 1));
+        let a = c.on_alert(&alert_at(
+            0,
+            "network_attack/exploit",
+            "47.1.1.1",
+            "10.10.1.5",
+            1,
+            1,
+        ));
+        let b = c.on_alert(&alert_at(
+            900,
+            "network_attack/exploit",
+            "47.1.1.1",
+            "10.10.1.5",
+            1,
+            1,
+        ));
+        assert_eq!(
+            a.update.incident.id, b.update.incident.id,
+            "exactly the window joins"
+        );
+        let d = c.on_alert(&alert_at(
+            1801,
+            "network_attack/exploit",
+            "47.1.1.1",
+            "10.10.1.5",
+            1,
+            1,
+        ));
         assert!(d.opened);
         assert_ne!(d.update.incident.id, a.update.incident.id);
         assert_eq!(c.stats().expired, 1);
@@ -608,19 +702,40 @@ pub(crate) mod tests {
         };
         let mut c = Correlator::new(cfg, Arc::new(policy()), 1);
         for i in 0..10 {
-            c.on_alert(&alert_at(i, "network_attack/exploit", &format!("47.1.1.{i}"), "10.10.1.5", 1, 1));
+            c.on_alert(&alert_at(
+                i,
+                "network_attack/exploit",
+                &format!("47.1.1.{i}"),
+                "10.10.1.5",
+                1,
+                1,
+            ));
         }
         assert_eq!(c.open_count(), 4);
         assert_eq!(c.stats().evicted, 6);
         // The newest is still open and joins.
-        let o = c.on_alert(&alert_at(11, "network_attack/exploit", "47.1.1.9", "10.10.1.5", 1, 1));
+        let o = c.on_alert(&alert_at(
+            11,
+            "network_attack/exploit",
+            "47.1.1.9",
+            "10.10.1.5",
+            1,
+            1,
+        ));
         assert!(!o.opened);
     }
 
     #[test]
     fn policy_alert_title_grade_and_route() {
         let mut c = corr();
-        let mut a = alert_at(0, "violation/unauthorized_outbound", "10.31.4.27", "47.100.23.45", 1_990_002, 1);
+        let mut a = alert_at(
+            0,
+            "violation/unauthorized_outbound",
+            "10.31.4.27",
+            "47.100.23.45",
+            1_990_002,
+            1,
+        );
         a.source = AlertSource::Policy;
         a.policy = Some(PolicyInfo {
             kind: PolicyKind::UnauthorizedOutbound,
@@ -633,21 +748,34 @@ pub(crate) mod tests {
             user: None,
         });
         let inc = c.on_alert(&a).update.incident;
-        assert_eq!(inc.title_zh, "违规外联：芒市政务外网 10.31.4.27 → 互联网 47.100.23.45");
+        assert_eq!(
+            inc.title_zh,
+            "违规外联：芒市政务外网 10.31.4.27 → 互联网 47.100.23.45"
+        );
         assert_eq!(
             inc.title,
             "Unauthorized outbound connection: county-mangshi 10.31.4.27 → internet 47.100.23.45"
         );
         assert_eq!(inc.grade, Grade::IV); // high × level 2
         assert_eq!(inc.unit.as_deref(), Some("芒市大数据中心"));
-        assert_eq!(inc.zones, vec!["county-mangshi".to_string(), "internet".to_string()]);
+        assert_eq!(
+            inc.zones,
+            vec!["county-mangshi".to_string(), "internet".to_string()]
+        );
         assert_eq!(inc.report_due, None);
     }
 
     #[test]
     fn isolated_breach_is_ii_and_grade_only_rises() {
         let mut c = corr();
-        let mut a = alert_at(0, "violation/isolation_breach", "10.99.0.5", "10.31.1.1", 1_990_001, 3);
+        let mut a = alert_at(
+            0,
+            "violation/isolation_breach",
+            "10.99.0.5",
+            "10.31.1.1",
+            1_990_001,
+            3,
+        );
         a.policy = Some(PolicyInfo {
             kind: PolicyKind::IsolatedBreach,
             src_zone: Arc::from("classified"),
@@ -662,14 +790,38 @@ pub(crate) mod tests {
         assert_eq!(inc.grade, Grade::II);
         assert_eq!(inc.unit.as_deref(), Some("州保密办"));
         // Low then high on a level-3 host: IV rises to III, never falls.
-        let lo = c.on_alert(&alert_at(0, "network_attack/exploit", "47.9.9.9", "10.10.1.1", 1, 3));
+        let lo = c.on_alert(&alert_at(
+            0,
+            "network_attack/exploit",
+            "47.9.9.9",
+            "10.10.1.1",
+            1,
+            3,
+        ));
         assert_eq!(lo.update.incident.grade, Grade::IV);
         assert_eq!(lo.update.incident.report_due, None);
-        let hi = c.on_alert(&alert_at(5, "network_attack/exploit", "47.9.9.9", "10.10.1.1", 2, 1));
+        let hi = c.on_alert(&alert_at(
+            5,
+            "network_attack/exploit",
+            "47.9.9.9",
+            "10.10.1.1",
+            2,
+            1,
+        ));
         assert_eq!(hi.update.incident.grade, Grade::III);
         assert_eq!(hi.update.timeline[0].action, "grade_raised");
-        assert_eq!(hi.update.incident.report_due, Some(lo.update.incident.first_seen.add_secs(14_400)));
-        let lo2 = c.on_alert(&alert_at(6, "network_attack/exploit", "47.9.9.9", "10.10.1.1", 1, 3));
+        assert_eq!(
+            hi.update.incident.report_due,
+            Some(lo.update.incident.first_seen.add_secs(14_400))
+        );
+        let lo2 = c.on_alert(&alert_at(
+            6,
+            "network_attack/exploit",
+            "47.9.9.9",
+            "10.10.1.1",
+            1,
+            3,
+        ));
         assert_eq!(lo2.update.incident.grade, Grade::III);
     }
 
@@ -679,7 +831,14 @@ pub(crate) mod tests {
         let mut n = 0;
         for i in 0..100 {
             n += c
-                .on_alert(&alert_at(i, "network_attack/exploit", "47.1.1.1", "10.10.1.5", 1, 1))
+                .on_alert(&alert_at(
+                    i,
+                    "network_attack/exploit",
+                    "47.1.1.1",
+                    "10.10.1.5",
+                    1,
+                    1,
+                ))
                 .update
                 .evidence
                 .len();

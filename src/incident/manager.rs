@@ -66,10 +66,10 @@ impl Manager {
     pub fn on_alert(&mut self, a: &Alert) -> i64 {
         let o = self.corr.on_alert(a);
         let id = o.update.incident.id;
-        if o.opened || self.latest.contains_key(&id) {
-            if self.latest.len() < MAX_SUMMARY_INCIDENTS || self.latest.contains_key(&id) {
-                self.latest.insert(id, o.update.incident.clone());
-            }
+        if let Some(slot) = self.latest.get_mut(&id) {
+            slot.clone_from(&o.update.incident);
+        } else if o.opened && self.latest.len() < MAX_SUMMARY_INCIDENTS {
+            self.latest.insert(id, o.update.incident.clone());
         }
         self.store.submit(o.update);
         id

@@ -83,7 +83,10 @@ pub fn route<'p>(policy: &'p ZonePolicy, a: &Alert) -> Route<'p> {
             zone_by_id(policy, &p.src_zone).or_else(|| zone_of(policy, a.addrs.src_ip)),
             zone_by_id(policy, &p.dest_zone).or_else(|| zone_of(policy, target_ip(a))),
         ),
-        None => (zone_of(policy, a.addrs.src_ip), zone_of(policy, target_ip(a))),
+        None => (
+            zone_of(policy, a.addrs.src_ip),
+            zone_of(policy, target_ip(a)),
+        ),
     };
     let mut r = Route {
         src_zone,
@@ -107,7 +110,14 @@ pub(crate) mod tests {
     use crate::policy::ZoneMap;
     use std::sync::Arc;
 
-    fn zone(id: &str, zh: &str, level: u8, unit: Option<&str>, isolated: bool, default: bool) -> ZoneInfo {
+    fn zone(
+        id: &str,
+        zh: &str,
+        level: u8,
+        unit: Option<&str>,
+        isolated: bool,
+        default: bool,
+    ) -> ZoneInfo {
         ZoneInfo {
             id: Arc::from(id),
             name_zh: Some(Arc::from(zh)),
@@ -126,8 +136,22 @@ pub(crate) mod tests {
     pub(crate) fn policy() -> ZonePolicy {
         let zones = vec![
             zone("internet", "互联网", 0, None, false, true),
-            zone("county-mangshi", "芒市政务外网", 2, Some("芒市大数据中心"), false, false),
-            zone("datacenter", "州政务数据中心", 3, Some("州大数据中心"), false, false),
+            zone(
+                "county-mangshi",
+                "芒市政务外网",
+                2,
+                Some("芒市大数据中心"),
+                false,
+                false,
+            ),
+            zone(
+                "datacenter",
+                "州政务数据中心",
+                3,
+                Some("州大数据中心"),
+                false,
+                false,
+            ),
             zone("classified", "涉密内网", 4, Some("州保密办"), true, false),
         ];
         let map = ZoneMap::new(
@@ -182,7 +206,10 @@ pub(crate) mod tests {
         });
         let r = route(&p, &a);
         assert_eq!(r.dest_zone.map(|(_, z)| &*z.id), Some("datacenter"));
-        assert_eq!(r.responsible().and_then(|z| z.unit.as_deref()), Some("州大数据中心"));
+        assert_eq!(
+            r.responsible().and_then(|z| z.unit.as_deref()),
+            Some("州大数据中心")
+        );
     }
 
     #[test]

@@ -58,7 +58,10 @@ pub fn record_hash(
     field(&mut canon, &ts.to_string());
     field(&mut canon, actor);
     field(&mut canon, action);
-    field(&mut canon, &incident_id.map_or(String::new(), |i| i.to_string()));
+    field(
+        &mut canon,
+        &incident_id.map_or(String::new(), |i| i.to_string()),
+    );
     field(&mut canon, detail);
     let mut h = Sha256::new();
     h.update(prev_hash.as_bytes());
@@ -91,7 +94,16 @@ pub fn append(
         "INSERT INTO audit (id, ts, actor, action, incident_id, detail, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
-    .execute(params![id, ts, actor, action, incident_id, detail, head_hash, hash])?;
+    .execute(params![
+        id,
+        ts,
+        actor,
+        action,
+        incident_id,
+        detail,
+        head_hash,
+        hash
+    ])?;
     conn.prepare_cached("UPDATE audit_anchor SET head_id = ?1, head_hash = ?2 WHERE one = 1")?
         .execute(params![id, hash])?;
     Ok(id)
@@ -140,7 +152,9 @@ pub fn verify(conn: &Connection) -> Result<u64, AuditError> {
         let stored_prev: String = r.get(6).map_err(sql)?;
         let stored_hash: String = r.get(7).map_err(sql)?;
         if stored_prev != prev {
-            return Err(bad("prev_hash does not match the previous record (reordered or replaced)".into()));
+            return Err(bad(
+                "prev_hash does not match the previous record (reordered or replaced)".into(),
+            ));
         }
         let h = record_hash(&prev, id, ts, &actor, &action, incident, &detail);
         if h != stored_hash {
@@ -154,7 +168,9 @@ pub fn verify(conn: &Connection) -> Result<u64, AuditError> {
     if last != head_id || (n > 0 && prev != head_hash) {
         return Err(AuditError {
             record: last.saturating_add(1).min(head_id),
-            reason: format!("chain ends at {last} but the head is {head_id} (records deleted at the end)"),
+            reason: format!(
+                "chain ends at {last} but the head is {head_id} (records deleted at the end)"
+            ),
         });
     }
     Ok(n)
@@ -209,7 +225,15 @@ mod tests {
         let mut c = Connection::open_in_memory().unwrap();
         super::super::schema::migrate(&mut c).unwrap();
         for i in 0..n {
-            append(&c, 1000 + i, "alice", "ack", Some(i), &format!("detail {i}")).unwrap();
+            append(
+                &c,
+                1000 + i,
+                "alice",
+                "ack",
+                Some(i),
+                &format!("detail {i}"),
+            )
+            .unwrap();
         }
         c
     }
@@ -223,7 +247,11 @@ mod tests {
     #[test]
     fn edited_record_is_named() {
         let c = chain(10);
-        c.execute("UPDATE audit SET detail = 'nothing happened' WHERE id = 4", []).unwrap();
+        c.execute(
+            "UPDATE audit SET detail = 'nothing happened' WHERE id = 4",
+            [],
+        )
+        .unwrap();
         let e = verify(&c).unwrap_err();
         assert_eq!(e.record, 4);
         assert!(e.reason.contains("edited"));
@@ -264,7 +292,9 @@ mod tests {
     #[test]
     fn rehash_of_one_record_breaks_the_next() {
         let c = chain(5);
-        let prev: String = c.query_row("SELECT prev_hash FROM audit WHERE id = 2", [], |r| r.get(0)).unwrap();
+        let prev: String = c
+            .query_row("SELECT prev_hash FROM audit WHERE id = 2", [], |r| r.get(0))
+            .unwrap();
         let forged = record_hash(&prev, 2, 1001, "mallory", "ack", Some(1), "forged");
         c.execute(
             "UPDATE audit SET actor = 'mallory', detail = 'forged', hash = ?1 WHERE id = 2",

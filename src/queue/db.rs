@@ -36,7 +36,8 @@ pub struct Filter {
     pub limit: usize,
 }
 
-const COLS: &str = "id, status, grade, severity, category, title, title_zh, zones, units, unit, contact,
+const COLS: &str =
+    "id, status, grade, severity, category, title, title_zh, zones, units, unit, contact,
     assignee, src_ips, dest_ips, first_seen, last_seen, alert_count, report_due";
 
 fn list_col(id: i64, field: &'static str, s: &str) -> Result<Vec<String>, StoreError> {
@@ -74,7 +75,8 @@ fn from_row(r: &Row<'_>) -> Result<Incident, StoreError> {
         id,
         status: Status::parse(&status).ok_or_else(|| corrupt("status", status.clone()))?,
         grade: Grade::from_rank(grade).ok_or_else(|| corrupt("grade", grade.to_string()))?,
-        severity: Severity::parse(&severity).ok_or_else(|| corrupt("severity", severity.clone()))?,
+        severity: Severity::parse(&severity)
+            .ok_or_else(|| corrupt("severity", severity.clone()))?,
         category: r.get(4)?,
         title: r.get(5)?,
         title_zh: r.get(6)?,
@@ -211,17 +213,22 @@ pub fn apply_action(
     now: Timestamp,
 ) -> Result<Incident, StoreError> {
     if actor.trim().is_empty() {
-        return Err(StoreError::BadArgument("an actor is required / 需要操作人".into()));
+        return Err(StoreError::BadArgument(
+            "an actor is required / 需要操作人".into(),
+        ));
     }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut inc = load(&tx, id)?;
     let to = next_status(id, inc.status, action, arg)?;
     let detail = match action {
         Action::Assign => {
-            let who = arg
-                .filter(|a| !a.trim().is_empty())
-                .ok_or_else(|| StoreError::BadArgument("assign needs a user / 需要指定处置人".into()))?;
-            tx.execute("UPDATE incidents SET assignee = ?1 WHERE id = ?2", params![who, id])?;
+            let who = arg.filter(|a| !a.trim().is_empty()).ok_or_else(|| {
+                StoreError::BadArgument("assign needs a user / 需要指定处置人".into())
+            })?;
+            tx.execute(
+                "UPDATE incidents SET assignee = ?1 WHERE id = ?2",
+                params![who, id],
+            )?;
             inc.assignee = Some(who.to_string());
             format!("assignee {who}")
         }
@@ -232,12 +239,21 @@ pub fn apply_action(
         _ => arg.unwrap_or("").to_string(),
     };
     let detail = if to != inc.status {
-        format!("{} -> {}{}{}", inc.status, to, if detail.is_empty() { "" } else { ": " }, detail)
+        format!(
+            "{} -> {}{}{}",
+            inc.status,
+            to,
+            if detail.is_empty() { "" } else { ": " },
+            detail
+        )
     } else {
         detail
     };
     if to != inc.status {
-        tx.execute("UPDATE incidents SET status = ?1 WHERE id = ?2", params![to.as_str(), id])?;
+        tx.execute(
+            "UPDATE incidents SET status = ?1 WHERE id = ?2",
+            params![to.as_str(), id],
+        )?;
         if to == Status::Acknowledged || to == Status::InProgress {
             tx.execute(
                 "UPDATE incidents SET acked_at = coalesce(acked_at, ?1) WHERE id = ?2",
@@ -250,7 +266,10 @@ pub fn apply_action(
                 params![now.0, id],
             )?;
         } else if inc.status.is_closed() {
-            tx.execute("UPDATE incidents SET resolved_at = NULL WHERE id = ?1", [id])?;
+            tx.execute(
+                "UPDATE incidents SET resolved_at = NULL WHERE id = ?1",
+                [id],
+            )?;
         }
         inc.status = to;
     }
@@ -258,7 +277,14 @@ pub fn apply_action(
         "INSERT INTO timeline (incident_id, ts, actor, action, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![id, now.0, actor, action.as_str(), detail],
     )?;
-    audit::append(&tx, now.0, actor, &format!("incident.{}", action.as_str()), Some(id), &detail)?;
+    audit::append(
+        &tx,
+        now.0,
+        actor,
+        &format!("incident.{}", action.as_str()),
+        Some(id),
+        &detail,
+    )?;
     tx.commit()?;
     Ok(inc)
 }
@@ -337,7 +363,9 @@ pub fn prune(
         actor,
         "store.prune",
         None,
-        &format!("older_than_days {older_than_days} force {force}: {inc} incidents, {aud} audit records"),
+        &format!(
+            "older_than_days {older_than_days} force {force}: {inc} incidents, {aud} audit records"
+        ),
     )?;
     tx.commit()?;
     Ok((inc, aud))

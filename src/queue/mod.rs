@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
-pub use db::{apply_action, evidence, list, load, prune, timeline, unit_summary, Filter, UnitSummary};
+pub use db::{
+    apply_action, evidence, list, load, prune, timeline, unit_summary, Filter, UnitSummary,
+};
 pub use writer::{Store, StoreConfig, StoreStats, Submitted};
 
 /// Errors of the store.

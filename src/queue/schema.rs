@@ -89,7 +89,9 @@ pub fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::Schema(format!("journal_mode is {mode}, WAL required")));
+        return Err(StoreError::Schema(format!(
+            "journal_mode is {mode}, WAL required"
+        )));
     }
     conn.execute_batch("PRAGMA synchronous=FULL;")?;
     Ok(())
@@ -123,10 +125,17 @@ pub fn migrate(conn: &mut Connection) -> Result<i64, StoreError> {
             "store schema version {have} is newer than this build's {CURRENT_VERSION}"
         )));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(have).unwrap_or(0)) {
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(have).unwrap_or(0))
+    {
         tx.execute_batch(sql)
             .map_err(|e| StoreError::Schema(format!("migration {}: {e}", i + 1)))?;
-        tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [i as i64 + 1])?;
+        tx.execute(
+            "INSERT INTO schema_version (version) VALUES (?1)",
+            [i as i64 + 1],
+        )?;
     }
     tx.commit()?;
     Ok(CURRENT_VERSION)

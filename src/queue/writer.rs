@@ -302,7 +302,12 @@ fn commit_batch(conn: &mut Connection, batch: &[Msg]) -> Result<(), StoreError> 
 }
 
 fn json_list<T: ToString>(v: &[T]) -> String {
-    serde_json::Value::Array(v.iter().map(|x| serde_json::Value::String(x.to_string())).collect()).to_string()
+    serde_json::Value::Array(
+        v.iter()
+            .map(|x| serde_json::Value::String(x.to_string()))
+            .collect(),
+    )
+    .to_string()
 }
 
 /// Writes one update: upserts the correlator-owned columns (status and
@@ -368,7 +373,14 @@ pub(crate) fn apply_update(conn: &Connection, u: &IncidentUpdate) -> Result<(), 
             "INSERT INTO timeline (incident_id, ts, actor, action, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?
         .execute(params![i.id, t.ts.0, t.actor, t.action, t.detail])?;
-        audit::append(conn, t.ts.0, &t.actor, &format!("incident.{}", t.action), Some(i.id), &t.detail)?;
+        audit::append(
+            conn,
+            t.ts.0,
+            &t.actor,
+            &format!("incident.{}", t.action),
+            Some(i.id),
+            &t.detail,
+        )?;
     }
     Ok(())
 }
