@@ -485,14 +485,34 @@ fn retention_is_enforced_and_pruning_keeps_the_chain() {
             asked_days: 30
         })
     ));
-    // 180 days before `now` is after all the data: everything goes.
+    // Close two incidents; open ones are never pruned.
+    let t = |s| Timestamp::from_secs_nanos(T0 + s, 0);
+    queue::apply_action(&mut conn, 1, Action::FalsePositive, "admin", None, t(900)).unwrap();
+    queue::apply_action(&mut conn, 2, Action::Ack, "admin", None, t(900)).unwrap();
+    queue::apply_action(&mut conn, 2, Action::Resolve, "admin", None, t(901)).unwrap();
+    // 180 days before `now` is after all the data.
     let (inc, aud) = queue::prune(&mut conn, 180, now, false, "admin").unwrap();
-    assert_eq!((inc, aud), (4, 4));
-    assert_eq!(audit::verify(&conn), Ok(1), "only the prune record remains");
+    assert_eq!((inc, aud), (2, 7));
     let left: i64 = conn
-        .query_row("SELECT count(*) FROM incident_alerts", [], |r| r.get(0))
+        .query_row("SELECT count(*) FROM incidents", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(left, 0);
+    assert_eq!(left, 2);
+    let ev: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM incident_alerts WHERE incident_id IN (1, 2)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(ev, 0);
+    assert_eq!(audit::verify(&conn), Ok(1), "only the prune record remains");
+    assert!(audit::verify_cli_json(&db).unwrap().contains("\"ok\":true"));
+    // Forced pruning below 180 days is possible, and audited.
+    let (inc, _) = queue::prune(&mut conn, 1, now, true, "admin").unwrap();
+    assert_eq!(inc, 0);
+    assert_eq!(audit::verify(&conn), Ok(2));
+    let by = queue::open_by_grade_unit(&conn).unwrap();
+    assert_eq!(by.iter().map(|(_, _, n)| n).sum::<u64>(), 2);
 }
 
 #[test]

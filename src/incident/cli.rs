@@ -12,6 +12,23 @@ use crate::time::Timestamp;
 
 use super::{Action, Incident};
 
+/// Parses a time for `--since`/`--until`: RFC 3339
+/// (`2026-11-02T09:00:00+08:00`) or a date (`2026-11-02`, midnight UTC).
+pub fn parse_time(s: &str) -> Result<Timestamp, StoreError> {
+    let s = s.trim();
+    if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(Timestamp::from_chrono(&dt));
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        if let Some(dt) = d.and_hms_opt(0, 0, 0) {
+            return Ok(Timestamp::from_chrono(&dt.and_utc()));
+        }
+    }
+    Err(StoreError::BadArgument(format!(
+        "bad time {s:?}: expected RFC 3339 or YYYY-MM-DD / 时间格式错误"
+    )))
+}
+
 /// Output format of `export`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExportFormat {
@@ -376,4 +393,40 @@ pub fn summary(db: &Path, json: bool, now: Timestamp) -> Result<String, StoreErr
         ],
         &rows,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_parse_or_name_the_input() {
+        assert_eq!(
+            parse_time("2026-11-02T09:00:00+08:00").unwrap(),
+            Timestamp::from_secs_nanos(1_793_581_200, 0)
+        );
+        assert_eq!(
+            parse_time("2026-11-02").unwrap(),
+            Timestamp::from_secs_nanos(1_793_577_600, 0)
+        );
+        let e = parse_time("yesterday").unwrap_err().to_string();
+        assert!(e.contains("\"yesterday\""), "{e}");
+    }
+
+    #[test]
+    fn table_pads_cjk_by_display_width() {
+        let t = table(
+            &["ID", "标题 title"],
+            &[
+                vec!["1".into(), "违规外联".into()],
+                vec!["22".into(), "x".into()],
+            ],
+        );
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[1], "1   违规外联");
+        assert_eq!(lines[2], "22  x");
+        let mut out = String::new();
+        csv_field(&mut out, "a,\"b\"");
+        assert_eq!(out, "\"a,\"\"b\"\"\"");
+    }
 }

@@ -18,7 +18,7 @@ use crate::alert::Alert;
 use crate::policy::{ZoneInfo, ZonePolicy};
 use crate::time::Timestamp;
 
-use super::grade::{Categories, GradeMatrix, Severity};
+use super::grade::{Categories, GradeMatrix};
 use super::lifecycle::Status;
 use super::route::{route, target_ip, Route};
 use super::{Evidence, Incident, IncidentUpdate, TimelineEntry, MAX_IPS};
@@ -477,11 +477,6 @@ impl Correlator {
             update,
         }
     }
-}
-
-/// Detection severity helper re-exported for callers that only need it.
-pub fn severity_of(m: &GradeMatrix, a: &Alert) -> Severity {
-    m.severity_of(a)
 }
 
 #[cfg(test)]

@@ -187,6 +187,18 @@ pub fn verify_cli(db: &Path) -> Result<String, VerifyCliError> {
     ))
 }
 
+/// `zoneguard audit verify --db FILE --json`: `{"ok": true, "records": N}`
+/// or `{"ok": false, "record": ID, "reason": "..."}`; errors reading the
+/// store are still errors.
+pub fn verify_cli_json(db: &Path) -> Result<String, StoreError> {
+    let conn = super::open_db(db)?;
+    Ok(match verify(&conn) {
+        Ok(n) => serde_json::json!({"ok": true, "records": n}),
+        Err(e) => serde_json::json!({"ok": false, "record": e.record, "reason": e.reason}),
+    }
+    .to_string())
+}
+
 /// Removes the records older than `cutoff_ns` and anchors the chain at the
 /// first record kept; the caller holds a write transaction.
 pub(crate) fn prune_before(conn: &Connection, cutoff_ns: i64) -> Result<u64, StoreError> {

@@ -327,8 +327,9 @@ pub fn unit_summary(conn: &Connection, now: Timestamp) -> Result<Vec<UnitSummary
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
-/// Deletes incidents (with evidence and timeline) last seen, and audit
-/// records written, before `now - older_than_days`. Refuses less than
+/// Deletes closed (resolved or false-positive) incidents, with their
+/// evidence and timeline, last seen before `now - older_than_days`, and the
+/// audit records written before it; incidents still open are never pruned. Refuses less than
 /// [`MIN_RETENTION_DAYS`] unless `force`. The audit chain stays verifiable
 /// (checkpoint) and the prune itself is audited. Returns (incidents, audit
 /// records) removed.
@@ -348,14 +349,17 @@ pub fn prune(
     let cutoff = now.add_secs(-older_than_days.saturating_mul(86_400)).0;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute(
-        "DELETE FROM incident_alerts WHERE incident_id IN (SELECT id FROM incidents WHERE last_seen < ?1)",
+        "DELETE FROM incident_alerts WHERE incident_id IN (SELECT id FROM incidents WHERE last_seen < ?1 AND status IN ('resolved', 'false_positive'))",
         [cutoff],
     )?;
     tx.execute(
-        "DELETE FROM timeline WHERE incident_id IN (SELECT id FROM incidents WHERE last_seen < ?1)",
+        "DELETE FROM timeline WHERE incident_id IN (SELECT id FROM incidents WHERE last_seen < ?1 AND status IN ('resolved', 'false_positive'))",
         [cutoff],
     )?;
-    let inc = tx.execute("DELETE FROM incidents WHERE last_seen < ?1", [cutoff])? as u64;
+    let inc = tx.execute(
+        "DELETE FROM incidents WHERE last_seen < ?1 AND status IN ('resolved', 'false_positive')",
+        [cutoff],
+    )? as u64;
     let aud = audit::prune_before(&tx, cutoff)?;
     audit::append(
         &tx,
@@ -377,4 +381,29 @@ pub fn exists(conn: &Connection, id: i64) -> Result<bool, StoreError> {
         .query_row("SELECT 1 FROM incidents WHERE id = ?1", [id], |_| Ok(()))
         .optional()?
         .is_some())
+}
+
+/// Open incidents by grade and responsible unit (`-` when none), for the
+/// `zoneguard_incidents_open{grade, unit}` gauge.
+pub fn open_by_grade_unit(conn: &Connection) -> Result<Vec<(Grade, String, u64)>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT grade, coalesce(unit, '-'), count(*) FROM incidents
+         WHERE status NOT IN ('resolved', 'false_positive') GROUP BY 1, 2 ORDER BY 1, 2",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let g: i64 = r.get(0)?;
+        let grade = Grade::from_rank(g).ok_or_else(|| StoreError::Corrupt {
+            id: 0,
+            field: "grade",
+            reason: format!("unknown value {g}"),
+        })?;
+        out.push((
+            grade,
+            r.get(1)?,
+            u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+        ));
+    }
+    Ok(out)
 }

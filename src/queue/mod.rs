@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 use rusqlite::Connection;
 
 pub use db::{
-    apply_action, evidence, list, load, prune, timeline, unit_summary, Filter, UnitSummary,
+    apply_action, evidence, list, load, open_by_grade_unit, prune, timeline, unit_summary, Filter,
+    UnitSummary,
 };
 pub use writer::{Store, StoreConfig, StoreStats, Submitted};
 
