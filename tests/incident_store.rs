@@ -646,3 +646,66 @@ fn malformed_store_values_are_errors_not_panics() {
         .unwrap();
     assert!(matches!(queue::open_db(&newer), Err(StoreError::Schema(_))));
 }
+
+#[test]
+fn refined_category_is_stored() {
+    use zoneguard::alert::{PolicyInfo, PolicyKind};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("incidents.db");
+    let mut m = Manager::open(
+        &db,
+        policy(),
+        CorrelatorConfig::default(),
+        StoreConfig::default(),
+    )
+    .unwrap();
+    let mut p = alert(
+        0,
+        "violation/boundary_access",
+        "10.31.5.66",
+        "10.10.0.10",
+        1_990_004,
+        2,
+    );
+    p.source = AlertSource::Policy;
+    p.policy = Some(PolicyInfo {
+        kind: PolicyKind::PolicyViolation,
+        src_zone: Arc::from("county-mangshi"),
+        dest_zone: Arc::from("datacenter"),
+        level: 3,
+        unit: Some(Arc::from("芒市大数据中心")),
+        contact: None,
+        app: None,
+        user: None,
+    });
+    m.on_alert(&p);
+    m.sync().unwrap();
+    m.on_alert(&alert(
+        5,
+        "network_attack/scan",
+        "10.31.5.66",
+        "10.10.0.10",
+        2_010_000,
+        2,
+    ));
+    let s = m.finish();
+    assert_eq!(s.opened, 1);
+    let rows = list_json(&db, &Filter::default());
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["category"], "network_attack/scan");
+    assert_eq!(rows[0]["alert_count"], 2);
+    assert!(rows[0]["title_zh"]
+        .as_str()
+        .unwrap()
+        .starts_with("网络扫描窃听"));
+    assert_eq!(rows[0]["unit"], "芒市大数据中心");
+    let shown: Value =
+        serde_json::from_str(&cli::show(&db, 1, true, Timestamp(0)).unwrap()).unwrap();
+    let actions: Vec<&str> = shown["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["opened", "category_refined"]);
+}

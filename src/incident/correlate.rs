@@ -7,6 +7,14 @@
 //! never the wall clock) closes it and the next alert opens a new one. The
 //! index of open incidents is capped; when full, the incident quiet the
 //! longest is closed first and counted.
+//!
+//! Generic zone-policy findings about the same packets as a specific
+//! detection (a port scan into another zone is also a series of
+//! cross-zone violations; a bot calling out is also an unauthorized
+//! outbound connection) are one cause: alerts of a *secondary* category
+//! join an open incident of any category with the same source and target
+//! (host or zone), and an incident opened by secondary alerts is refined to
+//! the specific category when the specific detection fires.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -29,6 +37,8 @@ const MAX_ZONES: usize = 16;
 const MAX_CATEGORIES: usize = 1024;
 /// Longest log line kept as evidence, in bytes.
 const MAX_LOG_LINE: usize = 512;
+/// Upper bound of (source, target) links per incident.
+const MAX_LINKS: usize = 64;
 /// Category used for alerts without a taxonomy id.
 const OTHER: &str = "other/other";
 
@@ -43,6 +53,9 @@ pub struct CorrelatorConfig {
     pub max_evidence: u64,
     /// Categories keyed by target zone instead of host.
     pub sweep_categories: Vec<String>,
+    /// Generic categories that join (and yield to) a specific detection of
+    /// the same source and target.
+    pub secondary_categories: Vec<String>,
     /// Grading.
     pub matrix: GradeMatrix,
 }
@@ -54,6 +67,10 @@ impl Default for CorrelatorConfig {
             max_open: 65_536,
             max_evidence: 20,
             sweep_categories: vec!["network_attack/scan".into(), "network_attack/dos".into()],
+            secondary_categories: vec![
+                "violation/boundary_access".into(),
+                "violation/unauthorized_outbound".into(),
+            ],
             matrix: GradeMatrix::default(),
         }
     }
@@ -68,11 +85,14 @@ pub struct CorrelatorStats {
     pub opened: u64,
     /// Alerts joined to an open incident.
     pub joined: u64,
+    /// Of those, alerts of a secondary category joined to an incident of
+    /// another category, or incidents refined to a specific category.
+    pub cross_joined: u64,
     /// Windows closed by quiet time.
     pub expired: u64,
     /// Windows closed early because the open index was full.
     pub evicted: u64,
-    /// Addresses, zones or units not listed because a list was full.
+    /// Addresses, zones, units or links not kept because a list was full.
     pub list_capped: u64,
     /// Alerts filed under `other/other` because the category table was
     /// full.
@@ -93,9 +113,18 @@ struct Key {
     target: Target,
 }
 
+type Link = (Option<IpAddr>, Target);
+
 struct Open {
     inc: Incident,
     evidence: u64,
+    links: Vec<Link>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct CatFlags {
+    sweep: bool,
+    secondary: bool,
 }
 
 /// What one alert did.
@@ -114,11 +143,14 @@ pub struct Correlator {
     policy: Arc<ZonePolicy>,
     categories: Categories,
     interned: FxHashMap<String, u32>,
-    names: Vec<String>,
+    names: Vec<(String, CatFlags)>,
     open: FxHashMap<Key, Open>,
     /// `(category, source)` → the key of its latest open incident, to place
     /// alerts whose target is unknown.
     by_src: FxHashMap<(u32, Option<IpAddr>), Key>,
+    /// `(source, target host or zone)` → an open incident about it
+    /// (specific categories take the link over secondary ones).
+    links: FxHashMap<Link, Key>,
     /// Open incidents by `(last_seen, id)`, oldest first.
     order: BTreeMap<(Timestamp, i64), Key>,
     next_id: i64,
@@ -175,6 +207,7 @@ impl Correlator {
             names: Vec::new(),
             open: FxHashMap::default(),
             by_src: FxHashMap::default(),
+            links: FxHashMap::default(),
             order: BTreeMap::new(),
             next_id: first_id.max(1),
             stats: CorrelatorStats::default(),
@@ -210,9 +243,26 @@ impl Correlator {
             return i;
         }
         let i = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        let flags = CatFlags {
+            sweep: self.cfg.sweep_categories.iter().any(|s| s == cat),
+            secondary: self.cfg.secondary_categories.iter().any(|s| s == cat),
+        };
         self.interned.insert(cat.to_string(), i);
-        self.names.push(cat.to_string());
+        self.names.push((cat.to_string(), flags));
         i
+    }
+
+    fn name(&self, cat: u32) -> &str {
+        self.names
+            .get(cat as usize)
+            .map_or(OTHER, |(n, _)| n.as_str())
+    }
+
+    fn flags(&self, cat: u32) -> CatFlags {
+        self.names
+            .get(cat as usize)
+            .map(|(_, f)| *f)
+            .unwrap_or_default()
     }
 
     fn close(&mut self, key: Key) {
@@ -221,6 +271,11 @@ impl Correlator {
             let sk = (key.cat, key.src);
             if self.by_src.get(&sk) == Some(&key) {
                 self.by_src.remove(&sk);
+            }
+            for l in &o.links {
+                if self.links.get(l) == Some(&key) {
+                    self.links.remove(l);
+                }
             }
         }
     }
@@ -242,7 +297,94 @@ impl Correlator {
         self.open.clear();
         self.order.clear();
         self.by_src.clear();
+        self.links.clear();
         n
+    }
+
+    fn joinable(&self, key: &Key, ts: Timestamp) -> bool {
+        let window = self.cfg.window_secs;
+        self.open.get(key).is_some_and(|o| {
+            ts.0.saturating_sub(o.inc.last_seen.0).unsigned_abs()
+                <= window
+                    .saturating_mul(Timestamp::NANOS_PER_SEC)
+                    .unsigned_abs()
+        })
+    }
+
+    /// Records that `key` is about `(src, host)` and `(src, zone)`.
+    fn link(&mut self, key: Key, src: Option<IpAddr>, host: Option<IpAddr>, zone: Option<u16>) {
+        let specific = !self.flags(key.cat).secondary;
+        let cap = self.cfg.max_open.max(1).saturating_mul(4);
+        let targets = [host.map(Target::Host), zone.map(Target::Zone)];
+        for t in targets.into_iter().flatten() {
+            let l = (src, t);
+            let take = match self.links.get(&l) {
+                Some(k) if *k == key => false,
+                Some(k) => specific && self.flags(k.cat).secondary,
+                None => true,
+            };
+            if !take {
+                continue;
+            }
+            let Some(o) = self.open.get_mut(&key) else {
+                return;
+            };
+            if o.links.contains(&l) {
+                self.links.insert(l, key);
+            } else if o.links.len() >= MAX_LINKS || self.links.len() >= cap {
+                self.stats.list_capped += 1;
+            } else {
+                o.links.push(l);
+                self.links.insert(l, key);
+            }
+        }
+    }
+
+    /// An open incident of another category about the same source and
+    /// target that this alert belongs to, if any.
+    fn related(
+        &self,
+        key: &Key,
+        dest: Option<IpAddr>,
+        zone: Option<u16>,
+        ts: Timestamp,
+    ) -> Option<Key> {
+        let targets = [dest.map(Target::Host), zone.map(Target::Zone)];
+        let mine = self.flags(key.cat);
+        targets.into_iter().flatten().find_map(|t| {
+            let k = *self.links.get(&(key.src, t))?;
+            let theirs = self.flags(k.cat);
+            let fits = k != *key && (mine.secondary || theirs.secondary) && self.joinable(&k, ts);
+            fits.then_some(k)
+        })
+    }
+
+    /// Moves the incident at `old` to `new` and gives it `new`'s category.
+    fn refine(&mut self, old: Key, new: Key, a: &Alert, r: &Route<'_>) -> Option<TimelineEntry> {
+        let mut o = self.open.remove(&old)?;
+        self.close(new);
+        let from = std::mem::take(&mut o.inc.category);
+        o.inc.category = self.name(new.cat).to_string();
+        let (title, title_zh) = self.titles(new, a, r);
+        o.inc.title = title;
+        o.inc.title_zh = title_zh;
+        self.order.insert((o.inc.last_seen, o.inc.id), new);
+        if self.by_src.get(&(old.cat, old.src)) == Some(&old) {
+            self.by_src.remove(&(old.cat, old.src));
+        }
+        for l in &o.links {
+            if self.links.get(l) == Some(&old) {
+                self.links.insert(*l, new);
+            }
+        }
+        let entry = TimelineEntry {
+            ts: a.ts,
+            actor: "zoneguard".into(),
+            action: "category_refined".into(),
+            detail: format!("{from} -> {} (sid {})", o.inc.category, a.sid),
+        };
+        self.open.insert(new, o);
+        Some(entry)
     }
 
     /// Joins an alert to its incident, opening one if needed.
@@ -253,13 +395,11 @@ impl Correlator {
         let cat = self.intern(cat_name);
         let policy = Arc::clone(&self.policy);
         let r = route(&policy, a);
-        let sweep = self
-            .names
-            .get(cat as usize)
-            .is_some_and(|n| self.cfg.sweep_categories.iter().any(|s| s == n));
+        let flags = self.flags(cat);
         let dest = target_ip(a);
-        let target = match (sweep, r.dest_zone, dest) {
-            (true, Some((z, _)), _) => Target::Zone(z),
+        let dest_zone = r.dest_zone.map(|(z, _)| z);
+        let target = match (flags.sweep, dest_zone, dest) {
+            (true, Some(z), _) => Target::Zone(z),
             (_, _, Some(ip)) => Target::Host(ip),
             (_, _, None) => Target::Unknown,
         };
@@ -273,17 +413,34 @@ impl Correlator {
                 key = *k;
             }
         }
-        let window = self.cfg.window_secs;
-        let joinable = self.open.get(&key).is_some_and(|o| {
-            a.ts.0.saturating_sub(o.inc.last_seen.0).unsigned_abs()
-                <= window
-                    .saturating_mul(Timestamp::NANOS_PER_SEC)
-                    .unsigned_abs()
-        });
-        if !joinable {
-            self.close(key);
-            return self.open_new(key, a, &r);
+        let mut extra = Vec::new();
+        if !self.joinable(&key, a.ts) {
+            match self.related(&key, dest, dest_zone, a.ts) {
+                Some(k) if flags.secondary => {
+                    self.stats.cross_joined += 1;
+                    key = k;
+                }
+                Some(k) => {
+                    self.stats.cross_joined += 1;
+                    extra.extend(self.refine(k, key, a, &r));
+                }
+                None => {
+                    self.close(key);
+                    return self.open_new(key, a, &r);
+                }
+            }
         }
+        self.join(key, a, &r, cat_name, extra)
+    }
+
+    fn join(
+        &mut self,
+        key: Key,
+        a: &Alert,
+        r: &Route<'_>,
+        cat_name: &str,
+        mut timeline: Vec<TimelineEntry>,
+    ) -> Outcome {
         self.stats.joined += 1;
         let sev = self.cfg.matrix.severity_of(a);
         let grade = self.cfg.matrix.grade(cat_name, sev, r.band());
@@ -291,7 +448,7 @@ impl Correlator {
         let matrix = &self.cfg.matrix;
         let stats = &mut self.stats;
         let Some(o) = self.open.get_mut(&key) else {
-            return self.open_new(key, a, &r);
+            return self.open_new(key, a, r);
         };
         let old_order = (o.inc.last_seen, o.inc.id);
         let inc = &mut o.inc;
@@ -299,7 +456,6 @@ impl Correlator {
         inc.first_seen = inc.first_seen.min(a.ts);
         inc.last_seen = inc.last_seen.max(a.ts);
         inc.severity = inc.severity.max(sev);
-        let mut timeline = Vec::new();
         if grade.above(inc.grade) {
             timeline.push(TimelineEntry {
                 ts: a.ts,
@@ -313,7 +469,8 @@ impl Correlator {
                 inc.report_due = Some(inc.report_due.map_or(due, |d| d.min(due)));
             }
         }
-        Self::add_lists(inc, a, &r, dest, &mut stats.list_capped);
+        let dest = target_ip(a);
+        Self::add_lists(inc, a, r, dest, &mut stats.list_capped);
         let mut evidence = Vec::new();
         if o.evidence < max_ev {
             evidence.push(Self::evidence(o.evidence, a));
@@ -330,6 +487,7 @@ impl Correlator {
             self.order.insert(new_order, key);
         }
         self.by_src.insert((key.cat, key.src), key);
+        self.link(key, a.addrs.src_ip, dest, r.dest_zone.map(|(z, _)| z));
         Outcome {
             opened: false,
             update,
@@ -382,27 +540,14 @@ impl Correlator {
         }
     }
 
-    fn open_new(&mut self, key: Key, a: &Alert, r: &Route<'_>) -> Outcome {
-        if self.open.len() >= self.cfg.max_open.max(1) {
-            if let Some((_, &oldest)) = self.order.iter().next() {
-                self.close(oldest);
-                self.stats.evicted += 1;
-            }
-        }
-        self.stats.opened += 1;
-        let cat_name = self
-            .names
-            .get(key.cat as usize)
-            .map_or(OTHER, String::as_str);
-        let sev = self.cfg.matrix.severity_of(a);
-        let grade = self.cfg.matrix.grade(cat_name, sev, r.band());
-        let (cat_zh, cat_en) = self.categories.names(cat_name);
+    /// English and Chinese titles of an incident keyed `key` opened by `a`.
+    fn titles(&self, key: Key, a: &Alert, r: &Route<'_>) -> (String, String) {
+        let (cat_zh, cat_en) = self.categories.names(self.name(key.cat));
         let (sz_zh, sz_en) = zone_names(r.src_zone.map(|(_, z)| z));
         let (dz_zh, dz_en) = zone_names(r.dest_zone.map(|(_, z)| z));
-        let dest = target_ip(a);
         let shown_dest = match key.target {
             Target::Zone(_) => None,
-            _ => dest,
+            _ => target_ip(a),
         };
         let title_zh = format!(
             "{cat_zh}：{} → {}",
@@ -414,6 +559,22 @@ impl Correlator {
             endpoint(&sz_en, a.addrs.src_ip, "unknown source"),
             endpoint(&dz_en, shown_dest, "unknown target")
         );
+        (title, title_zh)
+    }
+
+    fn open_new(&mut self, key: Key, a: &Alert, r: &Route<'_>) -> Outcome {
+        if self.open.len() >= self.cfg.max_open.max(1) {
+            if let Some((_, &oldest)) = self.order.iter().next() {
+                self.close(oldest);
+                self.stats.evicted += 1;
+            }
+        }
+        self.stats.opened += 1;
+        let cat_name = self.name(key.cat).to_string();
+        let sev = self.cfg.matrix.severity_of(a);
+        let grade = self.cfg.matrix.grade(&cat_name, sev, r.band());
+        let (title, title_zh) = self.titles(key, a, r);
+        let dest = target_ip(a);
         let id = self.next_id;
         self.next_id = self.next_id.saturating_add(1);
         let mut inc = Incident {
@@ -421,7 +582,7 @@ impl Correlator {
             status: Status::New,
             grade,
             severity: sev,
-            category: cat_name.to_string(),
+            category: cat_name,
             title,
             title_zh,
             zones: Vec::new(),
@@ -470,8 +631,10 @@ impl Correlator {
             Open {
                 inc,
                 evidence: self.cfg.max_evidence.min(1),
+                links: Vec::new(),
             },
         );
+        self.link(key, a.addrs.src_ip, dest, r.dest_zone.map(|(z, _)| z));
         Outcome {
             opened: true,
             update,
@@ -839,6 +1002,176 @@ pub(crate) mod tests {
                 .len();
         }
         assert_eq!(n, 20);
+    }
+
+    fn policy_alert(
+        secs: i64,
+        kind: PolicyKind,
+        src: &str,
+        dst: &str,
+        sz: &str,
+        dz: &str,
+    ) -> Alert {
+        let mut a = alert_at(
+            secs,
+            kind.taxonomy(),
+            src,
+            dst,
+            kind.sid(),
+            kind.eve_severity(),
+        );
+        a.source = AlertSource::Policy;
+        a.policy = Some(PolicyInfo {
+            kind,
+            src_zone: Arc::from(sz),
+            dest_zone: Arc::from(dz),
+            level: 3,
+            unit: None,
+            contact: None,
+            app: None,
+            user: None,
+        });
+        a
+    }
+
+    #[test]
+    fn scan_with_policy_violations_is_one_incident_either_order() {
+        // Policy alerts first (flow start), then the scan detection.
+        let mut c = corr();
+        let mut ids = Vec::new();
+        for port in 1..50u16 {
+            let mut a = policy_alert(
+                i64::from(port),
+                PolicyKind::PolicyViolation,
+                "10.31.5.66",
+                "10.10.0.10",
+                "county-mangshi",
+                "datacenter",
+            );
+            a.addrs.dest_port = port;
+            ids.push(c.on_alert(&a).update.incident.id);
+        }
+        let s = c.on_alert(&alert_at(
+            60,
+            "network_attack/scan",
+            "10.31.5.66",
+            "10.10.0.10",
+            2_010_000,
+            2,
+        ));
+        assert_eq!(s.update.incident.category, "network_attack/scan");
+        assert_eq!(s.update.timeline[0].action, "category_refined");
+        assert!(s.update.incident.title_zh.starts_with("网络扫描窃听"));
+        for port in 50..80u16 {
+            let mut a = policy_alert(
+                60 + i64::from(port),
+                PolicyKind::PolicyViolation,
+                "10.31.5.66",
+                "10.10.0.10",
+                "county-mangshi",
+                "datacenter",
+            );
+            a.addrs.dest_port = port;
+            ids.push(c.on_alert(&a).update.incident.id);
+        }
+        ids.push(s.update.incident.id);
+        assert!(ids.iter().all(|i| *i == 1), "{ids:?}");
+        assert_eq!(c.stats().opened, 1);
+        // Scan first, then policy alerts.
+        let mut c = corr();
+        let s = c.on_alert(&alert_at(
+            0,
+            "network_attack/scan",
+            "10.31.5.66",
+            "10.10.0.10",
+            2_010_000,
+            2,
+        ));
+        let p = c.on_alert(&policy_alert(
+            1,
+            PolicyKind::PolicyViolation,
+            "10.31.5.66",
+            "10.10.0.11",
+            "county-mangshi",
+            "datacenter",
+        ));
+        assert_eq!(p.update.incident.id, s.update.incident.id);
+        assert_eq!(p.update.incident.category, "network_attack/scan");
+        assert_eq!(p.update.incident.alert_count, 2);
+    }
+
+    #[test]
+    fn bot_callout_absorbs_unauthorized_outbound() {
+        let mut c = corr();
+        let uo = c.on_alert(&policy_alert(
+            0,
+            PolicyKind::UnauthorizedOutbound,
+            "10.31.4.27",
+            "45.9.9.9",
+            "county-mangshi",
+            "internet",
+        ));
+        let bot = c.on_alert(&alert_at(
+            1,
+            "malware/botnet",
+            "10.31.4.27",
+            "45.9.9.9",
+            2_500,
+            1,
+        ));
+        assert_eq!(uo.update.incident.id, bot.update.incident.id);
+        assert_eq!(bot.update.incident.category, "malware/botnet");
+        // Cleartext login + the boundary violation of the same flow.
+        let bv = c.on_alert(&policy_alert(
+            2,
+            PolicyKind::PolicyViolation,
+            "10.31.4.27",
+            "10.10.1.10",
+            "county-mangshi",
+            "datacenter",
+        ));
+        let ct = c.on_alert(&policy_alert(
+            3,
+            PolicyKind::CleartextCredentials,
+            "10.31.4.27",
+            "10.10.1.10",
+            "county-mangshi",
+            "datacenter",
+        ));
+        assert_eq!(bv.update.incident.id, ct.update.incident.id);
+        assert_eq!(ct.update.incident.category, "hazard/cleartext_credentials");
+    }
+
+    #[test]
+    fn specific_categories_do_not_merge_with_each_other() {
+        let mut c = corr();
+        let a = c.on_alert(&alert_at(
+            0,
+            "network_attack/exploit",
+            "47.1.1.1",
+            "10.10.1.5",
+            1,
+            1,
+        ));
+        let b = c.on_alert(&alert_at(
+            1,
+            "network_attack/brute_force",
+            "47.1.1.1",
+            "10.10.1.5",
+            2,
+            1,
+        ));
+        let d = c.on_alert(&alert_at(
+            2,
+            "violation/isolation_breach",
+            "47.1.1.1",
+            "10.10.1.5",
+            3,
+            1,
+        ));
+        assert_ne!(a.update.incident.id, b.update.incident.id);
+        assert_ne!(b.update.incident.id, d.update.incident.id);
+        assert_eq!(c.stats().cross_joined, 0);
     }
 
     proptest::proptest! {

@@ -310,8 +310,9 @@ fn json_list<T: ToString>(v: &[T]) -> String {
     .to_string()
 }
 
-/// Writes one update: upserts the correlator-owned columns (status and
-/// assignee belong to people and are never overwritten), adds evidence, and
+/// Writes one update: upserts the correlator-owned columns (category and
+/// titles may be refined; status and assignee belong to people and are
+/// never overwritten), adds evidence, and
 /// appends timeline entries with their audit records.
 pub(crate) fn apply_update(conn: &Connection, u: &IncidentUpdate) -> Result<(), StoreError> {
     let i = &u.incident;
@@ -320,6 +321,7 @@ pub(crate) fn apply_update(conn: &Connection, u: &IncidentUpdate) -> Result<(), 
             unit, contact, assignee, src_ips, dest_ips, first_seen, last_seen, alert_count, report_due)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
          ON CONFLICT(id) DO UPDATE SET
+            category = excluded.category, title = excluded.title, title_zh = excluded.title_zh,
             grade = min(grade, excluded.grade),
             severity = excluded.severity,
             zones = excluded.zones, units = excluded.units,
