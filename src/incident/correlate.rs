@@ -53,6 +53,9 @@ pub struct CorrelatorConfig {
     pub max_evidence: u64,
     /// Categories keyed by target zone instead of host.
     pub sweep_categories: Vec<String>,
+    /// Categories keyed without the source (floods from spoofed or many
+    /// sources are one cause: the target).
+    pub sourceless_categories: Vec<String>,
     /// Generic categories that join (and yield to) a specific detection of
     /// the same source and target.
     pub secondary_categories: Vec<String>,
@@ -67,6 +70,7 @@ impl Default for CorrelatorConfig {
             max_open: 65_536,
             max_evidence: 20,
             sweep_categories: vec!["network_attack/scan".into(), "network_attack/dos".into()],
+            sourceless_categories: vec!["network_attack/dos".into()],
             secondary_categories: vec![
                 "violation/boundary_access".into(),
                 "violation/unauthorized_outbound".into(),
@@ -124,6 +128,7 @@ struct Open {
 #[derive(Clone, Copy, Default)]
 struct CatFlags {
     sweep: bool,
+    sourceless: bool,
     secondary: bool,
 }
 
@@ -245,6 +250,7 @@ impl Correlator {
         let i = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
         let flags = CatFlags {
             sweep: self.cfg.sweep_categories.iter().any(|s| s == cat),
+            sourceless: self.cfg.sourceless_categories.iter().any(|s| s == cat),
             secondary: self.cfg.secondary_categories.iter().any(|s| s == cat),
         };
         self.interned.insert(cat.to_string(), i);
@@ -351,8 +357,13 @@ impl Correlator {
     ) -> Option<Key> {
         let targets = [dest.map(Target::Host), zone.map(Target::Zone)];
         let mine = self.flags(key.cat);
-        targets.into_iter().flatten().find_map(|t| {
-            let k = *self.links.get(&(key.src, t))?;
+        // This source's incidents first, then source-less ones (floods).
+        let srcs = [key.src, None];
+        let mut links = srcs
+            .into_iter()
+            .flat_map(|s| targets.into_iter().flatten().map(move |t| (s, t)));
+        links.find_map(|l| {
+            let k = *self.links.get(&l)?;
             let theirs = self.flags(k.cat);
             let fits = k != *key && (mine.secondary || theirs.secondary) && self.joinable(&k, ts);
             fits.then_some(k)
@@ -405,7 +416,11 @@ impl Correlator {
         };
         let mut key = Key {
             cat,
-            src: a.addrs.src_ip,
+            src: if flags.sourceless {
+                None
+            } else {
+                a.addrs.src_ip
+            },
             target,
         };
         if target == Target::Unknown {
@@ -487,7 +502,7 @@ impl Correlator {
             self.order.insert(new_order, key);
         }
         self.by_src.insert((key.cat, key.src), key);
-        self.link(key, a.addrs.src_ip, dest, r.dest_zone.map(|(z, _)| z));
+        self.link(key, key.src, dest, r.dest_zone.map(|(z, _)| z));
         Outcome {
             opened: false,
             update,
@@ -634,7 +649,7 @@ impl Correlator {
                 links: Vec::new(),
             },
         );
-        self.link(key, a.addrs.src_ip, dest, r.dest_zone.map(|(z, _)| z));
+        self.link(key, key.src, dest, r.dest_zone.map(|(z, _)| z));
         Outcome {
             opened: true,
             update,
@@ -1172,6 +1187,41 @@ pub(crate) mod tests {
         assert_ne!(a.update.incident.id, b.update.incident.id);
         assert_ne!(b.update.incident.id, d.update.incident.id);
         assert_eq!(c.stats().cross_joined, 0);
+    }
+
+    #[test]
+    fn flood_from_spoofed_sources_is_one_incident() {
+        let mut c = corr();
+        for i in 0..500u32 {
+            let src = format!(
+                "{}.{}.{}.{}",
+                1 + i % 200,
+                (i / 7) % 250,
+                i % 13,
+                1 + i % 250
+            );
+            let o = c.on_alert(&alert_at(
+                i64::from(i / 50),
+                "network_attack/dos",
+                &src,
+                "10.10.1.10",
+                2_600,
+                1,
+            ));
+            assert_eq!(o.update.incident.id, 1);
+        }
+        assert_eq!(c.stats().opened, 1);
+        // A policy finding from one of the spoofed sources joins the flood.
+        let mut p = alert_at(
+            9,
+            "violation/boundary_access",
+            "1.2.3.4",
+            "10.10.1.10",
+            1_990_004,
+            2,
+        );
+        p.addrs.dest_port = 7;
+        assert_eq!(c.on_alert(&p).update.incident.id, 1);
     }
 
     proptest::proptest! {
