@@ -1,6 +1,7 @@
-//! Fuzzes the correlator and the store's read side: arbitrary alert
-//! fields (addresses, taxonomy ids, severities, times, policy objects) must
-//! never panic, and the open index stays within its cap.
+//! Fuzzes the correlator: arbitrary alert fields (addresses, taxonomy ids,
+//! severities, extreme times, log hosts) must never panic, and the open
+//! index stays within its cap. The same path is covered in the crate by
+//! the `hostile_fields_never_panic` proptest.
 #![no_main]
 
 use std::net::IpAddr;

@@ -316,6 +316,26 @@ mod tests {
         assert_eq!(verify(&c).unwrap_err().record, 3);
     }
 
+    proptest::proptest! {
+        /// Any single edit or deletion of any record is found, at that
+        /// record.
+        #[test]
+        fn any_tampered_record_is_named(n in 2i64..40, pick in 0i64..1000, delete in proptest::bool::ANY, col in 0usize..4) {
+            let c = chain(n);
+            let id = 1 + pick % n;
+            if delete {
+                c.execute("DELETE FROM audit WHERE id = ?1", [id]).unwrap();
+            } else {
+                let sql = ["UPDATE audit SET ts = ts + 1 WHERE id = ?1",
+                           "UPDATE audit SET actor = 'x' WHERE id = ?1",
+                           "UPDATE audit SET incident_id = NULL WHERE id = ?1",
+                           "UPDATE audit SET detail = detail || '.' WHERE id = ?1"][col];
+                c.execute(sql, [id]).unwrap();
+            }
+            proptest::prop_assert_eq!(verify(&c).map_err(|e| e.record), Err(id));
+        }
+    }
+
     #[test]
     fn pruning_keeps_the_chain_verifiable() {
         let c = chain(10);
