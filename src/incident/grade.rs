@@ -1,0 +1,557 @@
+//! Detection severity × protection level → preliminary grade (I–IV).
+//!
+//! The default values are those of shared/taxonomy.yaml. They live here as a
+//! configurable [`GradeMatrix`] until `crate::taxonomy` can build one from
+//! the taxonomy file; every cell, the fixed cases and the reporting deadline
+//! can be overridden per deployment.
+
+use std::fmt;
+
+use crate::alert::{Alert, AlertSource, PolicyKind};
+
+/// Detection severity of one alert (taxonomy.yaml "Detection severity").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// Low.
+    Low,
+    /// Medium.
+    Medium,
+    /// High.
+    High,
+    /// Critical.
+    Critical,
+}
+
+impl Severity {
+    /// Every severity, lowest first.
+    pub const ALL: [Severity; 4] = [
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+        Severity::Critical,
+    ];
+
+    /// The taxonomy spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
+    /// Parses the taxonomy spelling (also Sigma's `informational`, as low).
+    pub fn parse(s: &str) -> Option<Severity> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "critical" => Some(Severity::Critical),
+            "high" => Some(Severity::High),
+            "medium" => Some(Severity::Medium),
+            "low" | "informational" => Some(Severity::Low),
+            _ => None,
+        }
+    }
+
+    /// From an EVE `alert.severity` (1 high, 2 medium, 3 and 4 low).
+    pub fn from_eve(sev: u8) -> Severity {
+        match sev {
+            0 | 1 => Severity::High,
+            2 => Severity::Medium,
+            _ => Severity::Low,
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Grade of the National Cybersecurity Incident Emergency Plan. `I` is the
+/// most serious; the derived order sorts `I` first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Grade {
+    /// 特别重大, extraordinarily serious (red).
+    I,
+    /// 重大, serious (orange).
+    II,
+    /// 较大, relatively serious (yellow).
+    III,
+    /// 一般, general (blue).
+    IV,
+}
+
+impl Grade {
+    /// Every grade, most serious first.
+    pub const ALL: [Grade; 4] = [Grade::I, Grade::II, Grade::III, Grade::IV];
+
+    /// `"I"` … `"IV"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Grade::I => "I",
+            Grade::II => "II",
+            Grade::III => "III",
+            Grade::IV => "IV",
+        }
+    }
+
+    /// Parses `"I"` … `"IV"` (case-insensitive).
+    pub fn parse(s: &str) -> Option<Grade> {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "I" => Some(Grade::I),
+            "II" => Some(Grade::II),
+            "III" => Some(Grade::III),
+            "IV" => Some(Grade::IV),
+            _ => None,
+        }
+    }
+
+    /// 1 for I … 4 for IV (the stored form).
+    pub fn rank(self) -> u8 {
+        match self {
+            Grade::I => 1,
+            Grade::II => 2,
+            Grade::III => 3,
+            Grade::IV => 4,
+        }
+    }
+
+    /// Inverse of [`Grade::rank`].
+    pub fn from_rank(r: i64) -> Option<Grade> {
+        match r {
+            1 => Some(Grade::I),
+            2 => Some(Grade::II),
+            3 => Some(Grade::III),
+            4 => Some(Grade::IV),
+            _ => None,
+        }
+    }
+
+    /// True if `self` is more serious than `other`.
+    pub fn above(self, other: Grade) -> bool {
+        self < other
+    }
+
+    /// The warning colour.
+    pub fn colour(self) -> Colour {
+        match self {
+            Grade::I => Colour::Red,
+            Grade::II => Colour::Orange,
+            Grade::III => Colour::Yellow,
+            Grade::IV => Colour::Blue,
+        }
+    }
+
+    /// Chinese and English names.
+    pub fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Grade::I => ("特别重大", "Extraordinarily serious"),
+            Grade::II => ("重大", "Serious"),
+            Grade::III => ("较大", "Relatively serious"),
+            Grade::IV => ("一般", "General"),
+        }
+    }
+}
+
+impl fmt::Display for Grade {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Warning colour of a grade.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Colour {
+    /// Grade I.
+    Red,
+    /// Grade II.
+    Orange,
+    /// Grade III.
+    Yellow,
+    /// Grade IV.
+    Blue,
+}
+
+impl Colour {
+    /// Lower-case English name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Colour::Red => "red",
+            Colour::Orange => "orange",
+            Colour::Yellow => "yellow",
+            Colour::Blue => "blue",
+        }
+    }
+}
+
+/// Column of the matrix: the highest protection level touched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LevelBand {
+    /// Level 0 (internet), 1 or 2, or no zone known.
+    Low,
+    /// Level 3.
+    Three,
+    /// Level 4 or higher, or an isolated zone.
+    FourOrIsolated,
+}
+
+impl LevelBand {
+    /// The band of a protection level, `isolated` lifting it to the top.
+    pub fn of(level: u8, isolated: bool) -> LevelBand {
+        if isolated || level >= 4 {
+            LevelBand::FourOrIsolated
+        } else if level == 3 {
+            LevelBand::Three
+        } else {
+            LevelBand::Low
+        }
+    }
+
+    fn col(self) -> usize {
+        match self {
+            LevelBand::Low => 0,
+            LevelBand::Three => 1,
+            LevelBand::FourOrIsolated => 2,
+        }
+    }
+}
+
+/// The grading configuration: matrix, fixed cases, policy severities and
+/// the reporting deadline.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GradeMatrix {
+    /// `cells[severity][band]`, severity in [`Severity::ALL`] order (low
+    /// first), band in [`LevelBand`] order.
+    pub cells: [[Grade; 3]; 4],
+    /// Categories whose grade is fixed (taxonomy id → grade).
+    pub fixed: Vec<(String, Grade)>,
+    /// Severity of each zone-policy kind.
+    pub policy_severity: [(PolicyKind, Severity); 5],
+    /// Reporting deadline in seconds for grades III and above (per grade,
+    /// I first); `None` means no deadline.
+    pub report_within_secs: [Option<i64>; 4],
+    /// Whether an automatic grade may be I (default false: grade I needs a
+    /// person).
+    pub allow_auto_grade_one: bool,
+}
+
+impl Default for GradeMatrix {
+    fn default() -> Self {
+        use Grade::*;
+        GradeMatrix {
+            cells: [
+                [IV, IV, IV],   // low
+                [IV, IV, III],  // medium
+                [IV, III, II],  // high
+                [III, III, II], // critical
+            ],
+            fixed: vec![("violation/isolation_breach".to_string(), II)],
+            policy_severity: [
+                (PolicyKind::IsolatedBreach, Severity::Critical),
+                (PolicyKind::UnauthorizedOutbound, Severity::High),
+                (PolicyKind::RogueDevice, Severity::High),
+                (PolicyKind::PolicyViolation, Severity::Medium),
+                (PolicyKind::CleartextCredentials, Severity::Medium),
+            ],
+            report_within_secs: [Some(4 * 3600), Some(4 * 3600), Some(4 * 3600), None],
+            allow_auto_grade_one: false,
+        }
+    }
+}
+
+impl GradeMatrix {
+    /// The grade of one cell.
+    pub fn cell(&self, sev: Severity, band: LevelBand) -> Grade {
+        let row = match sev {
+            Severity::Low => 0,
+            Severity::Medium => 1,
+            Severity::High => 2,
+            Severity::Critical => 3,
+        };
+        self.cells
+            .get(row)
+            .and_then(|r| r.get(band.col()))
+            .copied()
+            .unwrap_or(Grade::IV)
+    }
+
+    /// Detection severity of an alert: the policy kind's, else a
+    /// `zoneguard_severity` (or Sigma `level`) metadata value, else the EVE
+    /// severity.
+    pub fn severity_of(&self, a: &Alert) -> Severity {
+        if let Some(p) = &a.policy {
+            if let Some((_, s)) = self.policy_severity.iter().find(|(k, _)| *k == p.kind) {
+                return *s;
+            }
+        }
+        let meta = |key: &str| {
+            a.metadata
+                .iter()
+                .find(|(k, _)| &**k == key)
+                .and_then(|(_, v)| v.first())
+                .and_then(|v| Severity::parse(v))
+        };
+        if let Some(s) = meta("zoneguard_severity") {
+            return s;
+        }
+        if a.source == AlertSource::Log {
+            if let Some(s) = meta("level") {
+                return s;
+            }
+        }
+        Severity::from_eve(a.severity)
+    }
+
+    /// The preliminary grade of `category` at `sev` touching `band`: the
+    /// fixed case if any, else the matrix cell; never I unless allowed.
+    pub fn grade(&self, category: &str, sev: Severity, band: LevelBand) -> Grade {
+        let g = self
+            .fixed
+            .iter()
+            .find(|(c, _)| c == category)
+            .map(|(_, g)| *g)
+            .unwrap_or_else(|| self.cell(sev, band));
+        if g == Grade::I && !self.allow_auto_grade_one {
+            Grade::II
+        } else {
+            g
+        }
+    }
+
+    /// Reporting deadline of a grade in seconds, if it has one.
+    pub fn report_within(&self, g: Grade) -> Option<i64> {
+        self.report_within_secs
+            .get(usize::from(g.rank()).saturating_sub(1))
+            .copied()
+            .flatten()
+    }
+}
+
+/// Chinese and English names of taxonomy categories, for titles.
+#[derive(Clone, Debug)]
+pub struct Categories {
+    entries: Vec<(&'static str, &'static str, &'static str)>,
+}
+
+impl Default for Categories {
+    fn default() -> Self {
+        Categories {
+            entries: CATEGORY_NAMES.to_vec(),
+        }
+    }
+}
+
+impl Categories {
+    /// `(zh, en)` of a taxonomy id; the id itself for both when unknown.
+    pub fn names<'a>(&self, id: &'a str) -> (&'a str, &'a str)
+    where
+        'static: 'a,
+    {
+        match self.entries.iter().find(|(i, _, _)| *i == id) {
+            Some((_, zh, en)) => (zh, en),
+            None => (id, id),
+        }
+    }
+}
+
+/// Subcategory names of shared/taxonomy.yaml (to be built from
+/// `crate::taxonomy` once that lands).
+const CATEGORY_NAMES: &[(&str, &str, &str)] = &[
+    ("malware/virus", "计算机病毒", "Virus"),
+    ("malware/worm", "蠕虫", "Worm"),
+    ("malware/trojan", "特洛伊木马", "Trojan"),
+    ("malware/botnet", "僵尸网络", "Botnet / command and control"),
+    ("malware/ransomware", "勒索软件", "Ransomware"),
+    (
+        "malware/web_malicious_code",
+        "网页内嵌恶意代码",
+        "Web-embedded malicious code",
+    ),
+    ("malware/other", "其他恶意程序", "Other malicious program"),
+    ("network_attack/dos", "拒绝服务攻击", "Denial of service"),
+    ("network_attack/backdoor", "后门攻击", "Backdoor"),
+    (
+        "network_attack/exploit",
+        "漏洞攻击",
+        "Vulnerability exploitation",
+    ),
+    (
+        "network_attack/scan",
+        "网络扫描窃听",
+        "Scanning and eavesdropping",
+    ),
+    (
+        "network_attack/brute_force",
+        "口令暴力破解",
+        "Password brute force",
+    ),
+    ("network_attack/phishing", "网络钓鱼", "Phishing"),
+    ("network_attack/interference", "干扰", "Interference"),
+    (
+        "network_attack/other",
+        "其他网络攻击",
+        "Other network attack",
+    ),
+    ("data_security/tampering", "数据篡改", "Tampering"),
+    ("data_security/counterfeit", "数据假冒", "Counterfeiting"),
+    ("data_security/leakage", "数据泄露", "Leakage"),
+    ("data_security/theft", "数据窃取", "Theft / interception"),
+    ("data_security/loss", "数据丢失", "Loss"),
+    ("data_security/other", "其他数据安全", "Other data security"),
+    ("content_security/other", "信息内容安全", "Content security"),
+    (
+        "facility_fault/hw_sw_fault",
+        "软硬件自身故障",
+        "Hardware or software fault",
+    ),
+    (
+        "facility_fault/supporting_facility",
+        "外围保障设施故障",
+        "Supporting facility fault",
+    ),
+    ("facility_fault/sabotage", "人为破坏事故", "Man-made damage"),
+    ("facility_fault/other", "其他设备设施故障", "Other fault"),
+    (
+        "violation/unauthorized_outbound",
+        "违规外联",
+        "Unauthorized outbound connection",
+    ),
+    (
+        "violation/rogue_device",
+        "违规接入",
+        "Unauthorized device on the network",
+    ),
+    (
+        "violation/isolation_breach",
+        "涉密网络违规连接",
+        "Breach of an isolated (classified) network",
+    ),
+    (
+        "violation/boundary_access",
+        "违规跨区访问",
+        "Cross-zone access not in the allow-list",
+    ),
+    (
+        "violation/other",
+        "其他违规操作",
+        "Other non-compliant operation",
+    ),
+    (
+        "hazard/cleartext_credentials",
+        "明文传输口令",
+        "Credentials sent in clear text",
+    ),
+    (
+        "hazard/vulnerable_service",
+        "存在漏洞的服务",
+        "Vulnerable or outdated service",
+    ),
+    ("hazard/misconfiguration", "配置缺陷", "Misconfiguration"),
+    ("hazard/other", "其他安全隐患", "Other hazard"),
+    ("anomaly/abnormal_login", "异常登录", "Abnormal login"),
+    (
+        "anomaly/privilege_abuse",
+        "异常提权",
+        "Privilege abuse or escalation",
+    ),
+    (
+        "anomaly/account_change",
+        "异常账号变更",
+        "Suspicious account change",
+    ),
+    (
+        "anomaly/log_tampering",
+        "日志清除或篡改",
+        "Log clearing or tampering",
+    ),
+    ("anomaly/covert_channel", "隐蔽信道", "Covert channel"),
+    ("anomaly/abnormal_traffic", "异常流量", "Abnormal traffic"),
+    ("anomaly/other", "其他异常行为", "Other abnormal behaviour"),
+    ("force_majeure/other", "不可抗力", "Force majeure"),
+    ("other/other", "其他", "Other"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_default_cell() {
+        let m = GradeMatrix::default();
+        use Grade::*;
+        use LevelBand::*;
+        let expect = [
+            (Severity::Critical, [III, III, II]),
+            (Severity::High, [IV, III, II]),
+            (Severity::Medium, [IV, IV, III]),
+            (Severity::Low, [IV, IV, IV]),
+        ];
+        for (sev, row) in expect {
+            for (band, g) in [Low, Three, FourOrIsolated].into_iter().zip(row) {
+                assert_eq!(
+                    m.grade("network_attack/exploit", sev, band),
+                    g,
+                    "{sev} {band:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn level_bands() {
+        assert_eq!(LevelBand::of(0, false), LevelBand::Low);
+        assert_eq!(LevelBand::of(2, false), LevelBand::Low);
+        assert_eq!(LevelBand::of(3, false), LevelBand::Three);
+        assert_eq!(LevelBand::of(4, false), LevelBand::FourOrIsolated);
+        assert_eq!(LevelBand::of(1, true), LevelBand::FourOrIsolated);
+    }
+
+    #[test]
+    fn isolation_breach_fixed_ii_and_never_i() {
+        let m = GradeMatrix::default();
+        for sev in Severity::ALL {
+            for band in [LevelBand::Low, LevelBand::Three, LevelBand::FourOrIsolated] {
+                assert_eq!(m.grade("violation/isolation_breach", sev, band), Grade::II);
+            }
+        }
+        let mut all_i = GradeMatrix {
+            cells: [[Grade::I; 3]; 4],
+            ..Default::default()
+        };
+        for sev in Severity::ALL {
+            assert_eq!(
+                all_i.grade("x/y", sev, LevelBand::FourOrIsolated),
+                Grade::II
+            );
+        }
+        all_i.allow_auto_grade_one = true;
+        assert_eq!(all_i.grade("x/y", Severity::Low, LevelBand::Low), Grade::I);
+    }
+
+    #[test]
+    fn severities_and_deadlines() {
+        assert_eq!(Severity::from_eve(1), Severity::High);
+        assert_eq!(Severity::from_eve(2), Severity::Medium);
+        assert_eq!(Severity::from_eve(3), Severity::Low);
+        assert_eq!(Severity::from_eve(4), Severity::Low);
+        assert_eq!(Severity::parse("Informational"), Some(Severity::Low));
+        assert_eq!(Severity::parse("bogus"), None);
+        let m = GradeMatrix::default();
+        assert_eq!(m.report_within(Grade::III), Some(14_400));
+        assert_eq!(m.report_within(Grade::IV), None);
+        assert_eq!(Grade::II.colour(), Colour::Orange);
+        assert!(Grade::II.above(Grade::III));
+        for g in Grade::ALL {
+            assert_eq!(Grade::parse(g.as_str()), Some(g));
+            assert_eq!(Grade::from_rank(i64::from(g.rank())), Some(g));
+        }
+    }
+
+    #[test]
+    fn category_names() {
+        let c = Categories::default();
+        assert_eq!(c.names("violation/unauthorized_outbound").0, "违规外联");
+        assert_eq!(c.names("nope/x"), ("nope/x", "nope/x"));
+    }
+}
