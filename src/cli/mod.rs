@@ -2,6 +2,7 @@
 //! the library below uses typed errors.
 
 mod check;
+mod incidents;
 mod replay;
 mod syslog;
 
@@ -35,6 +36,11 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Syslog tools: `syslog parse` shows how lines are parsed (syslog 工具).
     Syslog(syslog::SyslogArgs),
+    /// The incident queue: list, show, acknowledge, assign, resolve, export
+    /// (事件队列与处置).
+    Incidents(incidents::IncidentsArgs),
+    /// The tamper-evident audit log (审计日志).
+    Audit(incidents::AuditArgs),
 }
 
 /// Runs a parsed command line.
@@ -43,6 +49,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replay(a) => replay::run(a),
         Command::Check(a) => check::run(a),
         Command::Syslog(a) => syslog::run(a),
+        Command::Incidents(a) => incidents::run(a),
+        Command::Audit(a) => incidents::run_audit(a),
     }
 }
 

@@ -68,16 +68,32 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .clamp(1, 256);
+    let db = a.log_dir.join("incidents.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let p = a.log_dir.join(format!("incidents.db{suffix}"));
+        if p.exists() {
+            std::fs::remove_file(&p).with_context(|| format!("cannot replace {}", p.display()))?;
+        }
+    }
     let opts = ReplayOptions {
         pcaps: a.pcaps.clone(),
         workers,
         progress: !a.quiet && std::io::stderr().is_terminal(),
+        incidents_db: Some(db.clone()),
     };
     let summary = replay(engine, &eve, &opts)?;
     eve.flush()
         .with_context(|| format!("cannot write {}", eve_path.display()))?;
     if !a.quiet {
         print_summary(&summary, &eve_path, eve.records(), workers);
+        if let Some(inc) = &summary.incidents {
+            println!("  incidents / 事件      {}", db.display());
+            print!("{}", inc.render());
+        }
+    }
+    if let Some(err) = summary.incidents.as_ref().and_then(|i| i.sync_error.as_ref()) {
+        eprintln!("zoneguard: error / 错误: incident store {}: {err}", db.display());
+        return Ok(ExitCode::from(1));
     }
     if eve.lost_records() > 0 {
         eprintln!(

@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 use super::rogue::{self, RogueLocal};
 use super::worker::{policy_alert, WorkerStats};
 use super::{Engine, Worker};
-use crate::alert::{AlertAddrs, PolicyKind};
+use crate::alert::{Alert, AlertAddrs, PolicyKind};
+use crate::incident::{CorrelatorConfig, Manager};
+use crate::queue::StoreConfig;
 use crate::capture::{CaptureError, CaptureReader};
 use crate::decode::decode;
 use crate::output::{EveBuf, EveWriter};
@@ -34,6 +36,8 @@ pub struct ReplayOptions {
     pub workers: usize,
     /// Show progress on standard error.
     pub progress: bool,
+    /// Write incidents to this SQLite store.
+    pub incidents_db: Option<PathBuf>,
 }
 
 /// Errors that stop a replay before it starts.
@@ -46,6 +50,14 @@ pub enum ReplayError {
     /// A worker panicked (a bug: reported, never silent).
     #[error("worker {0} panicked")]
     WorkerPanic(usize),
+    /// The incident store could not be opened.
+    #[error("incident store {path}: {source}")]
+    Store {
+        /// The store file.
+        path: String,
+        /// Why.
+        source: crate::queue::StoreError,
+    },
 }
 
 /// The outcome of a replay.
@@ -64,6 +76,8 @@ pub struct ReplaySummary {
     pub last_ts: Timestamp,
     /// Rogue-device candidates dropped because a worker's list was full.
     pub rogue_dropped: u64,
+    /// What the incident layer did, when it ran.
+    pub incidents: Option<crate::incident::Summary>,
 }
 
 impl ReplaySummary {
@@ -81,6 +95,7 @@ impl ReplaySummary {
 struct WorkerOutcome {
     stats: WorkerStats,
     rogue: RogueLocal,
+    alerts: Vec<Alert>,
     read: u64,
     error: Option<CaptureError>,
     last_ts: Timestamp,
@@ -94,9 +109,10 @@ fn run_worker(
     pcaps: &[PathBuf],
     progress: &AtomicU64,
     stop: &AtomicBool,
+    keep_alerts: bool,
 ) -> WorkerOutcome {
     let buf = EveBuf::new(eve, engine.tz);
-    let mut w = Worker::new(Arc::clone(&engine), buf, n, 0);
+    let mut w = Worker::new(Arc::clone(&engine), buf, n, 0, keep_alerts);
     let mut cnt: u64 = 0;
     let mut error = None;
     let mut last_ts = Timestamp::default();
@@ -137,10 +153,11 @@ fn run_worker(
     if id == 0 {
         progress.store(cnt, Ordering::Relaxed);
     }
-    let (stats, rogue) = w.finish();
+    let (stats, rogue, alerts) = w.finish();
     WorkerOutcome {
         stats,
         rogue,
+        alerts,
         read: cnt,
         error,
         last_ts,
@@ -164,9 +181,10 @@ pub fn replay(engine: Arc<Engine>, eve: &EveWriter, opts: &ReplayOptions) -> Res
         for id in 0..n {
             let engine = Arc::clone(&engine);
             let (progress, stop, pcaps) = (&progress, &stop, &opts.pcaps);
+            let keep = opts.incidents_db.is_some();
             let h = std::thread::Builder::new()
                 .name(format!("zg-worker-{id}"))
-                .spawn_scoped(s, move || run_worker(id, n, engine, eve, pcaps, progress, stop))
+                .spawn_scoped(s, move || run_worker(id, n, engine, eve, pcaps, progress, stop, keep))
                 .map_err(ReplayError::Thread)?;
             handles.push(h);
         }
@@ -197,7 +215,9 @@ pub fn replay(engine: Arc<Engine>, eve: &EveWriter, opts: &ReplayOptions) -> Res
 
     let mut summary = ReplaySummary::default();
     let mut rogue_lists = Vec::with_capacity(n);
-    for o in outcomes {
+    let mut alerts: Vec<Alert> = Vec::new();
+    for mut o in outcomes {
+        alerts.append(&mut o.alerts);
         summary.stats.merge(&o.stats);
         summary.packets_read = summary.packets_read.max(o.read);
         summary.last_ts = summary.last_ts.max(o.last_ts);
@@ -233,6 +253,32 @@ pub fn replay(engine: Arc<Engine>, eve: &EveWriter, opts: &ReplayOptions) -> Res
             .entry("policy/rogue_device".to_string())
             .or_default() += 1;
         buf.alert(&a);
+        if opts.incidents_db.is_some() {
+            alerts.push(a);
+        }
+    }
+    if let Some(db) = &opts.incidents_db {
+        // Alerts in capture order, the same for any number of workers.
+        alerts.sort_by(|a, b| {
+            (a.ts, a.pcap_cnt.unwrap_or(u64::MAX), a.flow_id, a.sid)
+                .cmp(&(b.ts, b.pcap_cnt.unwrap_or(u64::MAX), b.flow_id, b.sid))
+                .then_with(|| a.addrs.src_ip.cmp(&b.addrs.src_ip))
+                .then_with(|| a.addrs.dest_ip.cmp(&b.addrs.dest_ip))
+        });
+        let mut mgr = Manager::open(
+            db,
+            Arc::new(engine.policy.clone()),
+            CorrelatorConfig::default(),
+            StoreConfig::default(),
+        )
+        .map_err(|source| ReplayError::Store {
+            path: db.display().to_string(),
+            source,
+        })?;
+        for a in &alerts {
+            mgr.on_alert(a);
+        }
+        summary.incidents = Some(mgr.finish());
     }
     buf.stats(summary.last_ts, &stats_json(&summary));
     drop(buf);

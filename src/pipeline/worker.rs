@@ -85,6 +85,8 @@ pub struct WorkerStats {
     pub app_protos: FxHashMap<&'static str, u64>,
     /// TCP reassembly counters.
     pub stream: StreamStats,
+    /// Alerts not handed to the incident layer because the buffer was full.
+    pub alerts_not_kept: u64,
 }
 
 impl WorkerStats {
@@ -131,6 +133,7 @@ impl WorkerStats {
         a.stream_cap_hits += b.stream_cap_hits;
         a.global_cap_hits += b.global_cap_hits;
         a.depth_skipped += b.depth_skipped;
+        self.alerts_not_kept += o.alerts_not_kept;
     }
 
     /// Total alerts.
@@ -150,7 +153,16 @@ pub struct Out<'w> {
     pub events: Vec<AppEvent>,
     /// Out-of-order bytes held by all streams of this worker.
     pub stream_global: usize,
+    /// Alerts kept for the incident layer (when it runs), in this worker's
+    /// order; at most [`MAX_KEPT_ALERTS`].
+    pub kept: Vec<Alert>,
+    /// Keep alerts for the incident layer.
+    pub keep_alerts: bool,
 }
+
+/// Most alerts one worker keeps for the incident layer during a replay
+/// (beyond: counted in `alerts_not_kept`; they are still in eve.json).
+pub const MAX_KEPT_ALERTS: usize = 2_000_000;
 
 impl Out<'_> {
     /// Writes an alert and counts it.
@@ -161,6 +173,13 @@ impl Out<'_> {
         };
         *self.stats.alerts.entry(key).or_default() += 1;
         self.eve.alert(a);
+        if self.keep_alerts {
+            if self.kept.len() < MAX_KEPT_ALERTS {
+                self.kept.push(a.clone());
+            } else {
+                self.stats.alerts_not_kept += 1;
+            }
+        }
     }
 }
 
@@ -260,7 +279,7 @@ fn end_flow(engine: &Engine, out: &mut Out<'_>, mut f: Flow<FlowData>, reason: E
 impl<'w> Worker<'w> {
     /// A worker writing to `eve`; `shards` is the number of workers (the
     /// flow capacity is split between them).
-    pub fn new(engine: Arc<Engine>, eve: EveBuf<'w>, shards: usize, salt: u64) -> Self {
+    pub fn new(engine: Arc<Engine>, eve: EveBuf<'w>, shards: usize, salt: u64, keep_alerts: bool) -> Self {
         let mut fcfg = engine.flow.clone();
         fcfg.max_flows = (fcfg.max_flows / shards.max(1)).max(1024);
         let defrag = Defragmenter::new(engine.defrag.clone());
@@ -272,6 +291,8 @@ impl<'w> Worker<'w> {
                 stats: WorkerStats::default(),
                 events: Vec::with_capacity(16),
                 stream_global: 0,
+                kept: Vec::new(),
+                keep_alerts,
             },
             rogue: RogueLocal::default(),
             last_sweep_secs: i64::MIN,
@@ -581,15 +602,16 @@ impl<'w> Worker<'w> {
     }
 
     /// Ends the worker: flushes every flow (reason shutdown) and the EVE
-    /// buffer, and returns its counters and rogue candidates.
-    pub fn finish(mut self) -> (WorkerStats, RogueLocal) {
+    /// buffer, and returns its counters, rogue candidates and kept alerts.
+    pub fn finish(mut self) -> (WorkerStats, RogueLocal, Vec<Alert>) {
         let engine = &*self.engine;
         let out = &mut self.out;
         self.flows.flush(|f, r| end_flow(engine, out, f, r));
         self.out.stats.flow_table = self.flows.stats().clone();
         self.out.eve.flush();
         let rogue = std::mem::take(&mut self.rogue);
-        (std::mem::take(&mut self.out.stats), rogue)
+        let kept = std::mem::take(&mut self.out.kept);
+        (std::mem::take(&mut self.out.stats), rogue, kept)
     }
 }
 
