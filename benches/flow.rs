@@ -80,7 +80,13 @@ fn zone_lookup(c: &mut Criterion) {
     .collect();
     let m = ZoneMap::new(prefixes, Some(0));
     let ips: Vec<IpAddr> = (0..1024u32)
-        .map(|i| IpAddr::V4(Ipv4Addr::from(if i % 2 == 0 { 0x0a1f_0000 + i } else { 0x2f64_1700 + i })))
+        .map(|i| {
+            IpAddr::V4(Ipv4Addr::from(if i % 2 == 0 {
+                0x0a1f_0000 + i
+            } else {
+                0x2f64_1700 + i
+            }))
+        })
         .collect();
     g.throughput(Throughput::Elements(ips.len() as u64));
     g.bench_function("reference zones, 1024 addresses", |b| {

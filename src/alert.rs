@@ -140,7 +140,9 @@ impl PolicyKind {
             PolicyKind::IsolatedBreach => ("涉密网络违规连接", "isolated zone breach"),
             PolicyKind::UnauthorizedOutbound => ("违规外联", "unauthorized outbound connection"),
             PolicyKind::RogueDevice => ("违规接入", "unauthorized device"),
-            PolicyKind::PolicyViolation => ("违规跨区访问", "cross-zone access not in the allow-list"),
+            PolicyKind::PolicyViolation => {
+                ("违规跨区访问", "cross-zone access not in the allow-list")
+            }
             PolicyKind::CleartextCredentials => ("明文传输口令", "cleartext credentials"),
         }
     }

@@ -47,7 +47,10 @@ impl Timestamp {
 
     /// This time plus a number of seconds (saturating).
     pub fn add_secs(self, secs: i64) -> Self {
-        Timestamp(self.0.saturating_add(secs.saturating_mul(Self::NANOS_PER_SEC)))
+        Timestamp(
+            self.0
+                .saturating_add(secs.saturating_mul(Self::NANOS_PER_SEC)),
+        )
     }
 
     /// Seconds elapsed from `earlier` to `self` (negative if `earlier` is later).
@@ -68,12 +71,7 @@ impl Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}",
-            self.to_chrono()
-                .format("%Y-%m-%dT%H:%M:%S%.6fZ")
-        )
+        write!(f, "{}", self.to_chrono().format("%Y-%m-%dT%H:%M:%S%.6fZ"))
     }
 }
 
@@ -185,10 +183,7 @@ mod tests {
             c.format(Timestamp::from_secs_micros(0, 1)),
             "1970-01-01T00:00:00.000001+0000"
         );
-        assert_eq!(
-            c.format(Timestamp(-1)),
-            "1969-12-31T23:59:59.999999+0000"
-        );
+        assert_eq!(c.format(Timestamp(-1)), "1969-12-31T23:59:59.999999+0000");
     }
 
     #[test]

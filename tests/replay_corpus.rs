@@ -28,7 +28,14 @@ fn corpus_pcaps() -> Vec<PathBuf> {
 }
 
 fn replay(pcap: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec!["replay", "-r", pcap.to_str().unwrap(), "-l", out.to_str().unwrap(), "-q"];
+    let mut args = vec![
+        "replay",
+        "-r",
+        pcap.to_str().unwrap(),
+        "-l",
+        out.to_str().unwrap(),
+        "-q",
+    ];
     args.extend_from_slice(extra);
     zoneguard(&args)
 }
@@ -39,16 +46,26 @@ fn every_corpus_pcap_replays() {
     assert!(pcaps.len() >= 45, "corpus has {} pcaps", pcaps.len());
     let dir = tempfile::tempdir().unwrap();
     for (i, p) in pcaps.iter().enumerate() {
-        for (j, extra) in [&[][..], &["-k", "all", "--workers", "2"][..]].iter().enumerate() {
+        for (j, extra) in [&[][..], &["-k", "all", "--workers", "2"][..]]
+            .iter()
+            .enumerate()
+        {
             let out = dir.path().join(format!("{i}-{j}"));
             let o = replay(p, &out, extra);
             let stderr = String::from_utf8_lossy(&o.stderr);
-            assert!(!stderr.contains("panicked"), "{}: panic: {stderr}", p.display());
+            assert!(
+                !stderr.contains("panicked"),
+                "{}: panic: {stderr}",
+                p.display()
+            );
             // The one fuzzed file of the corpus is corrupt on purpose: an
             // error naming it, after its first packet was processed.
             if p.ends_with("bug-6875-01/fuzz.pcap") {
                 assert_eq!(o.status.code(), Some(1), "{stderr}");
-                assert!(stderr.contains("fuzz.pcap") && stderr.contains("byte"), "{stderr}");
+                assert!(
+                    stderr.contains("fuzz.pcap") && stderr.contains("byte"),
+                    "{stderr}"
+                );
             } else {
                 assert!(o.status.success(), "{}: {stderr}", p.display());
             }
@@ -109,11 +126,18 @@ fn broken_captures_give_located_errors_and_keep_what_came_before() {
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains("empty.pcap") && e.contains("empty"), "{e}");
 
-    let wrong = write(dir.path(), "wrong.pcap", b"GIF89a this is not a capture at all");
+    let wrong = write(
+        dir.path(),
+        "wrong.pcap",
+        b"GIF89a this is not a capture at all",
+    );
     let o = replay(&wrong, &dir.path().join("o-wrong"), &[]);
     assert_eq!(o.status.code(), Some(1));
     let e = String::from_utf8_lossy(&o.stderr);
-    assert!(e.contains("wrong.pcap") && e.to_lowercase().contains("magic"), "{e}");
+    assert!(
+        e.contains("wrong.pcap") && e.to_lowercase().contains("magic"),
+        "{e}"
+    );
 
     // cut in the middle of the 7th record: 6 packets are processed
     let record = 16 + 42;
@@ -123,7 +147,10 @@ fn broken_captures_give_located_errors_and_keep_what_came_before() {
     let o = replay(&trunc, &out, &[]);
     assert_eq!(o.status.code(), Some(1));
     let e = String::from_utf8_lossy(&o.stderr);
-    assert!(e.contains("trunc.pcap") && e.contains(&format!("byte {}", 24 + 6 * record)), "{e}");
+    assert!(
+        e.contains("trunc.pcap") && e.contains(&format!("byte {}", 24 + 6 * record)),
+        "{e}"
+    );
     let eve = read_jsonl(&out.join("eve.json"));
     let flows = of_type(&eve, "flow");
     assert_eq!(flows.len(), 6, "the 6 complete packets' flows are written");
@@ -137,14 +164,24 @@ fn broken_captures_give_located_errors_and_keep_what_came_before() {
     let o = replay(&bad, &out, &[]);
     assert_eq!(o.status.code(), Some(1));
     let e = String::from_utf8_lossy(&o.stderr);
-    assert!(e.contains("absurd.pcap") && e.contains(&format!("byte {}", 24 + 2 * record)), "{e}");
+    assert!(
+        e.contains("absurd.pcap") && e.contains(&format!("byte {}", 24 + 2 * record)),
+        "{e}"
+    );
     assert_eq!(of_type(&read_jsonl(&out.join("eve.json")), "flow").len(), 2);
 
     // several -r files are one stream: pcap_cnt keeps counting
     let a = write(dir.path(), "a.pcap", &small_pcap(3));
     let out = dir.path().join("o-multi");
     let o = zoneguard(&[
-        "replay", "-q", "-r", a.to_str().unwrap(), "-r", a.to_str().unwrap(), "-l", out.to_str().unwrap(),
+        "replay",
+        "-q",
+        "-r",
+        a.to_str().unwrap(),
+        "-r",
+        a.to_str().unwrap(),
+        "-l",
+        out.to_str().unwrap(),
     ]);
     assert!(o.status.success());
     let eve = read_jsonl(&out.join("eve.json"));

@@ -8,7 +8,12 @@ mod common;
 use common::*;
 use serde_json::Value;
 
-const KINDS: [&str; 4] = ["unauthorized_outbound", "isolated_breach", "rogue_device", "policy_violation"];
+const KINDS: [&str; 4] = [
+    "unauthorized_outbound",
+    "isolated_breach",
+    "rogue_device",
+    "policy_violation",
+];
 
 fn within(ev: &Value, ts: i64) -> bool {
     let first = ts_micros(ev["first_ts"].as_str().unwrap());
@@ -22,7 +27,11 @@ fn addr_match(ev: &Value, alert: &Value) -> bool {
         return alert["src_ip"] == ev["src"];
     }
     let ips = [alert["src_ip"].as_str(), alert["dest_ip"].as_str()];
-    let named = |k: &str| ev[k].as_str().filter(|s| s.parse::<std::net::IpAddr>().is_ok());
+    let named = |k: &str| {
+        ev[k]
+            .as_str()
+            .filter(|s| s.parse::<std::net::IpAddr>().is_ok())
+    };
     match (named("src"), named("dst")) {
         (Some(s), Some(d)) => ips.contains(&Some(s)) && ips.contains(&Some(d)),
         (Some(s), None) => ips.contains(&Some(s)),
@@ -60,7 +69,10 @@ fn check_capture(background: bool, size_mb: u32, workers: &[usize]) {
             .collect();
 
         // Every planted event of the four kinds is found, with its zones.
-        for ev in truth.iter().filter(|e| KINDS.contains(&e["kind"].as_str().unwrap())) {
+        for ev in truth
+            .iter()
+            .filter(|e| KINDS.contains(&e["kind"].as_str().unwrap()))
+        {
             let kind = ev["kind"].as_str().unwrap();
             let hits: Vec<&&Value> = alerts
                 .iter()
@@ -68,10 +80,18 @@ fn check_capture(background: bool, size_mb: u32, workers: &[usize]) {
                 .filter(|a| within(ev, ts_micros(a["timestamp"].as_str().unwrap())))
                 .filter(|a| addr_match(ev, a))
                 .collect();
-            assert!(!hits.is_empty(), "workers={w}: planted {} ({kind}) not found", ev["id"]);
+            assert!(
+                !hits.is_empty(),
+                "workers={w}: planted {} ({kind}) not found",
+                ev["id"]
+            );
             for a in &hits {
                 if kind == "rogue_device" {
-                    assert_eq!(a["src_ip"], ev["src"], "{}: rogue names the IP it claims", ev["id"]);
+                    assert_eq!(
+                        a["src_ip"], ev["src"],
+                        "{}: rogue names the IP it claims",
+                        ev["id"]
+                    );
                     assert_eq!(a["ether"]["src_mac"], ev["details"]["mac"], "{}", ev["id"]);
                     assert_eq!(a["policy"]["src_zone"], ev["src_zone"], "{}", ev["id"]);
                     continue;
@@ -86,7 +106,12 @@ fn check_capture(background: bool, size_mb: u32, workers: &[usize]) {
                 );
             }
             if kind == "rogue_device" {
-                assert_eq!(hits.len(), 1, "{}: one rogue alert per MAC/IP per hour", ev["id"]);
+                assert_eq!(
+                    hits.len(),
+                    1,
+                    "{}: one rogue alert per MAC/IP per hour",
+                    ev["id"]
+                );
             }
         }
 
@@ -113,7 +138,10 @@ fn check_capture(background: bool, size_mb: u32, workers: &[usize]) {
             .collect();
         records.sort();
         if let Some(p) = &previous {
-            assert!(p == &records, "workers={w}: records differ from the single-worker run");
+            assert!(
+                p == &records,
+                "workers={w}: records differ from the single-worker run"
+            );
         }
         previous = Some(records);
     }

@@ -45,7 +45,10 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitCode> {
         );
         let mut report = check_json(&rules.result);
         if let Some(obj) = report.as_object_mut() {
-            obj.insert("config_errors".into(), serde_json::Value::Array(config_errors));
+            obj.insert(
+                "config_errors".into(),
+                serde_json::Value::Array(config_errors),
+            );
         }
         println!("{report}");
         return Ok(if result.is_ok() && rules.errors.is_empty() {
@@ -75,5 +78,9 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitCode> {
         rules.result.rules.len(),
         rules.result.rejected.len()
     );
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -196,16 +196,23 @@ pub enum AuditCommand {
 
 fn filter(f: &FilterArgs) -> anyhow::Result<Filter> {
     let status = match &f.status {
-        Some(s) => Some(Status::parse(s).ok_or_else(|| anyhow::anyhow!("--status: unknown status '{s}' / 未知状态"))?),
+        Some(s) => Some(
+            Status::parse(s)
+                .ok_or_else(|| anyhow::anyhow!("--status: unknown status '{s}' / 未知状态"))?,
+        ),
         None => None,
     };
     let min_grade = match &f.grade {
-        Some(g) => Some(Grade::parse(g).ok_or_else(|| anyhow::anyhow!("--grade: unknown grade '{g}' (I, II, III, IV) / 未知等级"))?),
+        Some(g) => Some(Grade::parse(g).ok_or_else(|| {
+            anyhow::anyhow!("--grade: unknown grade '{g}' (I, II, III, IV) / 未知等级")
+        })?),
         None => None,
     };
     let time = |s: &Option<String>, flag: &str| -> anyhow::Result<_> {
         match s {
-            Some(s) => Ok(Some(icli::parse_time(s).map_err(|e| anyhow::anyhow!("{flag}: {e}"))?)),
+            Some(s) => Ok(Some(
+                icli::parse_time(s).map_err(|e| anyhow::anyhow!("{flag}: {e}"))?,
+            )),
             None => Ok(None),
         }
     };
@@ -222,7 +229,15 @@ fn filter(f: &FilterArgs) -> anyhow::Result<Filter> {
 }
 
 fn act(common: &Common, t: &Target, action: Action, arg: Option<&str>) -> anyhow::Result<ExitCode> {
-    let out = icli::transition(&common.db, t.id, action, &t.actor, arg, common.json, wall_now())?;
+    let out = icli::transition(
+        &common.db,
+        t.id,
+        action,
+        &t.actor,
+        arg,
+        common.json,
+        wall_now(),
+    )?;
     println!("{out}");
     Ok(ExitCode::SUCCESS)
 }
@@ -231,7 +246,10 @@ pub fn run(a: IncidentsArgs) -> anyhow::Result<ExitCode> {
     let now = wall_now();
     match a.command {
         IncidentsCommand::List { common, filter: f } => {
-            println!("{}", icli::list(&common.db, &filter(&f)?, common.json, now)?);
+            println!(
+                "{}",
+                icli::list(&common.db, &filter(&f)?, common.json, now)?
+            );
             Ok(ExitCode::SUCCESS)
         }
         IncidentsCommand::Show { common, target } => {
@@ -239,15 +257,35 @@ pub fn run(a: IncidentsArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         IncidentsCommand::Ack { common, target } => act(&common, &target, Action::Ack, None),
-        IncidentsCommand::Assign { common, target, user } => act(&common, &target, Action::Assign, Some(&user)),
+        IncidentsCommand::Assign {
+            common,
+            target,
+            user,
+        } => act(&common, &target, Action::Assign, Some(&user)),
         IncidentsCommand::Start { common, target } => act(&common, &target, Action::Start, None),
-        IncidentsCommand::Resolve { common, target, note } => act(&common, &target, Action::Resolve, note.as_deref()),
-        IncidentsCommand::FalsePositive { common, target, note } => {
-            act(&common, &target, Action::FalsePositive, note.as_deref())
+        IncidentsCommand::Resolve {
+            common,
+            target,
+            note,
+        } => act(&common, &target, Action::Resolve, note.as_deref()),
+        IncidentsCommand::FalsePositive {
+            common,
+            target,
+            note,
+        } => act(&common, &target, Action::FalsePositive, note.as_deref()),
+        IncidentsCommand::Reopen { common, target, to } => {
+            act(&common, &target, Action::Reopen, to.as_deref())
         }
-        IncidentsCommand::Reopen { common, target, to } => act(&common, &target, Action::Reopen, to.as_deref()),
-        IncidentsCommand::Comment { common, target, text } => act(&common, &target, Action::Comment, Some(&text)),
-        IncidentsCommand::Export { db, format, filter: f } => {
+        IncidentsCommand::Comment {
+            common,
+            target,
+            text,
+        } => act(&common, &target, Action::Comment, Some(&text)),
+        IncidentsCommand::Export {
+            db,
+            format,
+            filter: f,
+        } => {
             let fmt = match format {
                 Format::Json => ExportFormat::Json,
                 Format::Csv => ExportFormat::Csv,
@@ -269,7 +307,11 @@ pub fn run_audit(a: AuditArgs) -> anyhow::Result<ExitCode> {
                 let out = audit::verify_cli_json(&common.db)?;
                 let ok = out.contains("\"ok\":true");
                 println!("{out}");
-                return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) });
+                return Ok(if ok {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                });
             }
             match audit::verify_cli(&common.db) {
                 Ok(s) => {

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
-use zoneguard::output::{EventTypes, EveWriter};
+use zoneguard::output::{EveWriter, EventTypes};
 use zoneguard::pipeline::{replay, Engine, EngineOptions, ReplayOptions, ReplaySummary};
 
 /// Checksum validation mode, as Suricata's `-k`.
@@ -91,8 +91,15 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
             print!("{}", inc.render());
         }
     }
-    if let Some(err) = summary.incidents.as_ref().and_then(|i| i.sync_error.as_ref()) {
-        eprintln!("zoneguard: error / 错误: incident store {}: {err}", db.display());
+    if let Some(err) = summary
+        .incidents
+        .as_ref()
+        .and_then(|i| i.sync_error.as_ref())
+    {
+        eprintln!(
+            "zoneguard: error / 错误: incident store {}: {err}",
+            db.display()
+        );
         return Ok(ExitCode::from(1));
     }
     if eve.lost_records() > 0 {
@@ -135,5 +142,8 @@ fn print_summary(s: &ReplaySummary, eve: &std::path::Path, records: u64, workers
         s.elapsed.as_secs_f64(),
         s.packets_per_sec()
     );
-    println!("  output / 输出         {} ({records} records)", eve.display());
+    println!(
+        "  output / 输出         {} ({records} records)",
+        eve.display()
+    );
 }

@@ -56,8 +56,14 @@ pub fn run(a: SyslogArgs) -> anyhow::Result<ExitCode> {
             }
             let stdin = std::io::stdin();
             let stdout = std::io::stdout();
-            zoneguard::syslog::run_parse_command(stdin.lock(), stdout.lock(), p.strict, p.json_input, tz)
-                .context("syslog parse")?;
+            zoneguard::syslog::run_parse_command(
+                stdin.lock(),
+                stdout.lock(),
+                p.strict,
+                p.json_input,
+                tz,
+            )
+            .context("syslog parse")?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -34,7 +34,9 @@ impl Addr {
     /// The IPv4 address, if it is one.
     pub fn v4(self) -> Option<Ipv4Addr> {
         if self.is_v4() {
-            Some(Ipv4Addr::new(self.0[12], self.0[13], self.0[14], self.0[15]))
+            Some(Ipv4Addr::new(
+                self.0[12], self.0[13], self.0[14], self.0[15],
+            ))
         } else {
             None
         }

@@ -9,5 +9,7 @@ pub mod table;
 pub mod tcp;
 
 pub use key::{Addr, FlowKey};
-pub use table::{EndReason, Flow, FlowStats, FlowTable, FlowTableConfig, FlowTimeouts, Lookup, TimeoutClass};
+pub use table::{
+    EndReason, Flow, FlowStats, FlowTable, FlowTableConfig, FlowTimeouts, Lookup, TimeoutClass,
+};
 pub use tcp::{TcpState, TcpTracker};

@@ -167,7 +167,13 @@ impl Stream {
 
     /// The peer acknowledged up to `ack`: a hole before it will never be
     /// filled by the capture, so skip it.
-    pub fn on_peer_ack(&mut self, ack: u32, global: &mut usize, stats: &mut StreamStats, out: &mut dyn FnMut(Chunk<'_>)) {
+    pub fn on_peer_ack(
+        &mut self,
+        ack: u32,
+        global: &mut usize,
+        stats: &mut StreamStats,
+        out: &mut dyn FnMut(Chunk<'_>),
+    ) {
         if !self.started || self.ooo.is_empty() {
             return;
         }
@@ -184,7 +190,12 @@ impl Stream {
     }
 
     /// The flow ends: deliver whatever is buffered, gaps included.
-    pub fn flush(&mut self, global: &mut usize, stats: &mut StreamStats, out: &mut dyn FnMut(Chunk<'_>)) {
+    pub fn flush(
+        &mut self,
+        global: &mut usize,
+        stats: &mut StreamStats,
+        out: &mut dyn FnMut(Chunk<'_>),
+    ) {
         while !self.ooo.is_empty() {
             self.skip_to_buffered(global, stats, out);
         }
@@ -248,7 +259,12 @@ impl Stream {
     }
 
     /// Skips the hole before the first buffered segment and drains.
-    fn skip_to_buffered(&mut self, global: &mut usize, stats: &mut StreamStats, out: &mut dyn FnMut(Chunk<'_>)) {
+    fn skip_to_buffered(
+        &mut self,
+        global: &mut usize,
+        stats: &mut StreamStats,
+        out: &mut dyn FnMut(Chunk<'_>),
+    ) {
         if let Some((&first, _)) = self.ooo.iter().next() {
             if first > self.offset {
                 let gap = first - self.offset;
@@ -263,7 +279,14 @@ impl Stream {
 
     /// Buffers an out-of-order segment, keeping bytes already held (first
     /// data wins): only the parts not covered by held segments are added.
-    fn buffer(&mut self, rel: u64, payload: &[u8], cfg: &StreamConfig, global: &mut usize, stats: &mut StreamStats) {
+    fn buffer(
+        &mut self,
+        rel: u64,
+        payload: &[u8],
+        cfg: &StreamConfig,
+        global: &mut usize,
+        stats: &mut StreamStats,
+    ) {
         let end = rel + payload.len() as u64;
         // Covered ranges from held segments overlapping [rel, end).
         let mut covered: Vec<(u64, u64)> = Vec::new();
@@ -316,7 +339,11 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn collect(stream: &mut Stream, segs: &[(u32, &[u8])], cfg: &StreamConfig) -> (Vec<u8>, u64, StreamStats) {
+    fn collect(
+        stream: &mut Stream,
+        segs: &[(u32, &[u8])],
+        cfg: &StreamConfig,
+    ) -> (Vec<u8>, u64, StreamStats) {
         let mut out = Vec::new();
         let mut gaps = 0;
         let mut global = 0usize;
@@ -341,7 +368,12 @@ mod tests {
         s.on_syn(999);
         let (out, gaps, st) = collect(
             &mut s,
-            &[(1000, b"GET "), (1008, b"HTTP/1.1"), (1004, b"/ x "), (1004, b"/ x ")],
+            &[
+                (1000, b"GET "),
+                (1008, b"HTTP/1.1"),
+                (1004, b"/ x "),
+                (1004, b"/ x "),
+            ],
             &StreamConfig::default(),
         );
         assert_eq!(out, b"GET / x HTTP/1.1");
@@ -355,12 +387,20 @@ mod tests {
         let mut s = Stream::default();
         s.on_syn(0);
         // "AAAA" at 5..9 arrives first, then "BBBBBBBB" at 3..11, then the start
-        let (out, _, _) = collect(&mut s, &[(5, b"AAAA"), (3, b"BBBBBBBB"), (1, b"CC")], &StreamConfig::default());
+        let (out, _, _) = collect(
+            &mut s,
+            &[(5, b"AAAA"), (3, b"BBBBBBBB"), (1, b"CC")],
+            &StreamConfig::default(),
+        );
         assert_eq!(out, b"CCBBAAAABB");
         // a retransmission with different bytes after delivery changes nothing
         let mut s = Stream::default();
         s.on_syn(0);
-        let (out, _, _) = collect(&mut s, &[(1, b"hello"), (1, b"HELLO world")], &StreamConfig::default());
+        let (out, _, _) = collect(
+            &mut s,
+            &[(1, b"hello"), (1, b"HELLO world")],
+            &StreamConfig::default(),
+        );
         assert_eq!(out, b"hello world");
     }
 
@@ -379,7 +419,11 @@ mod tests {
         assert_eq!(gaps, 2);
         let mut s = Stream::default();
         s.on_syn(u32::MAX - 2);
-        let (out, _, _) = collect(&mut s, &[(1, b"cd"), (u32::MAX - 1, b"ab\x00x")], &StreamConfig::default());
+        let (out, _, _) = collect(
+            &mut s,
+            &[(1, b"cd"), (u32::MAX - 1, b"ab\x00x")],
+            &StreamConfig::default(),
+        );
         // "cd" arrived first for offsets 3..5, so it wins over the "x"
         assert_eq!(out, b"ab\x00cd");
     }
@@ -392,7 +436,11 @@ mod tests {
         };
         let mut s = Stream::default();
         s.on_syn(0);
-        let (out, gaps, st) = collect(&mut s, &[(1, b"ab"), (100, b"0123456789"), (110, b"XYZ")], &cfg);
+        let (out, gaps, st) = collect(
+            &mut s,
+            &[(1, b"ab"), (100, b"0123456789"), (110, b"XYZ")],
+            &cfg,
+        );
         assert_eq!(out, b"ab0123456789XYZ");
         assert_eq!(gaps, 97);
         assert_eq!(st.stream_cap_hits, 1);
@@ -402,9 +450,18 @@ mod tests {
         let mut global = 0;
         let mut stats = StreamStats::default();
         let mut got = Vec::new();
-        s.on_segment(50, b"late", &StreamConfig::default(), &mut global, &mut stats, &mut |c| got.push(format!("{c:?}")));
+        s.on_segment(
+            50,
+            b"late",
+            &StreamConfig::default(),
+            &mut global,
+            &mut stats,
+            &mut |c| got.push(format!("{c:?}")),
+        );
         assert!(got.is_empty());
-        s.on_peer_ack(60, &mut global, &mut stats, &mut |c| got.push(format!("{c:?}")));
+        s.on_peer_ack(60, &mut global, &mut stats, &mut |c| {
+            got.push(format!("{c:?}"))
+        });
         assert_eq!(got.len(), 2, "{got:?}");
         assert_eq!(global, 0);
     }

@@ -149,7 +149,10 @@ impl<T> Flow<T> {
     /// EVE `flow.state`: `new`, `established` or `closed`.
     pub fn eve_state(&self) -> &'static str {
         match self.class {
-            TimeoutClass::TcpNew | TimeoutClass::UdpNew | TimeoutClass::IcmpNew | TimeoutClass::OtherNew => "new",
+            TimeoutClass::TcpNew
+            | TimeoutClass::UdpNew
+            | TimeoutClass::IcmpNew
+            | TimeoutClass::OtherNew => "new",
             TimeoutClass::TcpClosed => "closed",
             _ => "established",
         }
@@ -281,7 +284,9 @@ impl<T> FlowTable<T> {
             let (expired, client_is_lo) = match self.get(idx) {
                 Some(f) => (
                     ts.0.saturating_sub(f.last.0)
-                        > self.timeout_of(f.class).saturating_mul(Timestamp::NANOS_PER_SEC),
+                        > self
+                            .timeout_of(f.class)
+                            .saturating_mul(Timestamp::NANOS_PER_SEC),
                     f.client_is_lo,
                 ),
                 None => (true, true),
@@ -358,7 +363,14 @@ impl<T> FlowTable<T> {
 
     /// Records a packet on a flow: counters, last-seen, and the timeout
     /// class (which the caller derives from the protocol state).
-    pub fn touch(&mut self, idx: u32, ts: Timestamp, to_server: bool, frame_len: usize, class: TimeoutClass) {
+    pub fn touch(
+        &mut self,
+        idx: u32,
+        ts: Timestamp,
+        to_server: bool,
+        frame_len: usize,
+        class: TimeoutClass,
+    ) {
         let dir = usize::from(!to_server);
         let old_class = match self.get_mut(idx) {
             Some(f) => {
@@ -393,7 +405,9 @@ impl<T> FlowTable<T> {
                     Some(f) => (f.last, f.class),
                     None => break,
                 };
-                let timeout = self.timeout_of(class).saturating_mul(Timestamp::NANOS_PER_SEC);
+                let timeout = self
+                    .timeout_of(class)
+                    .saturating_mul(Timestamp::NANOS_PER_SEC);
                 if now.0.saturating_sub(last.0) <= timeout {
                     break;
                 }
@@ -564,10 +578,17 @@ mod tests {
         let a = ft.lookup_or_create(k, lo, true, t(0), || 1, |_, _| {});
         ft.touch(a.idx, t(0), true, 10, TimeoutClass::UdpNew);
         let mut ended = 0;
-        let b = ft.lookup_or_create(k, !lo, true, t(100), || 2, |f, r| {
-            assert_eq!((f.data, r), (1, EndReason::Timeout));
-            ended += 1;
-        });
+        let b = ft.lookup_or_create(
+            k,
+            !lo,
+            true,
+            t(100),
+            || 2,
+            |f, r| {
+                assert_eq!((f.data, r), (1, EndReason::Timeout));
+                ended += 1;
+            },
+        );
         assert!(b.created);
         assert_eq!(ended, 1);
         // the reply seen first after expiry is now the initiator of a new flow
@@ -584,11 +605,18 @@ mod tests {
         let mut forced = 0;
         for i in 0..1000u32 {
             let (k, lo) = key(i, 6);
-            let l = ft.lookup_or_create(k, lo, true, t(i64::from(i) / 100), || i, |_, r| {
-                if r == EndReason::Forced {
-                    forced += 1
-                }
-            });
+            let l = ft.lookup_or_create(
+                k,
+                lo,
+                true,
+                t(i64::from(i) / 100),
+                || i,
+                |_, r| {
+                    if r == EndReason::Forced {
+                        forced += 1
+                    }
+                },
+            );
             ft.touch(l.idx, t(i64::from(i) / 100), true, 60, TimeoutClass::TcpNew);
             assert!(ft.len() <= 100);
         }

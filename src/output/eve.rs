@@ -132,7 +132,10 @@ impl EveWriter {
     /// Creates (truncates) `path`.
     pub fn create(path: &Path, types: EventTypes) -> std::io::Result<Self> {
         let f = std::fs::File::create(path)?;
-        Ok(Self::from_writer(Box::new(std::io::BufWriter::with_capacity(1 << 20, f)), types))
+        Ok(Self::from_writer(
+            Box::new(std::io::BufWriter::with_capacity(1 << 20, f)),
+            types,
+        ))
     }
 
     /// Wraps any writer.
@@ -309,7 +312,11 @@ impl<'w> EveBuf<'w> {
                 "vlan",
                 &format!(
                     "[{}]",
-                    a.vlans.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(",")
+                    a.vlans
+                        .iter()
+                        .map(|v| v.to_string())
+                        .collect::<Vec<_>>()
+                        .join(",")
                 ),
             );
         }
@@ -481,7 +488,9 @@ impl<'w> EveBuf<'w> {
             o.str("proto", &proto_name(p));
         }
         let mut a = o.obj("anomaly");
-        a.str("type", "decode").str("event", event).str("layer", layer);
+        a.str("type", "decode")
+            .str("event", event)
+            .str("layer", layer);
         a.end();
         o.end();
         self.finish_record();
@@ -530,7 +539,9 @@ impl<'w> EveBuf<'w> {
         }
         let t = self.format_ts(ts);
         let mut o = Obj::new(&mut self.buf);
-        o.str("timestamp", &t).str("event_type", "stats").value("stats", body);
+        o.str("timestamp", &t)
+            .str("event_type", "stats")
+            .value("stats", body);
         o.end();
         self.finish_record();
     }

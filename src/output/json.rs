@@ -117,7 +117,11 @@ impl<'a> Obj<'a> {
     }
 
     /// A string array field.
-    pub fn str_array<'s>(&mut self, k: &str, items: impl IntoIterator<Item = &'s str>) -> &mut Self {
+    pub fn str_array<'s>(
+        &mut self,
+        k: &str,
+        items: impl IntoIterator<Item = &'s str>,
+    ) -> &mut Self {
         self.key(k);
         self.out.push(b'[');
         for (i, s) in items.into_iter().enumerate() {
@@ -145,7 +149,9 @@ impl<'a> Obj<'a> {
 
 /// Appends `s` as a JSON string literal.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f) {
+    if s.bytes()
+        .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f)
+    {
         out.push(b'"');
         out.extend_from_slice(s.as_bytes());
         out.push(b'"');
@@ -197,14 +203,21 @@ mod tests {
     fn writes_valid_json() {
         let mut b = Vec::new();
         let mut o = Obj::new(&mut b);
-        o.str("a", "x\"y\n\u{1}é").u64("n", 0).i64("m", -42).bool("t", true);
+        o.str("a", "x\"y\n\u{1}é")
+            .u64("n", 0)
+            .i64("m", -42)
+            .bool("t", true);
         o.ip("ip", "10.0.0.1".parse().unwrap());
         {
             let mut inner = o.obj("in");
-            inner.u64("z", 18_446_744_073_709_551_615).str_array("l", ["p", "q"]);
+            inner
+                .u64("z", 18_446_744_073_709_551_615)
+                .str_array("l", ["p", "q"]);
             inner.end();
         }
-        o.str_or_null("nul", None).f64("f", 1.5).f64("nan", f64::NAN);
+        o.str_or_null("nul", None)
+            .f64("f", 1.5)
+            .f64("nan", f64::NAN);
         o.end();
         let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
         assert_eq!(v["a"], "x\"y\n\u{1}é");

@@ -3,4 +3,4 @@
 pub mod eve;
 pub mod json;
 
-pub use eve::{EventType, EventTypes, EveBuf, EveWriter, FlowRecord};
+pub use eve::{EveBuf, EveWriter, EventType, EventTypes, FlowRecord};

@@ -109,10 +109,18 @@ impl IndicatorSource {
 
     fn message(self) -> &'static str {
         match self {
-            IndicatorSource::Dns => "ZONEGUARD INDICATOR 威胁情报域名解析 DNS query or answer for a listed bad domain",
-            IndicatorSource::Tls => "ZONEGUARD INDICATOR 威胁情报域名 TLS server name of a listed bad domain",
-            IndicatorSource::Http => "ZONEGUARD INDICATOR 威胁情报主机 HTTP host or CONNECT target on the indicator list",
-            IndicatorSource::Ip => "ZONEGUARD INDICATOR 威胁情报地址 connection with a listed bad address",
+            IndicatorSource::Dns => {
+                "ZONEGUARD INDICATOR 威胁情报域名解析 DNS query or answer for a listed bad domain"
+            }
+            IndicatorSource::Tls => {
+                "ZONEGUARD INDICATOR 威胁情报域名 TLS server name of a listed bad domain"
+            }
+            IndicatorSource::Http => {
+                "ZONEGUARD INDICATOR 威胁情报主机 HTTP host or CONNECT target on the indicator list"
+            }
+            IndicatorSource::Ip => {
+                "ZONEGUARD INDICATOR 威胁情报地址 connection with a listed bad address"
+            }
         }
     }
 }
@@ -159,7 +167,13 @@ fn indicator_alert(
 
 /// Raises an alert for an address indicator on a new flow, if either end
 /// is listed.
-pub fn check_flow_addresses(engine: &Engine, out: &mut Out<'_>, ts: Timestamp, pcap_cnt: u64, f: &FlowFacts) -> bool {
+pub fn check_flow_addresses(
+    engine: &Engine,
+    out: &mut Out<'_>,
+    ts: Timestamp,
+    pcap_cnt: u64,
+    f: &FlowFacts,
+) -> bool {
     if engine.indicators.is_empty() {
         return false;
     }
@@ -205,8 +219,13 @@ pub fn handle_events(
         if let Some(t) = t {
             if out.eve.wants(t) {
                 let body = ev.eve_object();
-                let (s, d) = if reverse { (f.server, f.client) } else { (f.client, f.server) };
-                out.eve.app_record(t, ts, f.flow_id, pcap_cnt, s, d, f.proto, &body);
+                let (s, d) = if reverse {
+                    (f.server, f.client)
+                } else {
+                    (f.client, f.server)
+                };
+                out.eve
+                    .app_record(t, ts, f.flow_id, pcap_cnt, s, d, f.proto, &body);
             }
             *out.stats.app_records.entry(t.as_str()).or_default() += 1;
         }
@@ -221,16 +240,34 @@ pub fn handle_events(
                 for name in names {
                     if let Some(h) = engine.indicators.domain(name) {
                         if app.first(IndicatorSource::Dns.sid(), &h.value) {
-                            out.emit(&indicator_alert(ts, pcap_cnt, f, app_proto, IndicatorSource::Dns, h));
+                            out.emit(&indicator_alert(
+                                ts,
+                                pcap_cnt,
+                                f,
+                                app_proto,
+                                IndicatorSource::Dns,
+                                h,
+                            ));
                             alerted = true;
                         }
                     }
                 }
             }
             AppEvent::Tls(info) => {
-                if let Some(h) = info.sni.as_deref().and_then(|s| engine.indicators.domain(s)) {
+                if let Some(h) = info
+                    .sni
+                    .as_deref()
+                    .and_then(|s| engine.indicators.domain(s))
+                {
                     if app.first(IndicatorSource::Tls.sid(), &h.value) {
-                        out.emit(&indicator_alert(ts, pcap_cnt, f, app_proto, IndicatorSource::Tls, h));
+                        out.emit(&indicator_alert(
+                            ts,
+                            pcap_cnt,
+                            f,
+                            app_proto,
+                            IndicatorSource::Tls,
+                            h,
+                        ));
                         alerted = true;
                     }
                 }
@@ -243,44 +280,52 @@ pub fn handle_events(
                 };
                 if let Some(h) = target.and_then(|t| engine.indicators.host(t)) {
                     if app.first(IndicatorSource::Http.sid(), &h.value) {
-                        out.emit(&indicator_alert(ts, pcap_cnt, f, app_proto, IndicatorSource::Http, h));
+                        out.emit(&indicator_alert(
+                            ts,
+                            pcap_cnt,
+                            f,
+                            app_proto,
+                            IndicatorSource::Http,
+                            h,
+                        ));
                         alerted = true;
                     }
                 }
             }
-            AppEvent::Credentials(login) => {
-                if cleartext_applies(engine, login.proto, f) && app.first(PolicyKind::CleartextCredentials.sid(), &login.user) {
-                    let zone = |l: Locality| match l {
-                        Locality::Zone(z) => Some(z),
-                        _ => None,
-                    };
-                    let (cz, sz) = (zone(f.locs.0), zone(f.locs.1));
-                    let zones = (cz.or(sz).unwrap_or(0), sz.or(cz).unwrap_or(0));
-                    let mut a = policy_alert(
-                        engine,
-                        ts,
-                        pcap_cnt,
-                        Some(f.flow_id),
-                        f.ether,
-                        vlan_list(f.vlan),
-                        PolicyKind::CleartextCredentials,
-                        zones,
-                        AlertAddrs {
-                            src_ip: Some(f.client.0),
-                            src_port: f.client.1,
-                            dest_ip: Some(f.server.0),
-                            dest_port: f.server.1,
-                            proto: Some(f.proto),
-                        },
-                    );
-                    if let Some(p) = a.policy.as_mut() {
-                        p.app = Some(login.proto.name());
-                        p.user = Some(login.user.clone());
-                    }
-                    a.app_proto = Some(login.proto.name());
-                    out.emit(&a);
-                    alerted = true;
+            AppEvent::Credentials(login)
+                if cleartext_applies(engine, login.proto, f)
+                    && app.first(PolicyKind::CleartextCredentials.sid(), &login.user) =>
+            {
+                let zone = |l: Locality| match l {
+                    Locality::Zone(z) => Some(z),
+                    _ => None,
+                };
+                let (cz, sz) = (zone(f.locs.0), zone(f.locs.1));
+                let zones = (cz.or(sz).unwrap_or(0), sz.or(cz).unwrap_or(0));
+                let mut a = policy_alert(
+                    engine,
+                    ts,
+                    pcap_cnt,
+                    Some(f.flow_id),
+                    f.ether,
+                    vlan_list(f.vlan),
+                    PolicyKind::CleartextCredentials,
+                    zones,
+                    AlertAddrs {
+                        src_ip: Some(f.client.0),
+                        src_port: f.client.1,
+                        dest_ip: Some(f.server.0),
+                        dest_port: f.server.1,
+                        proto: Some(f.proto),
+                    },
+                );
+                if let Some(p) = a.policy.as_mut() {
+                    p.app = Some(login.proto.name());
+                    p.user = Some(login.user.clone());
                 }
+                a.app_proto = Some(login.proto.name());
+                out.emit(&a);
+                alerted = true;
             }
             AppEvent::Anomaly(name) => {
                 *out.stats.anomalies.entry(name).or_default() += 1;
@@ -302,7 +347,12 @@ fn cleartext_applies(engine: &Engine, proto: AppProto, f: &FlowFacts) -> bool {
     }
     match proto {
         AppProto::Http => engine.cleartext_http_basic_auth,
-        AppProto::Ftp | AppProto::Telnet | AppProto::Pop3 | AppProto::Imap | AppProto::Rexec | AppProto::Rlogin => true,
+        AppProto::Ftp
+        | AppProto::Telnet
+        | AppProto::Pop3
+        | AppProto::Imap
+        | AppProto::Rexec
+        | AppProto::Rlogin => true,
         _ => false,
     }
 }

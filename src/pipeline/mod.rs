@@ -13,12 +13,12 @@ pub mod worker;
 
 use std::sync::Arc;
 
+use crate::applayer::AppConfig;
 use crate::config::Config;
 use crate::decode::defrag::DefragConfig;
 use crate::decode::DecodeOptions;
-use crate::flow::{FlowTableConfig, FlowTimeouts};
-use crate::applayer::AppConfig;
 use crate::flow::stream::StreamConfig;
+use crate::flow::{FlowTableConfig, FlowTimeouts};
 use crate::policy::{Indicators, ZonePolicy};
 
 pub use replay::{replay, ReplayError, ReplayOptions, ReplaySummary};

@@ -20,11 +20,11 @@ use super::rogue::{self, RogueLocal};
 use super::worker::{policy_alert, WorkerStats};
 use super::{Engine, Worker};
 use crate::alert::{Alert, AlertAddrs, PolicyKind};
-use crate::incident::{CorrelatorConfig, Manager};
-use crate::queue::StoreConfig;
 use crate::capture::{CaptureError, CaptureReader};
 use crate::decode::decode;
+use crate::incident::{CorrelatorConfig, Manager};
 use crate::output::{EveBuf, EveWriter};
+use crate::queue::StoreConfig;
 use crate::time::Timestamp;
 
 /// What to replay and where to write.
@@ -101,6 +101,7 @@ struct WorkerOutcome {
     last_ts: Timestamp,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_worker(
     id: usize,
     n: usize,
@@ -165,7 +166,11 @@ fn run_worker(
 }
 
 /// Replays captures through `engine`, writing records to `eve`.
-pub fn replay(engine: Arc<Engine>, eve: &EveWriter, opts: &ReplayOptions) -> Result<ReplaySummary, ReplayError> {
+pub fn replay(
+    engine: Arc<Engine>,
+    eve: &EveWriter,
+    opts: &ReplayOptions,
+) -> Result<ReplaySummary, ReplayError> {
     let started = Instant::now();
     let n = opts.workers.max(1);
     let progress = AtomicU64::new(0);
@@ -184,7 +189,9 @@ pub fn replay(engine: Arc<Engine>, eve: &EveWriter, opts: &ReplayOptions) -> Res
             let keep = opts.incidents_db.is_some();
             let h = std::thread::Builder::new()
                 .name(format!("zg-worker-{id}"))
-                .spawn_scoped(s, move || run_worker(id, n, engine, eve, pcaps, progress, stop, keep))
+                .spawn_scoped(s, move || {
+                    run_worker(id, n, engine, eve, pcaps, progress, stop, keep)
+                })
                 .map_err(ReplayError::Thread)?;
             handles.push(h);
         }

@@ -84,7 +84,11 @@ impl RogueLocal {
 pub fn merge(interval_secs: i64, lists: Vec<Vec<RogueCandidate>>) -> Vec<RogueCandidate> {
     let mut all: Vec<RogueCandidate> = lists.into_iter().flatten().collect();
     all.sort_by_key(|c| c.pcap_cnt);
-    let claimed: FxHashSet<Mac> = all.iter().filter(|c| c.ip.is_some()).map(|c| c.mac).collect();
+    let claimed: FxHashSet<Mac> = all
+        .iter()
+        .filter(|c| c.ip.is_some())
+        .map(|c| c.mac)
+        .collect();
     let mut seen = FxHashSet::default();
     all.into_iter()
         .filter(|c| c.ip.is_some() || !claimed.contains(&c.mac))

@@ -13,11 +13,11 @@ use rustc_hash::FxHashMap;
 use super::app::{check_flow_addresses, handle_events, AppFlow, FlowFacts};
 use super::rogue::{RogueCandidate, RogueLocal};
 use super::Engine;
-use crate::applayer::{AppEvent, AppProto, AppState, Direction, Transport};
-use crate::flow::stream::{Chunk, StreamStats};
 use crate::alert::{Action, Alert, AlertAddrs, AlertSource, PolicyInfo, PolicyKind};
+use crate::applayer::{AppEvent, AppProto, AppState, Direction, Transport};
 use crate::decode::defrag::{decode_reassembled, Defragmenter};
 use crate::decode::{Decoded, L3, L4};
+use crate::flow::stream::{Chunk, StreamStats};
 use crate::flow::tcp::flags;
 use crate::flow::{Addr, EndReason, Flow, FlowKey, FlowTable, TimeoutClass};
 use crate::output::{EveBuf, FlowRecord};
@@ -230,7 +230,11 @@ fn end_flow(engine: &Engine, out: &mut Out<'_>, mut f: Flow<FlowData>, reason: E
     if let Some(mut app) = f.data.app.take() {
         let AppFlow { streams, state, .. } = &mut *app;
         for (i, st) in streams.iter_mut().enumerate() {
-            let dir = if i == 0 { Direction::ToServer } else { Direction::ToClient };
+            let dir = if i == 0 {
+                Direction::ToServer
+            } else {
+                Direction::ToClient
+            };
             let Out {
                 events,
                 stream_global,
@@ -279,10 +283,16 @@ fn end_flow(engine: &Engine, out: &mut Out<'_>, mut f: Flow<FlowData>, reason: E
 impl<'w> Worker<'w> {
     /// A worker writing to `eve`; `shards` is the number of workers (the
     /// flow capacity is split between them).
-    pub fn new(engine: Arc<Engine>, eve: EveBuf<'w>, shards: usize, salt: u64, keep_alerts: bool) -> Self {
+    pub fn new(
+        engine: Arc<Engine>,
+        eve: EveBuf<'w>,
+        shards: usize,
+        salt: u64,
+        keep_alerts: bool,
+    ) -> Self {
         let mut fcfg = engine.flow.clone();
         fcfg.max_flows = (fcfg.max_flows / shards.max(1)).max(1024);
-        let defrag = Defragmenter::new(engine.defrag.clone());
+        let defrag = Defragmenter::new(engine.defrag);
         Worker {
             flows: FlowTable::new(fcfg, salt),
             defrag,
@@ -313,7 +323,8 @@ impl<'w> Worker<'w> {
             let now = self.now;
             let engine = &*self.engine;
             let out = &mut self.out;
-            self.flows.expire(now, &mut |f, r| end_flow(engine, out, f, r));
+            self.flows
+                .expire(now, &mut |f, r| end_flow(engine, out, f, r));
             self.defrag.expire(now);
         }
     }
@@ -355,7 +366,9 @@ impl<'w> Worker<'w> {
             L3::Arp(_) => st.arp += 1,
             _ => st.other += 1,
         }
-        if self.engine.policy.inventory.any_strict() && self.engine.policy.reports(PolicyKind::RogueDevice) {
+        if self.engine.policy.inventory.any_strict()
+            && self.engine.policy.reports(PolicyKind::RogueDevice)
+        {
             self.check_rogue(ts, pcap_cnt, d);
         }
         let (Some(src), Some(dst)) = (d.src_ip(), d.dst_ip()) else {
@@ -385,15 +398,27 @@ impl<'w> Worker<'w> {
         };
         let tcp_flags = tcp.map(|t| t.0);
         let vlan = innermost_vlan(d).unwrap_or(0);
-        let (key, src_is_lo) = FlowKey::new(Addr::from_ip(src), sport, Addr::from_ip(dst), dport, proto, vlan);
+        let (key, src_is_lo) = FlowKey::new(
+            Addr::from_ip(src),
+            sport,
+            Addr::from_ip(dst),
+            dport,
+            proto,
+            vlan,
+        );
         let syn_ack = flags::SYN | flags::ACK;
         let initiator_is_src = tcp_flags.is_none_or(|f| f & syn_ack != syn_ack);
         let engine = &*self.engine;
         let policy = &engine.policy;
         let out = &mut self.out;
-        let look = self.flows.lookup_or_create(key, src_is_lo, initiator_is_src, ts, FlowData::new, |f, r| {
-            end_flow(engine, out, f, r)
-        });
+        let look = self.flows.lookup_or_create(
+            key,
+            src_is_lo,
+            initiator_is_src,
+            ts,
+            FlowData::new,
+            |f, r| end_flow(engine, out, f, r),
+        );
         let Some(flow) = self.flows.get_mut(look.idx) else {
             return;
         };
@@ -414,8 +439,16 @@ impl<'w> Worker<'w> {
         };
         let ether = d.ether.map(|e| (e.src, e.dst));
         if look.created {
-            let (client, server) = if look.to_server { (src, dst) } else { (dst, src) };
-            let (cport, sport_) = if look.to_server { (sport, dport) } else { (dport, sport) };
+            let (client, server) = if look.to_server {
+                (src, dst)
+            } else {
+                (dst, src)
+            };
+            let (cport, sport_) = if look.to_server {
+                (sport, dport)
+            } else {
+                (dport, sport)
+            };
             flow.data.client_loc = policy.locate(client);
             flow.data.server_loc = policy.locate(server);
             let midstream = tcp_flags.is_some_and(|f| f & flags::SYN == 0);
@@ -458,14 +491,26 @@ impl<'w> Worker<'w> {
         }
 
         // application layer: TCP through reassembly, UDP datagram by datagram
-        let dir = if look.to_server { Direction::ToServer } else { Direction::ToClient };
+        let dir = if look.to_server {
+            Direction::ToServer
+        } else {
+            Direction::ToClient
+        };
         let payload = d.payload;
         let wants_app = matches!(proto, 6 | 17) && (!payload.is_empty() || flow.data.app.is_some());
         if wants_app {
             let fx = facts(flow, ether);
             let app = flow.data.app.get_or_insert_with(|| {
-                let server_port = if flow.client_is_lo { flow.key.hi_port } else { flow.key.lo_port };
-                let transport = if proto == 6 { Transport::Tcp } else { Transport::Udp };
+                let server_port = if flow.client_is_lo {
+                    flow.key.hi_port
+                } else {
+                    flow.key.lo_port
+                };
+                let transport = if proto == 6 {
+                    Transport::Tcp
+                } else {
+                    Transport::Udp
+                };
                 Box::new(AppFlow::new(AppState::with_config(
                     AppProto::Unknown,
                     transport,
@@ -483,7 +528,11 @@ impl<'w> Worker<'w> {
             if let Some((fl, seq, ack)) = tcp {
                 let i = dir.index();
                 let other = 1 - i;
-                let odir = if other == 0 { Direction::ToServer } else { Direction::ToClient };
+                let odir = if other == 0 {
+                    Direction::ToServer
+                } else {
+                    Direction::ToClient
+                };
                 if fl & flags::SYN != 0 {
                     if let Some(s) = streams.get_mut(i) {
                         s.on_syn(seq);
@@ -493,30 +542,38 @@ impl<'w> Worker<'w> {
                     if let Some(s) = streams.get_mut(other) {
                         s.on_peer_ack(ack, stream_global, &mut stats.stream, &mut |c| match c {
                             Chunk::Data(b) => state.on_data(odir, b, ts, events),
-                            Chunk::Gap(n) => state.on_gap(odir, u32::try_from(n).unwrap_or(u32::MAX)),
+                            Chunk::Gap(n) => {
+                                state.on_gap(odir, u32::try_from(n).unwrap_or(u32::MAX))
+                            }
                         });
                     }
                 }
                 if !payload.is_empty() {
                     if let Some(s) = streams.get_mut(i) {
-                        s.on_segment(seq, payload, &engine.stream, stream_global, &mut stats.stream, &mut |c| {
-                            match c {
+                        s.on_segment(
+                            seq,
+                            payload,
+                            &engine.stream,
+                            stream_global,
+                            &mut stats.stream,
+                            &mut |c| match c {
                                 Chunk::Data(b) => state.on_data(dir, b, ts, events),
-                                Chunk::Gap(n) => state.on_gap(dir, u32::try_from(n).unwrap_or(u32::MAX)),
-                            }
-                        });
+                                Chunk::Gap(n) => {
+                                    state.on_gap(dir, u32::try_from(n).unwrap_or(u32::MAX))
+                                }
+                            },
+                        );
                     }
                 }
             } else if !payload.is_empty() {
                 state.on_data(dir, payload, ts, events);
             }
-            if !out.events.is_empty() {
-                if handle_events(engine, out, app, &fx, ts, Some(pcap_cnt)) {
-                    flow.data.alerted = true;
-                }
+            if !out.events.is_empty() && handle_events(engine, out, app, &fx, ts, Some(pcap_cnt)) {
+                flow.data.alerted = true;
             }
         }
-        self.flows.touch(look.idx, ts, look.to_server, frame_len, class);
+        self.flows
+            .touch(look.idx, ts, look.to_server, frame_len, class);
     }
 
     /// Checks a frame's sender against the strict inventories.
@@ -560,9 +617,10 @@ impl<'w> Worker<'w> {
             _ => None,
         };
         let policy = &self.engine.policy;
-        let Some(seg) = policy
-            .inventory
-            .segment(&policy.map, innermost_vlan(d), eth.src, eth.dst, claim_ip)
+        let Some(seg) =
+            policy
+                .inventory
+                .segment(&policy.map, innermost_vlan(d), eth.src, eth.dst, claim_ip)
         else {
             return;
         };
@@ -644,7 +702,11 @@ pub fn policy_alert(
     addrs: AlertAddrs,
 ) -> Alert {
     let p = &engine.policy;
-    let zid = |z: u16| p.zone(z).map(|z| z.id.clone()).unwrap_or_else(|| Arc::from("?"));
+    let zid = |z: u16| {
+        p.zone(z)
+            .map(|z| z.id.clone())
+            .unwrap_or_else(|| Arc::from("?"))
+    };
     let level = [src_zone, dst_zone]
         .iter()
         .filter_map(|z| p.zone(*z))
@@ -670,7 +732,10 @@ pub fn policy_alert(
         severity: kind.eve_severity(),
         metadata: vec![
             (Arc::from("taxonomy"), vec![Arc::from(kind.taxonomy())]),
-            (Arc::from("zoneguard_severity"), vec![Arc::from(kind.detection_severity())]),
+            (
+                Arc::from("zoneguard_severity"),
+                vec![Arc::from(kind.detection_severity())],
+            ),
         ],
         policy: Some(PolicyInfo {
             kind,

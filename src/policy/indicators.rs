@@ -37,10 +37,12 @@ impl Indicators {
         let mut s = Indicators::default();
         for d in &cfg.indicators.domains {
             let name = d.value.trim_end_matches('.').to_ascii_lowercase();
-            s.domains.entry(name.clone().into_boxed_str()).or_insert(IndicatorHit {
-                value: Arc::from(name.as_str()),
-                category: Arc::from(d.category.as_str()),
-            });
+            s.domains
+                .entry(name.clone().into_boxed_str())
+                .or_insert(IndicatorHit {
+                    value: Arc::from(name.as_str()),
+                    category: Arc::from(d.category.as_str()),
+                });
         }
         for i in &cfg.indicators.ips {
             let hit = IndicatorHit {
@@ -95,9 +97,12 @@ impl Indicators {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
             v4 => v4,
         };
-        self.hosts
-            .get(&ip)
-            .or_else(|| self.nets.iter().find(|(n, _)| n.contains(&ip)).map(|(_, h)| h))
+        self.hosts.get(&ip).or_else(|| {
+            self.nets
+                .iter()
+                .find(|(n, _)| n.contains(&ip))
+                .map(|(_, h)| h)
+        })
     }
 
     /// The indicator a host string (`name`, `1.2.3.4`, `[::1]`, with or
@@ -158,7 +163,10 @@ mod tests {
         assert!(s.domain("evil-c2.example").is_none());
         assert!(s.domain("notupdate.evil-c2.example").is_none());
         assert_eq!(
-            s.domain("xn--80ak6aa92e.example").unwrap().category.as_ref(),
+            s.domain("xn--80ak6aa92e.example")
+                .unwrap()
+                .category
+                .as_ref(),
             "network_attack/phishing"
         );
         assert!(s.domain("").is_none() && s.domain(".").is_none() && s.domain("..").is_none());

@@ -79,7 +79,14 @@ impl Inventory {
     }
 
     /// The segment (zone) a frame was seen on, if it can be told.
-    pub fn segment(&self, zones: &ZoneMap, vlan: Option<u16>, src: Mac, dst: Mac, claim: Option<IpAddr>) -> Option<u16> {
+    pub fn segment(
+        &self,
+        zones: &ZoneMap,
+        vlan: Option<u16>,
+        src: Mac,
+        dst: Mac,
+        claim: Option<IpAddr>,
+    ) -> Option<u16> {
         if let Some(v) = vlan {
             return self.vlan_zone.get(&v).copied();
         }
@@ -193,7 +200,11 @@ mod tests {
                     ("10.10.1.10".parse().unwrap(), Some(WEB)),
                 ],
             ),
-            (false, &[20u16][..], vec![("10.20.0.1".parse().unwrap(), None)]),
+            (
+                false,
+                &[20u16][..],
+                vec![("10.20.0.1".parse().unwrap(), None)],
+            ),
         ]);
         (zm, inv)
     }
@@ -204,9 +215,29 @@ mod tests {
         let ext: IpAddr = "61.158.148.77".parse().unwrap();
         let seg = inv.segment(&zm, None, GW, WEB, Some(ext)).unwrap();
         assert_eq!(seg, 1);
-        assert_eq!(inv.check(&zm, seg, Claim { mac: GW, ip: Some(ext) }), None);
+        assert_eq!(
+            inv.check(
+                &zm,
+                seg,
+                Claim {
+                    mac: GW,
+                    ip: Some(ext)
+                }
+            ),
+            None
+        );
         let own: IpAddr = "10.10.1.10".parse().unwrap();
-        assert_eq!(inv.check(&zm, seg, Claim { mac: WEB, ip: Some(own) }), None);
+        assert_eq!(
+            inv.check(
+                &zm,
+                seg,
+                Claim {
+                    mac: WEB,
+                    ip: Some(own)
+                }
+            ),
+            None
+        );
     }
 
     #[test]
@@ -215,14 +246,42 @@ mod tests {
         let ip: IpAddr = "10.10.1.77".parse().unwrap();
         // a rogue ARP announcement: untagged, unknown src, broadcast dst
         let seg = inv.segment(&zm, None, ROGUE, [0xff; 6], Some(ip)).unwrap();
-        let f = inv.check(&zm, seg, Claim { mac: ROGUE, ip: Some(ip) }).unwrap();
+        let f = inv
+            .check(
+                &zm,
+                seg,
+                Claim {
+                    mac: ROGUE,
+                    ip: Some(ip),
+                },
+            )
+            .unwrap();
         assert!(!f.known_mac);
         // a known MAC using an address that is not its own
-        let f = inv.check(&zm, 1, Claim { mac: WEB, ip: Some(ip) }).unwrap();
+        let f = inv
+            .check(
+                &zm,
+                1,
+                Claim {
+                    mac: WEB,
+                    ip: Some(ip),
+                },
+            )
+            .unwrap();
         assert!(f.known_mac);
         // open zones are never judged
         assert_eq!(inv.segment(&zm, Some(20), ROGUE, GW, None), Some(2));
-        assert_eq!(inv.check(&zm, 2, Claim { mac: ROGUE, ip: None }), None);
+        assert_eq!(
+            inv.check(
+                &zm,
+                2,
+                Claim {
+                    mac: ROGUE,
+                    ip: None
+                }
+            ),
+            None
+        );
     }
 
     #[test]

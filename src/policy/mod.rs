@@ -180,7 +180,10 @@ impl ZonePolicy {
         let kind = if c.isolated || s.isolated {
             PolicyKind::IsolatedBreach
         } else {
-            let allowed = self.allow.find(cz, sz, client, server, proto, dport, ts).is_some()
+            let allowed = self
+                .allow
+                .find(cz, sz, client, server, proto, dport, ts)
+                .is_some()
                 || (midstream
                     && self
                         .allow
@@ -218,7 +221,9 @@ impl ZonePolicy {
             return false;
         };
         [a, b].iter().any(|l| match l {
-            Locality::Zone(z) => self.zone(*z).is_some_and(|z| z.level >= min && !z.is_default),
+            Locality::Zone(z) => self
+                .zone(*z)
+                .is_some_and(|z| z.level >= min && !z.is_default),
             _ => false,
         })
     }
@@ -264,7 +269,9 @@ mod tests {
         let office = zone("office", 2, &["10.31.0.0/16"]);
         let mut c = Config::builtin_default();
         c.zones = vec![internet, dc, classified, office];
-        c.groups = [("offices".to_string(), vec!["office".to_string()])].into_iter().collect();
+        c.groups = [("offices".to_string(), vec!["office".to_string()])]
+            .into_iter()
+            .collect();
         c.allow = vec![
             AllowRule {
                 from: vec!["offices".into()],
@@ -303,8 +310,18 @@ mod tests {
 
     fn v(p: &ZonePolicy, c: &str, s: &str, proto: u8, dport: u16, ts: i64) -> Option<PolicyKind> {
         let (c, s): (IpAddr, IpAddr) = (c.parse().unwrap(), s.parse().unwrap());
-        p.flow_verdict(c, p.locate(c), s, p.locate(s), proto, 40000, dport, false, Timestamp::from_secs_nanos(ts, 0))
-            .map(|v| v.kind)
+        p.flow_verdict(
+            c,
+            p.locate(c),
+            s,
+            p.locate(s),
+            proto,
+            40000,
+            dport,
+            false,
+            Timestamp::from_secs_nanos(ts, 0),
+        )
+        .map(|v| v.kind)
     }
 
     #[test]
@@ -313,27 +330,53 @@ mod tests {
         let t0 = 1_793_581_200; // 2026-11-02T01:00:00Z
         assert_eq!(v(&p, "10.31.4.27", "10.40.0.80", 6, 3128, t0), None);
         assert_eq!(v(&p, "10.40.0.80", "1.2.3.4", 6, 443, t0), None);
-        assert_eq!(v(&p, "10.40.0.10", "1.2.3.4", 6, 443, t0), Some(PolicyKind::UnauthorizedOutbound));
-        assert_eq!(v(&p, "10.31.4.27", "1.2.3.4", 6, 443, t0), Some(PolicyKind::UnauthorizedOutbound));
-        assert_eq!(v(&p, "10.31.4.27", "10.40.0.20", 6, 5432, t0), Some(PolicyKind::PolicyViolation));
-        assert_eq!(v(&p, "61.1.1.1", "10.40.0.20", 6, 22, t0), Some(PolicyKind::PolicyViolation));
-        assert_eq!(v(&p, "172.16.3.9", "10.31.5.5", 6, 445, t0), Some(PolicyKind::IsolatedBreach));
-        assert_eq!(v(&p, "10.31.5.5", "172.16.3.9", 1, 0, t0), Some(PolicyKind::IsolatedBreach));
+        assert_eq!(
+            v(&p, "10.40.0.10", "1.2.3.4", 6, 443, t0),
+            Some(PolicyKind::UnauthorizedOutbound)
+        );
+        assert_eq!(
+            v(&p, "10.31.4.27", "1.2.3.4", 6, 443, t0),
+            Some(PolicyKind::UnauthorizedOutbound)
+        );
+        assert_eq!(
+            v(&p, "10.31.4.27", "10.40.0.20", 6, 5432, t0),
+            Some(PolicyKind::PolicyViolation)
+        );
+        assert_eq!(
+            v(&p, "61.1.1.1", "10.40.0.20", 6, 22, t0),
+            Some(PolicyKind::PolicyViolation)
+        );
+        assert_eq!(
+            v(&p, "172.16.3.9", "10.31.5.5", 6, 445, t0),
+            Some(PolicyKind::IsolatedBreach)
+        );
+        assert_eq!(
+            v(&p, "10.31.5.5", "172.16.3.9", 1, 0, t0),
+            Some(PolicyKind::IsolatedBreach)
+        );
         assert_eq!(v(&p, "172.16.3.9", "172.16.0.1", 6, 445, t0), None);
         assert_eq!(v(&p, "10.31.1.1", "10.31.2.2", 6, 22, t0), None);
         assert_eq!(v(&p, "10.31.1.1", "224.0.0.251", 17, 5353, t0), None);
         // temporary exception: allowed until it expires (packet time)
         assert_eq!(v(&p, "10.31.1.1", "8.8.8.8", 17, 53, t0), None);
-        assert_eq!(v(&p, "10.31.1.1", "8.8.8.8", 17, 53, t0 + 301), Some(PolicyKind::UnauthorizedOutbound));
+        assert_eq!(
+            v(&p, "10.31.1.1", "8.8.8.8", 17, 53, t0 + 301),
+            Some(PolicyKind::UnauthorizedOutbound)
+        );
     }
 
     #[test]
     fn midstream_reverse_is_allowed() {
         let p = ZonePolicy::from_config(&cfg());
-        let (c, s): (IpAddr, IpAddr) = ("10.40.0.80".parse().unwrap(), "10.31.4.27".parse().unwrap());
+        let (c, s): (IpAddr, IpAddr) =
+            ("10.40.0.80".parse().unwrap(), "10.31.4.27".parse().unwrap());
         let ts = Timestamp::from_secs_nanos(1_793_581_200, 0);
-        assert!(p.flow_verdict(c, p.locate(c), s, p.locate(s), 6, 3128, 50000, true, ts).is_none());
-        assert!(p.flow_verdict(c, p.locate(c), s, p.locate(s), 6, 3128, 50000, false, ts).is_some());
+        assert!(p
+            .flow_verdict(c, p.locate(c), s, p.locate(s), 6, 3128, 50000, true, ts)
+            .is_none());
+        assert!(p
+            .flow_verdict(c, p.locate(c), s, p.locate(s), 6, 3128, 50000, false, ts)
+            .is_some());
     }
 
     #[test]

@@ -53,7 +53,10 @@ fn mask6(len: u8) -> u128 {
 impl ZoneMap {
     /// Builds the map from `(cidr, zone index)` pairs. Later duplicates of
     /// the same prefix are ignored (config validation reports overlaps).
-    pub fn new(prefixes: impl IntoIterator<Item = (IpNet, u16)>, default_zone: Option<u16>) -> Self {
+    pub fn new(
+        prefixes: impl IntoIterator<Item = (IpNet, u16)>,
+        default_zone: Option<u16>,
+    ) -> Self {
         let mut m = ZoneMap {
             default_zone,
             ..Default::default()
@@ -89,8 +92,8 @@ impl ZoneMap {
                 }
             }
         }
-        m.v4.sort_by(|a, b| b.0.cmp(&a.0));
-        m.v6.sort_by(|a, b| b.0.cmp(&a.0));
+        m.v4.sort_by_key(|e| std::cmp::Reverse(e.0));
+        m.v6.sort_by_key(|e| std::cmp::Reverse(e.0));
         m
     }
 
@@ -151,7 +154,10 @@ pub fn is_local_v4(ip: Ipv4Addr) -> bool {
 /// loopback, link-local fe80::/10 and multicast ff00::/8.
 pub fn is_local_v6(ip: Ipv6Addr) -> bool {
     let seg0 = ip.segments()[0];
-    ip.is_unspecified() || ip.is_loopback() || (seg0 & 0xffc0) == 0xfe80 || (seg0 & 0xff00) == 0xff00
+    ip.is_unspecified()
+        || ip.is_loopback()
+        || (seg0 & 0xffc0) == 0xfe80
+        || (seg0 & 0xff00) == 0xff00
 }
 
 #[cfg(test)]

@@ -61,7 +61,10 @@ pub fn load(cfg: &Config, only: &[PathBuf]) -> RulesetLoad {
         Some(p) => match Classification::from_file(p) {
             Ok(c) => c,
             Err(e) => {
-                errors.push(format!("{}:{}: {} / 分类文件错误", e.file, e.line, e.reason));
+                errors.push(format!(
+                    "{}:{}: {} / 分类文件错误",
+                    e.file, e.line, e.reason
+                ));
                 Classification::suricata_default()
             }
         },
@@ -69,9 +72,15 @@ pub fn load(cfg: &Config, only: &[PathBuf]) -> RulesetLoad {
     };
     let vars = resolved_vars(cfg);
     for (kind, name, reason) in vars.errors() {
-        errors.push(format!("vars: {kind} group {name}: {reason} / 变量无法解析"));
+        errors.push(format!(
+            "vars: {kind} group {name}: {reason} / 变量无法解析"
+        ));
     }
     let files = rule_files(cfg, only, &mut errors);
     let result = load_rule_files(&files, &vars, &classification);
-    RulesetLoad { result, errors, files }
+    RulesetLoad {
+        result,
+        errors,
+        files,
+    }
 }

@@ -36,7 +36,13 @@ pub fn zoneguard(args: &[&str]) -> Output {
 }
 
 /// Generates a capture with gen-pcap; returns (pcap, ground truth).
-pub fn gen_pcap(dir: &Path, plan: &str, seed: u32, size_mb: u32, background: bool) -> (PathBuf, Vec<Value>) {
+pub fn gen_pcap(
+    dir: &Path,
+    plan: &str,
+    seed: u32,
+    size_mb: u32,
+    background: bool,
+) -> (PathBuf, Vec<Value>) {
     let pcap = dir.join(format!("gen-{seed}-{size_mb}.pcap"));
     let truth = dir.join(format!("gen-{seed}-{size_mb}.jsonl"));
     let sh = shared();
@@ -45,7 +51,13 @@ pub fn gen_pcap(dir: &Path, plan: &str, seed: u32, size_mb: u32, background: boo
         .arg(sh.join("topology/dehong-egov.yaml"))
         .arg("--plan")
         .arg(sh.join("tools/plans").join(plan))
-        .args(["--seed", &seed.to_string(), "--size-mb", &size_mb.to_string(), "--quiet"])
+        .args([
+            "--seed",
+            &seed.to_string(),
+            "--size-mb",
+            &size_mb.to_string(),
+            "--quiet",
+        ])
         .arg("--out")
         .arg(&pcap)
         .arg("--truth")
@@ -54,7 +66,11 @@ pub fn gen_pcap(dir: &Path, plan: &str, seed: u32, size_mb: u32, background: boo
         cmd.arg("--no-background");
     }
     let out = cmd.output().expect("run gen-pcap");
-    assert!(out.status.success(), "gen-pcap failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "gen-pcap failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (pcap, read_jsonl(&truth))
 }
 
