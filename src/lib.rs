@@ -21,7 +21,8 @@ pub mod config;
 pub mod decode;
 pub mod flow;
 pub mod output;
-pub mod pipeline;
+// TMP(lead): disabled on this branch until capture/decode merge
+// pub mod pipeline;
 pub mod policy;
 pub mod signatures;
 pub mod syslog;

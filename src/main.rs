@@ -1,19 +1,2 @@
-//! The `zoneguard` command line.
-
-mod cli;
-
-use std::process::ExitCode;
-
-use clap::Parser;
-
-fn main() -> ExitCode {
-    let args = cli::Cli::parse();
-    cli::init_logging();
-    match cli::run(args) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("zoneguard: error / 错误: {e:#}");
-            ExitCode::from(2)
-        }
-    }
-}
+//! TMP(lead): CLI disabled on this branch.
+fn main() {}
