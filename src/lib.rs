@@ -20,6 +20,7 @@ pub mod capture;
 pub mod config;
 pub mod decode;
 pub mod flow;
+pub mod logrules;
 pub mod output;
 // TMP(lead): disabled on this branch until capture/decode merge
 // pub mod pipeline;
