@@ -171,13 +171,21 @@ pub fn replay_reader<R: Read>(
     let mut stats = ReplayStats::default();
     let mut out = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
+    let mut last_was_lf = true;
     loop {
         let n = match r.read(&mut buf) {
             Ok(0) => {
+                // A last line without its LF is still a message.
+                if !last_was_lf {
+                    dec.push(b"\n");
+                }
                 dec.finish();
                 0
             }
-            Ok(n) => n,
+            Ok(n) => {
+                last_was_lf = buf.get(n - 1) == Some(&b'\n');
+                n
+            }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
