@@ -139,6 +139,10 @@ struct Corr {
     emit: bool,
     groups: HashMap<String, GroupEntry>,
     inputs: u64,
+    /// Group-by fields, resolved once.
+    group_refs: Vec<FieldRef>,
+    /// The counted field of `value_count`.
+    value_ref: Option<FieldRef>,
 }
 
 /// A referenced rule: a detection or a correlation, by index.
@@ -174,13 +178,11 @@ impl Line<'_, '_> {
             FieldRef::MsgId => self.msg.msgid.as_deref().map(Cow::Borrowed),
             FieldRef::Facility => self.msg.facility.map(|x| Cow::Owned(x.to_string())),
             FieldRef::Severity => self.msg.severity.map(|x| Cow::Owned(x.to_string())),
-        }
-    }
-
-    fn field_by_name(&self, name: &str) -> Option<Cow<'_, str>> {
-        match super::rule::field_ref_pub(name) {
-            Some(f) => self.field(&f),
-            None => None,
+            FieldRef::Action => match self.ev.map(|e| e.kind) {
+                Some(LogKind::FirewallDeny) => Some(Cow::Borrowed("deny")),
+                Some(LogKind::FirewallAllow) => Some(Cow::Borrowed("allow")),
+                _ => None,
+            },
         }
     }
 }
@@ -368,7 +370,18 @@ impl Engine {
                     CorrelationKind::Temporal => "temporal",
                     CorrelationKind::TemporalOrdered => "temporal_ordered",
                 };
+                let group_refs = rule
+                    .group_by
+                    .iter()
+                    .filter_map(|g| super::rule::field_ref_pub(g))
+                    .collect();
+                let value_ref = match &rule.kind {
+                    CorrelationKind::ValueCount(f) => super::rule::field_ref_pub(f),
+                    _ => None,
+                };
                 Corr {
+                    group_refs,
+                    value_ref,
                     template: Template::new(&rule.meta, Some(ty)),
                     rule,
                     emit,
@@ -496,8 +509,8 @@ impl Engine {
         let secs = t.secs();
         // Group key: the group-by values joined by U+001F.
         let mut key = String::new();
-        for (k, g) in c.rule.group_by.iter().enumerate() {
-            match line.field_by_name(g) {
+        for (k, g) in c.group_refs.iter().enumerate() {
+            match line.field(g) {
                 Some(v) => {
                     if k > 0 {
                         key.push('\u{1f}');
@@ -547,8 +560,8 @@ impl Engine {
                 }
                 ok
             }
-            (Group::Values(q), CorrelationKind::ValueCount(f)) => {
-                let Some(v) = line.field_by_name(f) else {
+            (Group::Values(q), CorrelationKind::ValueCount(_)) => {
+                let Some(v) = c.value_ref.as_ref().and_then(|f| line.field(f)) else {
                     return;
                 };
                 q.retain(|(_, x)| *x != *v);

@@ -24,3 +24,6 @@ pub mod rule;
 pub use engine::{Engine, EngineStats, LineContext};
 pub use replay::{replay_log_file, replay_reader, HostMap, ReplayOptions, ReplayStats};
 pub use rule::{LoadOptions, LoadReport, Rule, RuleError, RuleSet};
+
+#[cfg(test)]
+mod tests;

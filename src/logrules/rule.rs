@@ -243,6 +243,8 @@ pub(crate) enum FieldRef {
     Facility,
     /// Severity number.
     Severity,
+    /// Firewall verdict: `allow` / `deny` (Sigma's network `action`).
+    Action,
 }
 
 /// Names [`crate::syslog::decode::LogEvent::field`] answers (kept in step with it; see docs/syslog.md).
@@ -272,6 +274,9 @@ fn field_ref(name: &str) -> Option<FieldRef> {
         "msgid" => FieldRef::MsgId,
         "facility" => FieldRef::Facility,
         "severity" => FieldRef::Severity,
+        "action" => FieldRef::Action,
+        // sudo's own key for the target user (`USER=root`).
+        "USER" => FieldRef::Event(Arc::from("target_user")),
         n if EVENT_FIELDS.contains(&n) => FieldRef::Event(Arc::from(n)),
         _ => return None,
     })
@@ -823,8 +828,13 @@ fn field_map(at: &str, m: &Value, opts: &LoadOptions) -> Result<Vec<FieldTest>, 
         let fname = parts.next().unwrap_or("");
         let mods: Vec<&str> = parts.collect();
         if fname.is_empty() {
-            // `'|all': [..]` is a keyword list with a modifier.
-            return Err(RuleError::Unsupported(format!("{at}: modifiers on keywords")));
+            // `'|all': [..]`: keywords (searched in the message) with modifiers.
+            let test = values(at, &mods, v, opts, true)?;
+            out.push(FieldTest {
+                field: FieldRef::Message,
+                test,
+            });
+            continue;
         }
         let field = field_ref(fname).ok_or_else(|| RuleError::UnknownField(fname.to_owned()))?;
         let test = values(&format!("{at}.{fname}"), &mods, v, opts, false)?;
