@@ -106,7 +106,10 @@ fn openssh_failed_logins_per_source_match_ground_truth() {
         ("5.36.59.76", 1),
         ("88.147.143.242", 1),
     ];
-    let want: BTreeMap<String, u32> = expected.iter().map(|(s, n)| ((*s).to_owned(), *n)).collect();
+    let want: BTreeMap<String, u32> = expected
+        .iter()
+        .map(|(s, n)| ((*s).to_owned(), *n))
+        .collect();
     assert_eq!(per_src, want);
     assert_eq!(per_src.values().sum::<u32>(), 518);
     assert_eq!(invalid_probes.values().sum::<u32>(), 113);
@@ -147,7 +150,11 @@ fn openssh_fast_bruteforce_flags_exactly_nine_sources() {
         let log = a.log.as_ref().expect("log info");
         assert_eq!(log.host.as_deref(), Some("LabSZ"));
         assert_eq!(log.program.as_deref(), Some("sshd"));
-        assert!(log.message.starts_with("Failed password"), "{}", log.message);
+        assert!(
+            log.message.starts_with("Failed password"),
+            "{}",
+            log.message
+        );
     }
     // The success after failures: 1 accepted login in the log, not after
     // failures from the same address.
@@ -235,7 +242,11 @@ fn gen_syslog_planted_events_alert_and_background_does_not() {
         let hit = alerts
             .iter()
             .any(|(l, a)| e.lines.contains(l) && a.taxonomy() == Some(e.category.as_str()));
-        assert!(hit, "planted event {} ({}) raised no alert", e.id, e.category);
+        assert!(
+            hit,
+            "planted event {} ({}) raised no alert",
+            e.id, e.category
+        );
     }
     for (l, a) in &alerts {
         assert!(
@@ -258,7 +269,9 @@ fn gen_syslog_planted_events_alert_and_background_does_not() {
     // alert names both ends and the zone.
     let bf = alerts
         .iter()
-        .find(|(_, a)| a.sid == 1995010 && a.addrs.src_ip == "185.220.101.34".parse::<IpAddr>().ok())
+        .find(|(_, a)| {
+            a.sid == 1995010 && a.addrs.src_ip == "185.220.101.34".parse::<IpAddr>().ok()
+        })
         .expect("fast brute force alert");
     assert_eq!(bf.1.addrs.dest_ip, "10.10.1.10".parse::<IpAddr>().ok());
     assert!(bf.1.metadata.iter().any(|(k, _)| &**k == "zone"));
@@ -301,7 +314,11 @@ fn sigmahq_rules_load_or_are_rejected_with_reasons() {
     assert!(r.loaded > 0, "no SigmaHQ rule loaded");
     assert_eq!(r.loaded + r.rejected.len(), count_docs(&dirs));
     for rej in &r.rejected {
-        if !rej.error.reason_key().starts_with("logsource not collected") {
+        if !rej
+            .error
+            .reason_key()
+            .starts_with("logsource not collected")
+        {
             eprintln!("  {rej}");
         }
         assert!(!rej.file.is_empty());
@@ -322,7 +339,10 @@ fn count_docs(dirs: &[PathBuf]) -> usize {
             if let Ok(t) = std::fs::read_to_string(p) {
                 *n += t
                     .split("\n---")
-                    .filter(|d| d.lines().any(|l| !l.trim().is_empty() && !l.starts_with('#')))
+                    .filter(|d| {
+                        d.lines()
+                            .any(|l| !l.trim().is_empty() && !l.starts_with('#'))
+                    })
                     .count();
             }
         }

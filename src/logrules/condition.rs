@@ -129,19 +129,17 @@ fn not_expr(i: &str, depth: usize) -> IResult<&str, Cond> {
 
 fn and_expr(i: &str, depth: usize) -> IResult<&str, Cond> {
     let (i, first) = not_expr(i, depth)?;
-    let (i, rest) = many0(preceded(
-        pair(multispace0, keyword("and")),
-        |x| not_expr(x, depth),
-    ))(i)?;
+    let (i, rest) = many0(preceded(pair(multispace0, keyword("and")), |x| {
+        not_expr(x, depth)
+    }))(i)?;
     Ok((i, join(first, rest, Cond::And)))
 }
 
 fn expr(i: &str, depth: usize) -> IResult<&str, Cond> {
     let (i, first) = and_expr(i, depth)?;
-    let (i, rest) = many0(preceded(
-        pair(multispace0, keyword("or")),
-        |x| and_expr(x, depth),
-    ))(i)?;
+    let (i, rest) = many0(preceded(pair(multispace0, keyword("or")), |x| {
+        and_expr(x, depth)
+    }))(i)?;
     Ok((i, join(first, rest, Cond::Or)))
 }
 
@@ -227,11 +225,19 @@ mod tests {
             ])
         );
         assert_eq!(parse("all of them").unwrap(), Cond::Of(Quant::All, None));
-        assert_eq!(parse("any of them").unwrap(), Cond::Of(Quant::AtLeast(1), None));
+        assert_eq!(
+            parse("any of them").unwrap(),
+            Cond::Of(Quant::AtLeast(1), None)
+        );
         // identifiers that start with keywords
-        assert_eq!(parse("order and notes").unwrap(), Cond::And(vec![id("order"), id("notes")]));
-        assert_eq!(parse("SELECTION AND NOT filter").unwrap(),
-            Cond::And(vec![id("SELECTION"), Cond::Not(Box::new(id("filter")))]));
+        assert_eq!(
+            parse("order and notes").unwrap(),
+            Cond::And(vec![id("order"), id("notes")])
+        );
+        assert_eq!(
+            parse("SELECTION AND NOT filter").unwrap(),
+            Cond::And(vec![id("SELECTION"), Cond::Not(Box::new(id("filter")))])
+        );
     }
 
     #[test]

@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use super::condition::Quant;
 use super::rule::{
-    CCond, CorrelationKind, CorrelationRule, DetectionRule, FieldRef, LoadReport, Rejected,
-    Rule, RuleError, RuleMeta, RuleSet, Scope, Search, ValueTest,
+    CCond, CorrelationKind, CorrelationRule, DetectionRule, FieldRef, LoadReport, Rejected, Rule,
+    RuleError, RuleMeta, RuleSet, Scope, Search, ValueTest,
 };
 use crate::alert::{Action, Alert, AlertAddrs, AlertSource, LogInfo};
 use crate::syslog::decode::{LogEvent, LogKind};
@@ -260,17 +260,26 @@ impl Engine {
         let mut refs: Vec<Option<Vec<Node>>>;
         loop {
             let lookup = |name: &str| -> Option<Node> {
-                let hit = |m: &RuleMeta| {
-                    m.name.as_deref() == Some(name) || m.id.as_deref() == Some(name)
-                };
+                let hit =
+                    |m: &RuleMeta| m.name.as_deref() == Some(name) || m.id.as_deref() == Some(name);
                 dets.iter()
                     .position(|d| hit(&d.meta))
                     .map(Node::Det)
-                    .or_else(|| corr_rules.iter().position(|c: &CorrelationRule| hit(&c.meta)).map(Node::Corr))
+                    .or_else(|| {
+                        corr_rules
+                            .iter()
+                            .position(|c: &CorrelationRule| hit(&c.meta))
+                            .map(Node::Corr)
+                    })
             };
             refs = corr_rules
                 .iter()
-                .map(|c| c.rules.iter().map(|n| lookup(n)).collect::<Option<Vec<_>>>())
+                .map(|c| {
+                    c.rules
+                        .iter()
+                        .map(|n| lookup(n))
+                        .collect::<Option<Vec<_>>>()
+                })
                 .collect();
             let bad: Vec<usize> = refs
                 .iter()
@@ -525,7 +534,9 @@ impl Engine {
         }
         c.inputs += 1;
         let span = c.rule.timespan;
-        if c.inputs % SWEEP_EVERY == 0 || (c.groups.len() >= MAX_GROUPS && !c.groups.contains_key(&key)) {
+        if c.inputs % SWEEP_EVERY == 0
+            || (c.groups.len() >= MAX_GROUPS && !c.groups.contains_key(&key))
+        {
             c.groups.retain(|_, g| secs.saturating_sub(g.last) <= span);
         }
         if c.groups.len() >= MAX_GROUPS && !c.groups.contains_key(&key) {
@@ -566,7 +577,10 @@ impl Engine {
                 };
                 q.retain(|(_, x)| *x != *v);
                 q.push_back((secs, v.into_owned()));
-                while q.front().is_some_and(|&(x, _)| secs.saturating_sub(x) > span) {
+                while q
+                    .front()
+                    .is_some_and(|&(x, _)| secs.saturating_sub(x) > span)
+                {
                     q.pop_front();
                 }
                 if q.len() > MAX_EVENTS_PER_GROUP {
@@ -610,7 +624,10 @@ impl Engine {
                     }
                 }
                 let ok = seen.iter().all(Option::is_some)
-                    && c.rule.condition.iter().all(|(op, v)| op.eval(n_rules as u64, *v));
+                    && c.rule
+                        .condition
+                        .iter()
+                        .all(|(op, v)| op.eval(n_rules as u64, *v));
                 if ok {
                     seen.iter_mut().for_each(|s| *s = None);
                 }

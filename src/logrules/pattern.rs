@@ -182,10 +182,7 @@ fn glob(toks: &[Tok], h: &[u8], cased: bool) -> bool {
                 ti += 1;
                 continue;
             }
-            Some(Tok::One) => match h.get(hi) {
-                Some(&b) => Some(char_len(b)),
-                None => None,
-            },
+            Some(Tok::One) => h.get(hi).map(|&b| char_len(b)),
             Some(Tok::Lit(l)) => {
                 let lb = l.as_bytes();
                 match h.get(hi..hi + lb.len()) {

@@ -249,15 +249,70 @@ pub(crate) enum FieldRef {
 
 /// Names [`crate::syslog::decode::LogEvent::field`] answers (kept in step with it; see docs/syslog.md).
 const EVENT_FIELDS: &[&str] = &[
-    "event", "kind", "EventType", "user", "User", "UserName", "SubjectUserName", "username",
-    "target_user", "TargetUser", "TargetUserName", "src_ip", "SourceIp", "src", "source_ip",
-    "IpAddress", "src_port", "SourcePort", "spt", "IpPort", "dst_ip", "DestinationIp", "dst",
-    "destination_ip", "dst_port", "DestinationPort", "dpt", "proto", "Protocol", "protocol",
-    "command", "CommandLine", "cmd", "Image", "image", "group", "Group", "GroupName",
-    "TargetGroup", "method", "AuthenticationMethod", "auth_method", "unit", "Unit",
-    "ServiceName", "tty", "Tty", "terminal", "pwd", "CurrentDirectory", "rule", "RuleName",
-    "prefix", "in_interface", "InInterface", "out_interface", "OutInterface", "rhost",
-    "WorkstationName", "detail", "Reason", "count", "Count", "invalid_user",
+    "event",
+    "kind",
+    "EventType",
+    "user",
+    "User",
+    "UserName",
+    "SubjectUserName",
+    "username",
+    "target_user",
+    "TargetUser",
+    "TargetUserName",
+    "src_ip",
+    "SourceIp",
+    "src",
+    "source_ip",
+    "IpAddress",
+    "src_port",
+    "SourcePort",
+    "spt",
+    "IpPort",
+    "dst_ip",
+    "DestinationIp",
+    "dst",
+    "destination_ip",
+    "dst_port",
+    "DestinationPort",
+    "dpt",
+    "proto",
+    "Protocol",
+    "protocol",
+    "command",
+    "CommandLine",
+    "cmd",
+    "Image",
+    "image",
+    "group",
+    "Group",
+    "GroupName",
+    "TargetGroup",
+    "method",
+    "AuthenticationMethod",
+    "auth_method",
+    "unit",
+    "Unit",
+    "ServiceName",
+    "tty",
+    "Tty",
+    "terminal",
+    "pwd",
+    "CurrentDirectory",
+    "rule",
+    "RuleName",
+    "prefix",
+    "in_interface",
+    "InInterface",
+    "out_interface",
+    "OutInterface",
+    "rhost",
+    "WorkstationName",
+    "detail",
+    "Reason",
+    "count",
+    "Count",
+    "invalid_user",
 ];
 
 /// The [`FieldRef`] of a field name, for the engine (group-by fields).
@@ -577,9 +632,7 @@ impl RuleSet {
                 .collect();
             entries.sort();
             for p in entries {
-                let is_yaml = p
-                    .extension()
-                    .is_some_and(|e| e == "yml" || e == "yaml");
+                let is_yaml = p.extension().is_some_and(|e| e == "yml" || e == "yaml");
                 if p.is_dir() || is_yaml {
                     self.load_path(&p, opts)?;
                 }
@@ -786,7 +839,10 @@ fn scope(ls: &Value) -> Result<Scope, RuleError> {
         Some(_) => return Err(RuleError::NotCollected(desc())),
     }
     match service.as_deref() {
-        None if product.is_none() => Err(field_err("logsource", "names no product, service or category")),
+        None if product.is_none() => Err(field_err(
+            "logsource",
+            "names no product, service or category",
+        )),
         None | Some("syslog") => Ok(Scope::All),
         Some("auth") => Ok(Scope::Programs(
             AUTH_PROGRAMS.iter().map(|s| (*s).to_owned()).collect(),
@@ -858,7 +914,11 @@ fn values(
     opts: &LoadOptions,
     keyword: bool,
 ) -> Result<ValueTest, RuleError> {
-    let mut shape = if keyword { Shape::Contains } else { Shape::Plain };
+    let mut shape = if keyword {
+        Shape::Contains
+    } else {
+        Shape::Plain
+    };
     let (mut all, mut cased, mut cidr, mut exists) = (false, false, false, false);
     let mut num: Option<CmpOp> = None;
     let mut transforms: Vec<&str> = Vec::new();
@@ -909,7 +969,11 @@ fn values(
     for r in raw {
         match r {
             Some(s) => texts.push(s),
-            None => return Err(RuleError::Unsupported(format!("{at}: null inside a value list"))),
+            None => {
+                return Err(RuleError::Unsupported(format!(
+                    "{at}: null inside a value list"
+                )))
+            }
         }
     }
     // base64 and friends produce literal text; `expand` yields plain values.
@@ -924,7 +988,10 @@ fn values(
             }
             "base64offset" => {
                 literal = true;
-                texts.iter().flat_map(|s| base64_offsets(s.as_bytes())).collect()
+                texts
+                    .iter()
+                    .flat_map(|s| base64_offsets(s.as_bytes()))
+                    .collect()
             }
             _ => texts,
         };
@@ -1088,8 +1155,16 @@ fn resolve(c: &Cond, names: &[String]) -> Result<CCond, RuleError> {
             CCond::Of(*q, idx)
         }
         Cond::Not(x) => CCond::Not(Box::new(resolve(x, names)?)),
-        Cond::And(v) => CCond::And(v.iter().map(|x| resolve(x, names)).collect::<Result<_, _>>()?),
-        Cond::Or(v) => CCond::Or(v.iter().map(|x| resolve(x, names)).collect::<Result<_, _>>()?),
+        Cond::And(v) => CCond::And(
+            v.iter()
+                .map(|x| resolve(x, names))
+                .collect::<Result<_, _>>()?,
+        ),
+        Cond::Or(v) => CCond::Or(
+            v.iter()
+                .map(|x| resolve(x, names))
+                .collect::<Result<_, _>>()?,
+        ),
     })
 }
 
@@ -1157,7 +1232,9 @@ fn correlation(meta: RuleMeta, c: &Value) -> Result<CorrelationRule, RuleError> 
                 if k == "field" {
                     value_field = Some(
                         v.as_str()
-                            .ok_or_else(|| field_err("correlation.condition.field", "not a string"))?
+                            .ok_or_else(|| {
+                                field_err("correlation.condition.field", "not a string")
+                            })?
                             .to_owned(),
                     );
                     continue;
@@ -1172,13 +1249,19 @@ fn correlation(meta: RuleMeta, c: &Value) -> Result<CorrelationRule, RuleError> 
             }
         }
         None if ty.starts_with("temporal") => {}
-        _ => return Err(field_err("correlation.condition", "missing or not a mapping")),
+        _ => {
+            return Err(field_err(
+                "correlation.condition",
+                "missing or not a mapping",
+            ))
+        }
     }
     let kind = match ty {
         "event_count" => CorrelationKind::EventCount,
         "value_count" => {
-            let f = value_field
-                .ok_or_else(|| field_err("correlation.condition.field", "value_count needs a field"))?;
+            let f = value_field.ok_or_else(|| {
+                field_err("correlation.condition.field", "value_count needs a field")
+            })?;
             if field_ref(&f).is_none() {
                 return Err(RuleError::UnknownField(f));
             }
@@ -1188,8 +1271,10 @@ fn correlation(meta: RuleMeta, c: &Value) -> Result<CorrelationRule, RuleError> 
         "temporal_ordered" => CorrelationKind::TemporalOrdered,
         other => return Err(field_err(at, format!("unknown type `{other}`"))),
     };
-    if matches!(kind, CorrelationKind::EventCount | CorrelationKind::ValueCount(_))
-        && condition.is_empty()
+    if matches!(
+        kind,
+        CorrelationKind::EventCount | CorrelationKind::ValueCount(_)
+    ) && condition.is_empty()
     {
         return Err(field_err("correlation.condition", "needs gt/gte/lt/lte/eq"));
     }

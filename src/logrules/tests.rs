@@ -82,9 +82,21 @@ fn field_modifiers() {
     assert!(!fires(&d("    event|cased: SSH_FAILED"), "sshd", FAILED));
     assert!(fires(&d("    user|startswith: ro"), "sshd", FAILED));
     assert!(fires(&d("    user|endswith: OT"), "sshd", FAILED));
-    assert!(fires(&d("    message|contains: 'password for'"), "sshd", FAILED));
-    assert!(fires(&d("    message|contains|all: [password, root]"), "sshd", FAILED));
-    assert!(!fires(&d("    message|contains|all: [password, admin]"), "sshd", FAILED));
+    assert!(fires(
+        &d("    message|contains: 'password for'"),
+        "sshd",
+        FAILED
+    ));
+    assert!(fires(
+        &d("    message|contains|all: [password, root]"),
+        "sshd",
+        FAILED
+    ));
+    assert!(!fires(
+        &d("    message|contains|all: [password, admin]"),
+        "sshd",
+        FAILED
+    ));
     assert!(fires(&d("    src_ip|cidr: 203.0.113.0/24"), "sshd", FAILED));
     assert!(!fires(&d("    src_ip|cidr: 10.0.0.0/8"), "sshd", FAILED));
     assert!(fires(&d("    src_port|gt: 4000"), "sshd", FAILED));
@@ -94,7 +106,11 @@ fn field_modifiers() {
     assert!(fires(&d("    unit: null"), "sshd", FAILED));
     assert!(!fires(&d("    user: null"), "sshd", FAILED));
     assert!(fires(&d("    user: 'r?o*'"), "sshd", FAILED));
-    assert!(fires(&d("    user|expand: '%admins%'"), "sshd", "Failed password for ops from 1.2.3.4 port 1 ssh2"));
+    assert!(fires(
+        &d("    user|expand: '%admins%'"),
+        "sshd",
+        "Failed password for ops from 1.2.3.4 port 1 ssh2"
+    ));
     assert!(!fires(&d("    user|expand: '%admins%'"), "sshd", FAILED));
     // A list of maps is an OR.
     assert!(fires(
@@ -109,19 +125,34 @@ fn field_modifiers() {
 #[test]
 fn keywords_and_encodings() {
     let d = |s: &str| format!("  keywords:\n{s}\n  condition: keywords\n");
-    assert!(fires(&d("    - 'no match'\n    - 'Password FOR'"), "sshd", FAILED));
+    assert!(fires(
+        &d("    - 'no match'\n    - 'Password FOR'"),
+        "sshd",
+        FAILED
+    ));
     assert!(!fires(&d("    - 'nothing'"), "sshd", FAILED));
     assert!(fires(&d("    '|all': [Failed, ssh2]"), "sshd", FAILED));
     assert!(!fires(&d("    '|all': [Failed, ssh3]"), "sshd", FAILED));
     let enc = base64(b"curl http://x");
     let msg = format!("run: echo {enc} | base64 -d | sh");
     let d2 = |s: &str| format!("  sel:\n{s}\n  condition: sel\n");
-    assert!(fires(&d2("    message|base64|contains: 'curl http://x'"), "bash", &msg));
+    assert!(fires(
+        &d2("    message|base64|contains: 'curl http://x'"),
+        "bash",
+        &msg
+    ));
     let shifted = base64(b"ab curl http://x trailing");
     let msg2 = format!("payload {shifted}");
-    assert!(fires(&d2("    message|base64offset|contains: 'curl http://x'"), "bash", &msg2));
-    assert!(fires(&d2("    command|windash|contains: ' -enc '"), "sudo",
-        "ops : TTY=pts/1 ; PWD=/ ; USER=root ; COMMAND=/usr/bin/pwsh /enc AAA"));
+    assert!(fires(
+        &d2("    message|base64offset|contains: 'curl http://x'"),
+        "bash",
+        &msg2
+    ));
+    assert!(fires(
+        &d2("    command|windash|contains: ' -enc '"),
+        "sudo",
+        "ops : TTY=pts/1 ; PWD=/ ; USER=root ; COMMAND=/usr/bin/pwsh /enc AAA"
+    ));
 }
 
 #[test]
@@ -169,7 +200,9 @@ fn rejections_name_the_reason() {
         RuleError::Condition(_)
     ));
     assert!(matches!(
-        reject_reason(&rule("  sel:\n    user: x\n  condition: sel | count() > 5\n")),
+        reject_reason(&rule(
+            "  sel:\n    user: x\n  condition: sel | count() > 5\n"
+        )),
         RuleError::Condition(_)
     ));
     assert!(matches!(
@@ -184,8 +217,14 @@ fn rejections_name_the_reason() {
         reject_reason("title: t\ntags: [zoneguard.taxonomy.nope.nope]\nlogsource: {product: linux}\ndetection: {k: [x], condition: k}\n"),
         RuleError::Taxonomy(_)
     ));
-    assert!(matches!(reject_reason("- just\n- a list\n"), RuleError::Field { .. }));
-    assert!(matches!(reject_reason("title: [unclosed\n"), RuleError::Yaml(_)));
+    assert!(matches!(
+        reject_reason("- just\n- a list\n"),
+        RuleError::Field { .. }
+    ));
+    assert!(matches!(
+        reject_reason("title: [unclosed\n"),
+        RuleError::Yaml(_)
+    ));
 }
 
 #[test]
@@ -196,8 +235,14 @@ fn one_bad_document_does_not_stop_the_others() {
     assert_eq!(s.report.loaded, 2);
     assert_eq!(s.report.rejected.len(), 1);
     let r = s.report.rejected.first().expect("rejection");
-    assert_eq!((r.file.as_str(), r.doc, r.id.as_deref()), ("test.yml", 1, Some("r1")));
-    assert_eq!(s.report.by_reason(), vec![("unsupported modifier re".to_owned(), 1)]);
+    assert_eq!(
+        (r.file.as_str(), r.doc, r.id.as_deref()),
+        ("test.yml", 1, Some("r1"))
+    );
+    assert_eq!(
+        s.report.by_reason(),
+        vec![("unsupported modifier re".to_owned(), 1)]
+    );
 }
 
 #[test]
@@ -222,7 +267,10 @@ fn alert_shape() {
     assert_eq!(log.program.as_deref(), Some("sshd"));
     assert_eq!(log.message, FAILED);
     let keys: Vec<&str> = a.metadata.iter().map(|(k, _)| &**k).collect();
-    assert_eq!(keys, ["taxonomy", "sigma_id", "sigma_level", "mitre", "zone"]);
+    assert_eq!(
+        keys,
+        ["taxonomy", "sigma_id", "sigma_level", "mitre", "zone"]
+    );
 }
 
 const BASE: &str = "title: failed\nname: failed\nlogsource: {product: linux, service: sshd}\ndetection: {sel: {event: ssh_failed}, condition: sel}\n";
@@ -244,14 +292,29 @@ fn event_count_in_log_time() {
     // base rule raises nothing itself (generate: false).
     let out = run(
         &mut e,
-        &[(0, "h", "sshd", &a), (10, "h", "sshd", &b), (20, "h", "sshd", &a), (60, "h", "sshd", &a)],
+        &[
+            (0, "h", "sshd", &a),
+            (10, "h", "sshd", &b),
+            (20, "h", "sshd", &a),
+            (60, "h", "sshd", &a),
+        ],
     );
     assert_eq!(out.len(), 1);
     assert_eq!(out.first().map(|x| &*x.signature), Some("bf"));
-    assert_eq!(out.first().and_then(|x| x.addrs.src_ip), "198.51.100.1".parse().ok());
+    assert_eq!(
+        out.first().and_then(|x| x.addrs.src_ip),
+        "198.51.100.1".parse().ok()
+    );
     // Spread over more than 60 s: nothing.
     let mut e = engine(&count_rule(3, "60s", false));
-    let out = run(&mut e, &[(0, "h", "sshd", &a), (40, "h", "sshd", &a), (101, "h", "sshd", &a)]);
+    let out = run(
+        &mut e,
+        &[
+            (0, "h", "sshd", &a),
+            (40, "h", "sshd", &a),
+            (101, "h", "sshd", &a),
+        ],
+    );
     assert!(out.is_empty());
     // generate: true keeps the base rule's own alerts.
     let mut e = engine(&count_rule(2, "1m", true));
@@ -259,7 +322,15 @@ fn event_count_in_log_time() {
     assert_eq!(out.len(), 3);
     // After firing the window restarts (non-overlapping alerts).
     let mut e = engine(&count_rule(2, "1m", false));
-    let out = run(&mut e, &[(0, "h", "sshd", &a), (1, "h", "sshd", &a), (2, "h", "sshd", &a), (3, "h", "sshd", &a)]);
+    let out = run(
+        &mut e,
+        &[
+            (0, "h", "sshd", &a),
+            (1, "h", "sshd", &a),
+            (2, "h", "sshd", &a),
+            (3, "h", "sshd", &a),
+        ],
+    );
     assert_eq!(out.len(), 2);
 }
 
@@ -270,7 +341,14 @@ fn value_count_counts_distinct_values() {
     let mut e = engine(&y);
     let l = |u: &str| format!("Invalid user {u} from 192.0.2.7 port 4");
     let (x, z, w) = (l("x"), l("z"), l("w"));
-    let out = run(&mut e, &[(0, "h", "sshd", &x), (1, "h", "sshd", &x), (2, "h", "sshd", &z)]);
+    let out = run(
+        &mut e,
+        &[
+            (0, "h", "sshd", &x),
+            (1, "h", "sshd", &x),
+            (2, "h", "sshd", &z),
+        ],
+    );
     assert!(out.is_empty());
     let out = run(&mut e, &[(3, "h", "sshd", &w)]);
     assert_eq!(out.len(), 1);
@@ -288,7 +366,10 @@ fn temporal_and_ordered() {
     assert!(run(&mut e, &[(0, "h", "sshd", ok), (10, "h", "sshd", &f)]).is_empty());
     assert_eq!(run(&mut e, &[(20, "h", "sshd", ok)]).len(), 1);
     let mut e = engine(&mk("temporal"));
-    assert_eq!(run(&mut e, &[(0, "h", "sshd", ok), (10, "h", "sshd", &f)]).len(), 1);
+    assert_eq!(
+        run(&mut e, &[(0, "h", "sshd", ok), (10, "h", "sshd", &f)]).len(),
+        1
+    );
     let mut e = engine(&mk("temporal"));
     assert!(run(&mut e, &[(0, "h", "sshd", ok), (400, "h", "sshd", &f)]).is_empty());
 }
