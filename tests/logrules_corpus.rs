@@ -353,3 +353,51 @@ fn count_docs(dirs: &[PathBuf]) -> usize {
     }
     n
 }
+
+/// Throughput of parse + decode + shipped rules (run in release:
+/// `cargo test --release --test logrules_corpus throughput -- --ignored --nocapture`).
+#[test]
+#[ignore = "measurement; run in release"]
+fn throughput() {
+    let cfg = config();
+    let opts = LoadOptions::from_config(&cfg);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gen = dir.path().join("g.log");
+    let ok = std::process::Command::new(Path::new(SHARED).join("tools/gen-syslog"))
+        .arg("--plan")
+        .arg(Path::new(SHARED).join("tools/plans/syslog-public.yaml"))
+        .args(["--seed", "1", "--lines", "200000", "--out"])
+        .arg(&gen)
+        .arg("--truth")
+        .arg(dir.path().join("g.jsonl"))
+        .status()
+        .is_ok_and(|s| s.success());
+    let openssh = Path::new(SHARED).join("corpus/syslog/loghub/OpenSSH/OpenSSH_2k.log");
+    let mut inputs = vec![("OpenSSH_2k x50", openssh, 1_451_520_000, 50)];
+    if ok {
+        inputs.push(("gen-syslog 200k", gen, 1_793_584_800, 1));
+    }
+    for (name, path, received, reps) in inputs {
+        let data = std::fs::read(&path).expect("input");
+        let ropts = ReplayOptions::from_config(&cfg, received);
+        let mut engine = Engine::new(shipped(&opts));
+        let start = std::time::Instant::now();
+        let mut stats = ReplayStats::default();
+        let mut alerts = 0usize;
+        let mut out = Vec::new();
+        for _ in 0..reps {
+            for l in data.split(|&b| b == b'\n') {
+                replay_message(l, &mut engine, &ropts, &mut stats, &mut out);
+                alerts += out.len();
+                out.clear();
+            }
+        }
+        let secs = start.elapsed().as_secs_f64();
+        eprintln!(
+            "{name}: {} lines in {secs:.3} s = {:.0} lines/s ({alerts} alerts, {} rule evaluations)",
+            stats.lines,
+            stats.lines as f64 / secs,
+            engine.stats().evaluations
+        );
+    }
+}

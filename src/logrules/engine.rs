@@ -490,9 +490,11 @@ impl Engine {
                 out.push(make_alert(tpl, &line, ctx, t));
                 self.stats.alerts += 1;
             }
-            let feeds = self.det_feeds.get(i).cloned().unwrap_or_default();
-            for (ci, pos) in feeds {
-                self.feed(ci, pos, &line, ctx, t, out, 0);
+            let n_feeds = self.det_feeds.get(i).map_or(0, Vec::len);
+            for k in 0..n_feeds {
+                if let Some(&(ci, pos)) = self.det_feeds.get(i).and_then(|v| v.get(k)) {
+                    self.feed(ci, pos, &line, ctx, t, out, 0);
+                }
             }
         }
         self.scratch = cand;
@@ -642,9 +644,11 @@ impl Engine {
             out.push(make_alert(&c.template, line, ctx, t));
             self.stats.alerts += 1;
         }
-        let feeds = self.corr_feeds.get(ci).cloned().unwrap_or_default();
-        for (cj, p) in feeds {
-            self.feed(cj, p, line, ctx, t, out, depth + 1);
+        let n_feeds = self.corr_feeds.get(ci).map_or(0, Vec::len);
+        for k in 0..n_feeds {
+            if let Some(&(cj, p)) = self.corr_feeds.get(ci).and_then(|v| v.get(k)) {
+                self.feed(cj, p, line, ctx, t, out, depth + 1);
+            }
         }
     }
 }
