@@ -124,6 +124,11 @@ fn openssh_fast_bruteforce_flags_exactly_nine_sources() {
     }
     let mut engine = Engine::new(shipped(&LoadOptions::from_config(&config())));
     let (alerts, _) = replay_log_file(&log, &mut engine, &openssh_opts()).expect("replay");
+    let mut per_sid: BTreeMap<u32, usize> = BTreeMap::new();
+    for a in &alerts {
+        *per_sid.entry(a.sid).or_default() += 1;
+    }
+    eprintln!("OpenSSH_2k alerts per sid: {per_sid:?}");
     let flagged: BTreeSet<String> = alerts
         .iter()
         .filter(|a| a.sid == 1995010)

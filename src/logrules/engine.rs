@@ -129,6 +129,8 @@ enum Group {
 #[derive(Debug)]
 struct GroupEntry {
     last: i64,
+    /// Inputs up to this log time are absorbed by the last alert's window.
+    quiet_until: Option<i64>,
     state: Group,
 }
 
@@ -546,17 +548,26 @@ impl Engine {
             return;
         }
         let n_rules = c.rule.rules.len();
-        let kind = c.rule.kind.clone();
+        let kind = &c.rule.kind;
+        let cond = &c.rule.condition;
         let entry = c.groups.entry(key).or_insert_with(|| GroupEntry {
             last: secs,
-            state: match &kind {
+            quiet_until: None,
+            state: match kind {
                 CorrelationKind::EventCount => Group::Count(VecDeque::new()),
                 CorrelationKind::ValueCount(_) => Group::Values(VecDeque::new()),
                 _ => Group::Temporal(vec![None; n_rules]),
             },
         });
         entry.last = secs;
-        let fired = match (&mut entry.state, &kind) {
+        // After an alert the group is quiet until the timespan that started
+        // with the alert's first event is over: one alert per window, as
+        // GROUND_TRUTH.md counts "non-overlapping" alerts.
+        if entry.quiet_until.is_some_and(|q| secs <= q) {
+            return;
+        }
+        entry.quiet_until = None;
+        let fired: Option<i64> = match (&mut entry.state, kind) {
             (Group::Count(q), _) => {
                 q.push_back(secs);
                 while q.front().is_some_and(|&x| secs.saturating_sub(x) > span) {
@@ -567,11 +578,13 @@ impl Engine {
                     self.stats.events_capped += 1;
                 }
                 let n = q.len() as u64;
-                let ok = c.rule.condition.iter().all(|(op, v)| op.eval(n, *v));
-                if ok {
+                let start = q.front().copied();
+                if cond.iter().all(|(op, v)| op.eval(n, *v)) {
                     q.clear();
+                    start
+                } else {
+                    None
                 }
-                ok
             }
             (Group::Values(q), CorrelationKind::ValueCount(_)) => {
                 let Some(v) = c.value_ref.as_ref().and_then(|f| line.field(f)) else {
@@ -590,11 +603,13 @@ impl Engine {
                     self.stats.events_capped += 1;
                 }
                 let n = q.len() as u64;
-                let ok = c.rule.condition.iter().all(|(op, v)| op.eval(n, *v));
-                if ok {
+                let start = q.iter().map(|&(x, _)| x).min();
+                if cond.iter().all(|(op, v)| op.eval(n, *v)) {
                     q.clear();
+                    start
+                } else {
+                    None
                 }
-                ok
             }
             (Group::Temporal(seen), CorrelationKind::TemporalOrdered) => {
                 for s in seen.iter_mut() {
@@ -610,11 +625,11 @@ impl Engine {
                 if let (Some(st), Some(slot)) = (start, seen.get_mut(pos)) {
                     *slot = Some(st);
                 }
-                let ok = seen.last().copied().flatten().is_some();
-                if ok {
+                let done = seen.last().copied().flatten();
+                if done.is_some() {
                     seen.iter_mut().for_each(|s| *s = None);
                 }
-                ok
+                done
             }
             (Group::Temporal(seen), _) => {
                 if let Some(slot) = seen.get_mut(pos) {
@@ -625,21 +640,22 @@ impl Engine {
                         *s = None;
                     }
                 }
-                let ok = seen.iter().all(Option::is_some)
-                    && c.rule
-                        .condition
-                        .iter()
-                        .all(|(op, v)| op.eval(n_rules as u64, *v));
-                if ok {
+                let start = seen.iter().copied().flatten().min();
+                if seen.iter().all(Option::is_some)
+                    && cond.iter().all(|(op, v)| op.eval(n_rules as u64, *v))
+                {
                     seen.iter_mut().for_each(|s| *s = None);
+                    start
+                } else {
+                    None
                 }
-                ok
             }
-            (Group::Values(_), _) => false,
+            (Group::Values(_), _) => None,
         };
-        if !fired {
+        let Some(start) = fired else {
             return;
-        }
+        };
+        entry.quiet_until = Some(start.saturating_add(span));
         if c.emit {
             out.push(make_alert(&c.template, line, ctx, t));
             self.stats.alerts += 1;

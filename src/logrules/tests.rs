@@ -320,7 +320,9 @@ fn event_count_in_log_time() {
     let mut e = engine(&count_rule(2, "1m", true));
     let out = run(&mut e, &[(0, "h", "sshd", &a), (1, "h", "sshd", &a)]);
     assert_eq!(out.len(), 3);
-    // After firing the window restarts (non-overlapping alerts).
+    // After firing, the rest of the window that started with the first
+    // counted event is absorbed; counting restarts after it
+    // (non-overlapping alerts).
     let mut e = engine(&count_rule(2, "1m", false));
     let out = run(
         &mut e,
@@ -328,10 +330,13 @@ fn event_count_in_log_time() {
             (0, "h", "sshd", &a),
             (1, "h", "sshd", &a),
             (2, "h", "sshd", &a),
-            (3, "h", "sshd", &a),
+            (60, "h", "sshd", &a),
+            (61, "h", "sshd", &a),
+            (62, "h", "sshd", &a),
         ],
     );
     assert_eq!(out.len(), 2);
+    assert_eq!(out.get(1).map(|x| x.ts.secs() - 1_793_610_000), Some(62));
 }
 
 #[test]
