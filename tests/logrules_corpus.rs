@@ -406,3 +406,44 @@ fn throughput() {
         );
     }
 }
+
+#[test]
+fn sigma_spec_correlation_examples() {
+    let dir = Path::new(SHARED).join("corpus/rules/sigma/spec/tests/schema/correlation");
+    if !corpus_present(&dir) {
+        return;
+    }
+    let mut set = RuleSet::new();
+    set.load_path(&dir, &LoadOptions::default()).expect("readable");
+    let r = &set.report;
+    for rej in &r.rejected {
+        eprintln!("  {rej}");
+    }
+    // event_count, value_count, temporal, temporal_ordered load; value_sum,
+    // value_avg, value_percentile are not implemented; event_count_ecs
+    // groups by an ECS field (dns.question.name) no decoder produces.
+    assert_eq!(r.loaded, 4, "{:#?}", r.rejected);
+    assert_eq!(r.rejected.len(), 4);
+    let unsupported = r
+        .rejected
+        .iter()
+        .filter(|x| matches!(x.error, zoneguard::logrules::RuleError::Unsupported(_)))
+        .count();
+    assert_eq!(unsupported, 3);
+}
+
+#[test]
+fn sigmahq_legacy_aggregations_are_rejected() {
+    let dir = Path::new(SHARED).join("corpus/rules/sigma/unsupported");
+    if !corpus_present(&dir) {
+        return;
+    }
+    let mut set = RuleSet::new();
+    set.load_path(&dir, &LoadOptions::default()).expect("readable");
+    let r = &set.report;
+    eprintln!("SigmaHQ unsupported/: {} loaded, {} rejected", r.loaded, r.rejected.len());
+    for (reason, n) in r.by_reason() {
+        eprintln!("  {n:5}  {reason}");
+    }
+    assert!(r.rejected.len() + r.loaded > 0);
+}

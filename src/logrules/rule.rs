@@ -323,7 +323,13 @@ pub(crate) fn field_ref_pub(name: &str) -> Option<FieldRef> {
 fn field_ref(name: &str) -> Option<FieldRef> {
     Some(match name {
         "message" | "msg" | "Message" | "MESSAGE" => FieldRef::Message,
-        "host" | "hostname" | "Hostname" | "Computer" | "HOSTNAME" => FieldRef::Host,
+        "host" | "hostname" | "Hostname" | "Computer" | "ComputerName" | "HOSTNAME" => {
+            FieldRef::Host
+        }
+        "SourceIP" | "SourceAddress" | "source.ip" => FieldRef::Event(Arc::from("src_ip")),
+        "DestinationIP" | "DestinationAddress" | "destination.ip" => {
+            FieldRef::Event(Arc::from("dst_ip"))
+        }
         "program" | "ProcessName" | "app_name" | "SYSLOG_IDENTIFIER" => FieldRef::Program,
         "pid" | "procid" | "ProcessId" => FieldRef::Pid,
         "msgid" => FieldRef::MsgId,
@@ -1269,6 +1275,9 @@ fn correlation(meta: RuleMeta, c: &Value) -> Result<CorrelationRule, RuleError> 
         }
         "temporal" => CorrelationKind::Temporal,
         "temporal_ordered" => CorrelationKind::TemporalOrdered,
+        "value_sum" | "value_avg" | "value_percentile" | "value_median" => {
+            return Err(RuleError::Unsupported(format!("correlation type {ty}")))
+        }
         other => return Err(field_err(at, format!("unknown type `{other}`"))),
     };
     if matches!(
