@@ -447,3 +447,42 @@ fn sigmahq_legacy_aggregations_are_rejected() {
     }
     assert!(r.rejected.len() + r.loaded > 0);
 }
+
+#[test]
+fn sigmahq_rules_stay_quiet_on_reference_background() {
+    let base = Path::new(SHARED).join("corpus/rules/sigma");
+    let tool = Path::new(SHARED).join("tools/gen-syslog");
+    if !corpus_present(&base) || !corpus_present(&tool) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("g.log");
+    let ok = std::process::Command::new(&tool)
+        .arg("--plan")
+        .arg(Path::new(SHARED).join("tools/plans/syslog-public.yaml"))
+        .args(["--seed", "2", "--lines", "20000", "--out"])
+        .arg(&log)
+        .arg("--truth")
+        .arg(dir.path().join("g.jsonl"))
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("skipping: gen-syslog did not run");
+        return;
+    }
+    let mut set = RuleSet::new();
+    for d in ["rules", "rules-emerging-threats", "rules-threat-hunting"] {
+        set.load_path(&base.join(d), &LoadOptions::default())
+            .expect("readable");
+    }
+    let cfg = config();
+    let mut engine = Engine::new(set);
+    let ropts = ReplayOptions::from_config(&cfg, 1_793_584_800);
+    let alerts = replay_lines(&log, &mut engine, &ropts);
+    let truth = read_truth(&dir.path().join("g.jsonl"));
+    let planted: BTreeSet<usize> = truth.iter().flat_map(|t| t.lines.iter().copied()).collect();
+    for (l, a) in &alerts {
+        eprintln!("line {l} planted={} sid {} {}: {:?}", planted.contains(l), a.sid, a.signature, a.log);
+    }
+    assert!(alerts.iter().all(|(l, _)| planted.contains(l)));
+}
