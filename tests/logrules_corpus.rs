@@ -414,7 +414,8 @@ fn sigma_spec_correlation_examples() {
         return;
     }
     let mut set = RuleSet::new();
-    set.load_path(&dir, &LoadOptions::default()).expect("readable");
+    set.load_path(&dir, &LoadOptions::default())
+        .expect("readable");
     let r = &set.report;
     for rej in &r.rejected {
         eprintln!("  {rej}");
@@ -439,9 +440,14 @@ fn sigmahq_legacy_aggregations_are_rejected() {
         return;
     }
     let mut set = RuleSet::new();
-    set.load_path(&dir, &LoadOptions::default()).expect("readable");
+    set.load_path(&dir, &LoadOptions::default())
+        .expect("readable");
     let r = &set.report;
-    eprintln!("SigmaHQ unsupported/: {} loaded, {} rejected", r.loaded, r.rejected.len());
+    eprintln!(
+        "SigmaHQ unsupported/: {} loaded, {} rejected",
+        r.loaded,
+        r.rejected.len()
+    );
     for (reason, n) in r.by_reason() {
         eprintln!("  {n:5}  {reason}");
     }
@@ -482,7 +488,13 @@ fn sigmahq_rules_stay_quiet_on_reference_background() {
     let truth = read_truth(&dir.path().join("g.jsonl"));
     let planted: BTreeSet<usize> = truth.iter().flat_map(|t| t.lines.iter().copied()).collect();
     for (l, a) in &alerts {
-        eprintln!("line {l} planted={} sid {} {}: {:?}", planted.contains(l), a.sid, a.signature, a.log);
+        eprintln!(
+            "line {l} planted={} sid {} {}: {:?}",
+            planted.contains(l),
+            a.sid,
+            a.signature,
+            a.log
+        );
     }
     assert!(alerts.iter().all(|(l, _)| planted.contains(l)));
 }

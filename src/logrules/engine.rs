@@ -311,9 +311,11 @@ impl Engine {
                 report.loaded = report.loaded.saturating_sub(1);
                 report.rejected.push(Rejected {
                     file: c.meta.file.to_string(),
-                    doc: 0,
+                    doc: c.meta.doc,
+                    line: c.meta.line,
                     id: c.meta.id.clone(),
                     title: Some(c.meta.title.to_string()),
+                    sid: Some(c.meta.sid),
                     error: RuleError::UnknownReference(missing),
                 });
             }

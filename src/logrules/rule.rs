@@ -188,6 +188,10 @@ pub struct RuleMeta {
     pub sid: u32,
     /// The file it came from.
     pub file: Arc<str>,
+    /// 0-based YAML document index in the file.
+    pub doc: usize,
+    /// 1-based line where the document starts.
+    pub line: usize,
 }
 
 /// Which lines a detection rule looks at (from its `logsource`).
@@ -515,10 +519,14 @@ pub struct Rejected {
     pub file: String,
     /// 0-based YAML document index in the file.
     pub doc: usize,
+    /// 1-based line where that document starts.
+    pub line: usize,
     /// Its `id`, if it had one.
     pub id: Option<String>,
     /// Its `title`, if it had one.
     pub title: Option<String>,
+    /// Its signature id, when it got as far as having one.
+    pub sid: Option<u32>,
     /// Why.
     pub error: RuleError,
 }
@@ -527,8 +535,9 @@ impl fmt::Display for Rejected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} (document {}, id {}): {}",
+            "{}:{} (document {}, id {}): {}",
             self.file,
+            self.line,
             self.doc,
             self.id.as_deref().unwrap_or("-"),
             self.error
@@ -589,15 +598,19 @@ impl RuleSet {
     pub fn load_str(&mut self, text: &str, file: &str, opts: &LoadOptions) {
         self.report.files += 1;
         let file_arc: Arc<str> = Arc::from(file);
+        let starts = doc_start_lines(text);
         for (doc, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+            let line = starts.get(doc).copied().unwrap_or(1);
             let value = match Value::deserialize(de) {
                 Ok(v) => v,
                 Err(e) => {
                     self.report.rejected.push(Rejected {
                         file: file.to_owned(),
                         doc,
+                        line,
                         id: None,
                         title: None,
+                        sid: None,
                         error: RuleError::Yaml(e.to_string()),
                     });
                     // The stream cannot be resynchronised after a syntax error.
@@ -607,7 +620,7 @@ impl RuleSet {
             if value.is_null() {
                 continue;
             }
-            match compile(&value, &file_arc, opts) {
+            match compile(&value, &file_arc, (doc, line), opts) {
                 Ok(r) => {
                     self.report.loaded += 1;
                     self.rules.push(r);
@@ -615,8 +628,10 @@ impl RuleSet {
                 Err(error) => self.report.rejected.push(Rejected {
                     file: file.to_owned(),
                     doc,
+                    line,
                     id: str_at(&value, "id").map(str::to_owned),
                     title: str_at(&value, "title").map(str::to_owned),
+                    sid: None,
                     error,
                 }),
             }
@@ -653,6 +668,24 @@ impl RuleSet {
     }
 }
 
+/// 1-based first line of each YAML document: documents are separated by
+/// `---` lines; a leading `---` opens the first one.
+fn doc_start_lines(text: &str) -> Vec<usize> {
+    let mut starts = Vec::new();
+    for (i, l) in text.lines().enumerate() {
+        let t = l.trim_end();
+        if t == "---" || t.starts_with("--- ") {
+            starts.push(i + 2);
+        } else if starts.is_empty() && !t.is_empty() && !t.starts_with('#') {
+            starts.push(i + 1);
+        }
+    }
+    if starts.is_empty() {
+        starts.push(1);
+    }
+    starts
+}
+
 fn str_at<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
     v.get(key).and_then(Value::as_str)
 }
@@ -683,7 +716,7 @@ pub fn derived_sid(id: &str) -> u32 {
     DERIVED_SID_BASE + u32::try_from(fnv1a64(id) % 1_000_000).unwrap_or(0)
 }
 
-fn meta(v: &Value, file: &Arc<str>) -> Result<RuleMeta, RuleError> {
+fn meta(v: &Value, file: &Arc<str>, (doc, line): (usize, usize)) -> Result<RuleMeta, RuleError> {
     if v.as_mapping().is_none() {
         return Err(field_err("(document)", "a rule must be a YAML mapping"));
     }
@@ -749,11 +782,18 @@ fn meta(v: &Value, file: &Arc<str>) -> Result<RuleMeta, RuleError> {
         taxonomy,
         sid,
         file: file.clone(),
+        doc,
+        line,
     })
 }
 
-fn compile(v: &Value, file: &Arc<str>, opts: &LoadOptions) -> Result<Rule, RuleError> {
-    let meta = meta(v, file)?;
+fn compile(
+    v: &Value,
+    file: &Arc<str>,
+    at: (usize, usize),
+    opts: &LoadOptions,
+) -> Result<Rule, RuleError> {
+    let meta = meta(v, file, at)?;
     if let Some(c) = v.get("correlation") {
         return correlation(meta, c).map(Rule::Correlation);
     }

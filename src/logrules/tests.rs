@@ -239,6 +239,9 @@ fn one_bad_document_does_not_stop_the_others() {
         (r.file.as_str(), r.doc, r.id.as_deref()),
         ("test.yml", 1, Some("r1"))
     );
+    let good_lines = good.lines().count();
+    assert_eq!(r.line, good_lines + 2);
+
     assert_eq!(
         s.report.by_reason(),
         vec![("unsupported modifier re".to_owned(), 1)]
