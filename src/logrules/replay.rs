@@ -219,3 +219,68 @@ pub fn replay_log_file(
     let f = std::fs::File::open(path).map_err(err)?;
     replay_reader(f, engine, opts).map_err(err)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logrules::{LoadOptions, RuleSet};
+
+    fn engine() -> Engine {
+        let mut set = RuleSet::new();
+        set.load_str(
+            "title: failed\nlevel: low\nlogsource: {product: linux, service: sshd}\ndetection: {sel: {event: ssh_failed}, condition: sel}\n",
+            "t.yml",
+            &LoadOptions::default(),
+        );
+        Engine::new(set)
+    }
+
+    fn opts() -> ReplayOptions {
+        ReplayOptions {
+            parse: ParseOptions::default().received_at_unix(1_793_584_800),
+            hosts: HostMap::default(),
+            max_message_size: 200,
+        }
+    }
+
+    const L: &str = "<38>1 2026-11-02T09:00:00Z h sshd 1 - - Failed password for root from 192.0.2.1 port 1 ssh2";
+
+    #[test]
+    fn lines_and_octet_counting_and_no_final_newline() {
+        let mut e = engine();
+        let input = format!("{L}\n\n{} {L}{L}", L.len());
+        let (alerts, stats) = replay_reader(input.as_bytes(), &mut e, &opts()).expect("replay");
+        assert_eq!(alerts.len(), 3);
+        assert_eq!((stats.lines, stats.parsed, stats.unparseable), (3, 3, 0));
+    }
+
+    #[test]
+    fn junk_is_counted_not_fatal() {
+        let mut e = engine();
+        let mut input = Vec::new();
+        input.extend_from_slice(b"\xff\xfe\x00garbage\n");
+        input.extend_from_slice(&[b'x'; 1000]);
+        input.push(b'\n');
+        input.extend_from_slice(L.as_bytes());
+        input.push(b'\n');
+        let (alerts, stats) = replay_reader(&input[..], &mut e, &opts()).expect("replay");
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(stats.truncated, 1);
+        assert!(stats.lines >= 3);
+    }
+
+    #[test]
+    fn host_names_map_to_address_and_zone() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/dehong-egov.yaml");
+        let Ok(cfg) = Config::load(&path) else {
+            return;
+        };
+        let m = HostMap::from_config(&cfg);
+        let (ip, zone) = m.locate("portal-web01").expect("known host");
+        assert_eq!(ip, IpAddr::from([10, 10, 1, 10]));
+        assert!(zone.is_some());
+        assert_eq!(m.locate("PORTAL-WEB01.example.gov").map(|x| x.0), Some(ip));
+        assert_eq!(m.locate("10.10.1.10").map(|x| x.0), Some(ip));
+        assert!(m.locate("no-such-host").is_none());
+    }
+}
