@@ -386,10 +386,10 @@ impl Engine {
                 let group_refs = rule
                     .group_by
                     .iter()
-                    .filter_map(|g| super::rule::field_ref_pub(g))
+                    .filter_map(|g| super::fields::field_ref(g))
                     .collect();
                 let value_ref = match &rule.kind {
-                    CorrelationKind::ValueCount(f) => super::rule::field_ref_pub(f),
+                    CorrelationKind::ValueCount(f) => super::fields::field_ref(f),
                     _ => None,
                 };
                 Corr {

@@ -7,6 +7,9 @@
 //! * [`rule`]: the loader (YAML → compiled detection and correlation
 //!   rules; each bad rule rejected alone with file, id and reason).
 //! * [`condition`]: the `condition` expression parser (nom).
+//! * [`logsource`]: which lines a rule looks at; what is not collected.
+//! * [`modifiers`]: field values and modifiers.
+//! * [`correlation`]: correlation rules.
 //! * [`pattern`]: Sigma value patterns (wildcards, escapes, case folding).
 //! * [`engine`]: rule index by logsource, evaluation, correlation state in
 //!   log time.
@@ -16,7 +19,11 @@
 //! documented in `docs/logrules.md`.
 
 pub mod condition;
+pub mod correlation;
 pub mod engine;
+mod fields;
+pub mod logsource;
+pub mod modifiers;
 pub mod pattern;
 pub mod replay;
 pub mod rule;

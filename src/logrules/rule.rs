@@ -10,12 +10,20 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-use ipnet::IpNet;
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
 use super::condition::{self, Cond, Quant};
-use super::pattern::{escape, Pattern};
+use super::correlation::correlation;
+pub use super::correlation::{parse_timespan, CorrelationKind, CorrelationRule};
+use super::fields::field_ref;
+pub(crate) use super::fields::FieldRef;
+use super::logsource::scope;
+pub use super::logsource::{Scope, AUTH_PROGRAMS};
+use super::modifiers::values;
+pub(crate) use super::modifiers::ValueTest;
+pub use super::modifiers::{base64, CmpOp};
+use super::pattern::Pattern;
 use crate::taxonomy::Taxonomy;
 
 /// Tag prefix that carries a rule's taxonomy id:
@@ -30,8 +38,6 @@ pub const DEFAULT_TAXONOMY: &str = "anomaly/other";
 /// `3_000_000 + fnv1a64(id) % 1_000_000`.
 pub const DERIVED_SID_BASE: u32 = 3_000_000;
 
-/// Most values one field test may list (hostile input bound).
-const MAX_VALUES: usize = 4096;
 /// Most search identifiers per rule.
 const MAX_SEARCHES: usize = 256;
 /// Longest condition text accepted.
@@ -144,7 +150,7 @@ impl RuleError {
     }
 }
 
-fn field_err(field: &str, reason: impl Into<String>) -> RuleError {
+pub(crate) fn field_err(field: &str, reason: impl Into<String>) -> RuleError {
     RuleError::Field {
         field: field.to_owned(),
         reason: reason.into(),
@@ -194,236 +200,6 @@ pub struct RuleMeta {
     pub line: usize,
 }
 
-/// Which lines a detection rule looks at (from its `logsource`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Scope {
-    /// Every line (`product: linux` without service, `service: syslog`).
-    All,
-    /// Lines from these programs (lower-case program names).
-    Programs(Vec<String>),
-    /// Lines a firewall decoder recognised (`category: firewall`).
-    Firewall,
-}
-
-/// Programs of `service: auth` (`/var/log/auth.log`, `secure`).
-pub const AUTH_PROGRAMS: &[&str] = &[
-    "sshd",
-    "sudo",
-    "su",
-    "login",
-    "passwd",
-    "useradd",
-    "userdel",
-    "usermod",
-    "groupadd",
-    "groupdel",
-    "gpasswd",
-    "chage",
-    "chpasswd",
-    "unix_chkpwd",
-    "systemd-logind",
-    "polkitd",
-    "pkexec",
-    "cron",
-    "crond",
-];
-
-/// Where a field's value comes from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum FieldRef {
-    /// A decoded field, by any name [`crate::syslog::decode::LogEvent::field`] answers.
-    Event(Arc<str>),
-    /// The message text.
-    Message,
-    /// The host name.
-    Host,
-    /// The program (decoded, or the APP-NAME).
-    Program,
-    /// PROCID.
-    Pid,
-    /// MSGID.
-    MsgId,
-    /// Facility number.
-    Facility,
-    /// Severity number.
-    Severity,
-    /// Firewall verdict: `allow` / `deny` (Sigma's network `action`).
-    Action,
-}
-
-/// Names [`crate::syslog::decode::LogEvent::field`] answers (kept in step with it; see docs/syslog.md).
-const EVENT_FIELDS: &[&str] = &[
-    "event",
-    "kind",
-    "EventType",
-    "user",
-    "User",
-    "UserName",
-    "SubjectUserName",
-    "username",
-    "target_user",
-    "TargetUser",
-    "TargetUserName",
-    "src_ip",
-    "SourceIp",
-    "src",
-    "source_ip",
-    "IpAddress",
-    "src_port",
-    "SourcePort",
-    "spt",
-    "IpPort",
-    "dst_ip",
-    "DestinationIp",
-    "dst",
-    "destination_ip",
-    "dst_port",
-    "DestinationPort",
-    "dpt",
-    "proto",
-    "Protocol",
-    "protocol",
-    "command",
-    "CommandLine",
-    "cmd",
-    "Image",
-    "image",
-    "group",
-    "Group",
-    "GroupName",
-    "TargetGroup",
-    "method",
-    "AuthenticationMethod",
-    "auth_method",
-    "unit",
-    "Unit",
-    "ServiceName",
-    "tty",
-    "Tty",
-    "terminal",
-    "pwd",
-    "CurrentDirectory",
-    "rule",
-    "RuleName",
-    "prefix",
-    "in_interface",
-    "InInterface",
-    "out_interface",
-    "OutInterface",
-    "rhost",
-    "WorkstationName",
-    "detail",
-    "Reason",
-    "count",
-    "Count",
-    "invalid_user",
-];
-
-/// The [`FieldRef`] of a field name, for the engine (group-by fields).
-pub(crate) fn field_ref_pub(name: &str) -> Option<FieldRef> {
-    field_ref(name)
-}
-
-fn field_ref(name: &str) -> Option<FieldRef> {
-    Some(match name {
-        "message" | "msg" | "Message" | "MESSAGE" => FieldRef::Message,
-        "host" | "hostname" | "Hostname" | "Computer" | "ComputerName" | "HOSTNAME" => {
-            FieldRef::Host
-        }
-        "SourceIP" | "SourceAddress" | "source.ip" => FieldRef::Event(Arc::from("src_ip")),
-        "DestinationIP" | "DestinationAddress" | "destination.ip" => {
-            FieldRef::Event(Arc::from("dst_ip"))
-        }
-        "program" | "ProcessName" | "app_name" | "SYSLOG_IDENTIFIER" => FieldRef::Program,
-        "pid" | "procid" | "ProcessId" => FieldRef::Pid,
-        "msgid" => FieldRef::MsgId,
-        "facility" => FieldRef::Facility,
-        "severity" => FieldRef::Severity,
-        "action" => FieldRef::Action,
-        // sudo's own key for the target user (`USER=root`).
-        "USER" => FieldRef::Event(Arc::from("target_user")),
-        n if EVENT_FIELDS.contains(&n) => FieldRef::Event(Arc::from(n)),
-        _ => return None,
-    })
-}
-
-/// A numeric comparison.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CmpOp {
-    /// >
-    Gt,
-    /// >=
-    Gte,
-    /// <
-    Lt,
-    /// <=
-    Lte,
-    /// ==
-    Eq,
-    /// !=
-    Neq,
-}
-
-impl CmpOp {
-    fn parse(s: &str) -> Option<CmpOp> {
-        Some(match s {
-            "gt" => CmpOp::Gt,
-            "gte" => CmpOp::Gte,
-            "lt" => CmpOp::Lt,
-            "lte" => CmpOp::Lte,
-            "eq" => CmpOp::Eq,
-            "neq" => CmpOp::Neq,
-            _ => return None,
-        })
-    }
-
-    /// `a op b`.
-    pub fn eval<T: PartialOrd>(self, a: T, b: T) -> bool {
-        match self {
-            CmpOp::Gt => a > b,
-            CmpOp::Gte => a >= b,
-            CmpOp::Lt => a < b,
-            CmpOp::Lte => a <= b,
-            CmpOp::Eq => a == b,
-            CmpOp::Neq => a != b,
-        }
-    }
-}
-
-/// One value test.
-#[derive(Clone, Debug)]
-pub(crate) enum Matcher {
-    Str(Pattern),
-    Cidr(IpNet),
-    Num(CmpOp, f64),
-}
-
-impl Matcher {
-    pub(crate) fn matches(&self, v: &str) -> bool {
-        match self {
-            Matcher::Str(p) => p.matches(v),
-            Matcher::Cidr(n) => v
-                .trim()
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| n.contains(&ip)),
-            Matcher::Num(op, n) => v.trim().parse::<f64>().is_ok_and(|x| op.eval(x, *n)),
-        }
-    }
-}
-
-/// The test one `field|modifiers: values` entry makes.
-#[derive(Clone, Debug)]
-pub(crate) enum ValueTest {
-    /// Any of the values matches.
-    Any(Vec<Matcher>),
-    /// All of them match (`all` modifier).
-    All(Vec<Matcher>),
-    /// `exists: true/false`.
-    Exists(bool),
-    /// `null`: the field is absent or empty.
-    Null,
-}
-
 /// One field entry of a selection map.
 #[derive(Clone, Debug)]
 pub(crate) struct FieldTest {
@@ -459,38 +235,6 @@ pub struct DetectionRule {
     pub scope: Scope,
     pub(crate) searches: Vec<Search>,
     pub(crate) cond: CCond,
-}
-
-/// Correlation type.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CorrelationKind {
-    /// `event_count`: events per group within the timespan.
-    EventCount,
-    /// `value_count`: distinct values of `field` per group.
-    ValueCount(String),
-    /// `temporal`: all referenced rules matched within the timespan.
-    Temporal,
-    /// `temporal_ordered`: ... in the listed order.
-    TemporalOrdered,
-}
-
-/// A compiled Sigma correlation rule.
-#[derive(Clone, Debug)]
-pub struct CorrelationRule {
-    /// Title, id, level, tags, sid.
-    pub meta: RuleMeta,
-    /// Which correlation.
-    pub kind: CorrelationKind,
-    /// Referenced rules (`name` or `id`), in order.
-    pub rules: Vec<String>,
-    /// Group-by fields.
-    pub group_by: Vec<String>,
-    /// Timespan in seconds (log time).
-    pub timespan: i64,
-    /// Count conditions, all of which must hold.
-    pub condition: Vec<(CmpOp, u64)>,
-    /// Whether the referenced rules also raise their own alerts.
-    pub generate: bool,
 }
 
 /// A loaded rule.
@@ -686,12 +430,12 @@ fn doc_start_lines(text: &str) -> Vec<usize> {
     starts
 }
 
-fn str_at<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
+pub(crate) fn str_at<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
     v.get(key).and_then(Value::as_str)
 }
 
 /// Scalar YAML value as text (numbers and booleans as Sigma writes them).
-fn scalar_text(v: &Value) -> Option<String> {
+pub(crate) fn scalar_text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -857,49 +601,6 @@ fn compile(
     }))
 }
 
-fn scope(ls: &Value) -> Result<Scope, RuleError> {
-    let get = |k: &str| -> Result<Option<String>, RuleError> {
-        match ls.get(k) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.to_ascii_lowercase())),
-            Some(_) => Err(field_err(&format!("logsource.{k}"), "not a string")),
-        }
-    };
-    let (product, service, category) = (get("product")?, get("service")?, get("category")?);
-    let desc = || {
-        format!(
-            "product={} service={} category={}",
-            product.as_deref().unwrap_or("-"),
-            service.as_deref().unwrap_or("-"),
-            category.as_deref().unwrap_or("-")
-        )
-    };
-    if let Some(c) = &category {
-        return match c.as_str() {
-            "firewall" if matches!(product.as_deref(), None | Some("linux")) => Ok(Scope::Firewall),
-            _ => Err(RuleError::NotCollected(desc())),
-        };
-    }
-    match product.as_deref() {
-        Some("linux") | None => {}
-        Some(_) => return Err(RuleError::NotCollected(desc())),
-    }
-    match service.as_deref() {
-        None if product.is_none() => Err(field_err(
-            "logsource",
-            "names no product, service or category",
-        )),
-        None | Some("syslog") => Ok(Scope::All),
-        Some("auth") => Ok(Scope::Programs(
-            AUTH_PROGRAMS.iter().map(|s| (*s).to_owned()).collect(),
-        )),
-        // auditd's own records (type=SYSCALL ...) and the other structured
-        // sources are not syslog lines zoneguard decodes.
-        Some("auditd" | "sysmon" | "osquery" | "ebpf") => Err(RuleError::NotCollected(desc())),
-        Some(s) => Ok(Scope::Programs(vec![s.to_owned()])),
-    }
-}
-
 /// Apply value-transforming modifiers and the match-type modifiers to one
 /// field entry.
 fn search(name: &str, val: &Value, opts: &LoadOptions) -> Result<Search, RuleError> {
@@ -945,233 +646,6 @@ fn field_map(at: &str, m: &Value, opts: &LoadOptions) -> Result<Vec<FieldTest>, 
     Ok(out)
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Shape {
-    Plain,
-    Contains,
-    Starts,
-    Ends,
-}
-
-fn values(
-    at: &str,
-    mods: &[&str],
-    v: &Value,
-    opts: &LoadOptions,
-    keyword: bool,
-) -> Result<ValueTest, RuleError> {
-    let mut shape = if keyword {
-        Shape::Contains
-    } else {
-        Shape::Plain
-    };
-    let (mut all, mut cased, mut cidr, mut exists) = (false, false, false, false);
-    let mut num: Option<CmpOp> = None;
-    let mut transforms: Vec<&str> = Vec::new();
-    for &m in mods {
-        match m {
-            "contains" => shape = Shape::Contains,
-            "startswith" => shape = Shape::Starts,
-            "endswith" => shape = Shape::Ends,
-            "all" => all = true,
-            "cased" => cased = true,
-            "cidr" => cidr = true,
-            "exists" => exists = true,
-            "gt" | "gte" | "lt" | "lte" => num = CmpOp::parse(m),
-            "base64" | "base64offset" | "windash" | "expand" => transforms.push(m),
-            _ => return Err(RuleError::UnsupportedModifier(m.to_owned())),
-        }
-    }
-    // Collect raw values.
-    let raw: Vec<Option<String>> = match v {
-        Value::Sequence(seq) => {
-            if seq.len() > MAX_VALUES {
-                return Err(field_err(at, "too many values"));
-            }
-            seq.iter()
-                .map(|x| match x {
-                    Value::Null => Ok(None),
-                    _ => scalar_text(x)
-                        .map(Some)
-                        .ok_or_else(|| field_err(at, "values must be scalars")),
-                })
-                .collect::<Result<_, _>>()?
-        }
-        Value::Null => vec![None],
-        _ => vec![Some(
-            scalar_text(v).ok_or_else(|| field_err(at, "values must be scalars"))?,
-        )],
-    };
-    if exists {
-        return match v {
-            Value::Bool(b) => Ok(ValueTest::Exists(*b)),
-            _ => Err(field_err(at, "`exists` takes true or false")),
-        };
-    }
-    if raw.len() == 1 && raw.first() == Some(&None) {
-        return Ok(ValueTest::Null);
-    }
-    let mut texts: Vec<String> = Vec::with_capacity(raw.len());
-    for r in raw {
-        match r {
-            Some(s) => texts.push(s),
-            None => {
-                return Err(RuleError::Unsupported(format!(
-                    "{at}: null inside a value list"
-                )))
-            }
-        }
-    }
-    // base64 and friends produce literal text; `expand` yields plain values.
-    let mut literal = false;
-    for t in transforms {
-        texts = match t {
-            "expand" => expand(&texts, opts)?,
-            "windash" => windash(&texts),
-            "base64" => {
-                literal = true;
-                texts.iter().map(|s| base64(s.as_bytes())).collect()
-            }
-            "base64offset" => {
-                literal = true;
-                texts
-                    .iter()
-                    .flat_map(|s| base64_offsets(s.as_bytes()))
-                    .collect()
-            }
-            _ => texts,
-        };
-        if texts.len() > MAX_VALUES {
-            return Err(field_err(at, "too many values after expansion"));
-        }
-    }
-    let mut ms = Vec::with_capacity(texts.len());
-    for s in texts {
-        let m = if let Some(op) = num {
-            let n: f64 = s
-                .trim()
-                .parse()
-                .map_err(|_| field_err(at, format!("`{s}` is not a number")))?;
-            Matcher::Num(op, n)
-        } else if cidr {
-            Matcher::Cidr(
-                s.trim()
-                    .parse()
-                    .map_err(|_| field_err(at, format!("`{s}` is not a CIDR")))?,
-            )
-        } else {
-            let body = if literal { escape(&s) } else { s };
-            let text = match shape {
-                Shape::Plain => body,
-                Shape::Contains => format!("*{body}*"),
-                Shape::Starts => format!("{body}*"),
-                Shape::Ends => format!("*{body}"),
-            };
-            Matcher::Str(Pattern::new(&text, cased))
-        };
-        ms.push(m);
-    }
-    Ok(if all {
-        ValueTest::All(ms)
-    } else {
-        ValueTest::Any(ms)
-    })
-}
-
-/// `%name%` placeholders (Sigma `expand`) to the configured lists.
-fn expand(texts: &[String], opts: &LoadOptions) -> Result<Vec<String>, RuleError> {
-    let mut out = Vec::new();
-    for t in texts {
-        let trimmed = t.trim();
-        if let Some(name) = trimmed
-            .strip_prefix('%')
-            .and_then(|r| r.strip_suffix('%'))
-            .filter(|n| !n.is_empty() && !n.contains('%'))
-        {
-            let vals = opts
-                .placeholders
-                .get(name)
-                .ok_or_else(|| RuleError::Placeholder(name.to_owned()))?;
-            out.extend(vals.iter().map(|v| escape(v)));
-        } else {
-            out.push(t.clone());
-        }
-    }
-    Ok(out)
-}
-
-/// Sigma `windash`: every `-` that starts a word also as `/`, en dash, em
-/// dash and horizontal bar (all dashes of a value replaced together).
-fn windash(texts: &[String]) -> Vec<String> {
-    let mut out = Vec::with_capacity(texts.len() * 5);
-    for t in texts {
-        out.push(t.clone());
-        for alt in ['/', '\u{2013}', '\u{2014}', '\u{2015}'] {
-            let mut s = String::with_capacity(t.len());
-            let mut prev_space = true;
-            for c in t.chars() {
-                if c == '-' && prev_space {
-                    s.push(alt);
-                } else {
-                    s.push(c);
-                }
-                prev_space = c == ' ';
-            }
-            if s != *t {
-                out.push(s);
-            }
-        }
-    }
-    out
-}
-
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/// Standard base64 with padding.
-pub fn base64(data: &[u8]) -> String {
-    let mut s = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk.first().copied().unwrap_or(0),
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                let idx = ((n >> (18 - 6 * i)) & 63) as usize;
-                s.push(char::from(B64.get(idx).copied().unwrap_or(b'A')));
-            } else {
-                s.push('=');
-            }
-        }
-    }
-    s
-}
-
-/// The three `base64offset` variants: the encoding of the value at byte
-/// offsets 0, 1, 2 of a longer text, trimmed to the characters that do not
-/// depend on the unknown neighbours.
-fn base64_offsets(v: &[u8]) -> Vec<String> {
-    const START: [usize; 3] = [0, 2, 3];
-    const END_TRIM: [usize; 3] = [0, 3, 2];
-    let mut out = Vec::with_capacity(3);
-    for i in 0..3usize {
-        let mut buf = vec![b' '; i];
-        buf.extend_from_slice(v);
-        let enc = base64(&buf);
-        let end_trim = END_TRIM.get((v.len() + i) % 3).copied().unwrap_or(0);
-        let start = START.get(i).copied().unwrap_or(0);
-        let end = enc.len().saturating_sub(end_trim);
-        if let Some(s) = enc.get(start..end) {
-            if !s.is_empty() {
-                out.push(s.to_owned());
-            }
-        }
-    }
-    out
-}
-
 fn resolve(c: &Cond, names: &[String]) -> Result<CCond, RuleError> {
     Ok(match c {
         Cond::Ident(n) => CCond::Search(
@@ -1211,129 +685,5 @@ fn resolve(c: &Cond, names: &[String]) -> Result<CCond, RuleError> {
                 .map(|x| resolve(x, names))
                 .collect::<Result<_, _>>()?,
         ),
-    })
-}
-
-/// `60s`, `5m`, `1h`, `2d`, `1w` to seconds.
-pub fn parse_timespan(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let unit_at = s.len().checked_sub(1)?;
-    let (num, unit) = (s.get(..unit_at)?, s.get(unit_at..)?);
-    let n: i64 = num.parse().ok().filter(|&n| n > 0)?;
-    let mul = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 604_800,
-        _ => return None,
-    };
-    n.checked_mul(mul)
-}
-
-fn correlation(meta: RuleMeta, c: &Value) -> Result<CorrelationRule, RuleError> {
-    let at = "correlation";
-    let ty = str_at(c, "type").ok_or_else(|| field_err("correlation.type", "missing"))?;
-    if c.get("aliases").is_some() {
-        return Err(RuleError::Unsupported("correlation aliases".into()));
-    }
-    let rules: Vec<String> = match c.get("rules") {
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Sequence(seq)) if !seq.is_empty() => seq
-            .iter()
-            .map(|x| x.as_str().map(str::to_owned))
-            .collect::<Option<_>>()
-            .ok_or_else(|| field_err("correlation.rules", "names must be strings"))?,
-        _ => return Err(field_err("correlation.rules", "missing or empty")),
-    };
-    let group_by: Vec<String> = match c.get("group-by") {
-        None => Vec::new(),
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Sequence(seq)) => seq
-            .iter()
-            .map(|x| x.as_str().map(str::to_owned))
-            .collect::<Option<_>>()
-            .ok_or_else(|| field_err("correlation.group-by", "fields must be strings"))?,
-        Some(_) => return Err(field_err("correlation.group-by", "expected a list")),
-    };
-    for g in &group_by {
-        if field_ref(g).is_none() {
-            return Err(RuleError::UnknownField(g.clone()));
-        }
-    }
-    let timespan = str_at(c, "timespan")
-        .and_then(parse_timespan)
-        .ok_or_else(|| field_err("correlation.timespan", "expected e.g. 60s, 5m, 1h, 1d"))?;
-    let generate = match c.get("generate") {
-        None => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(field_err("correlation.generate", "expected true or false")),
-    };
-    let mut condition = Vec::new();
-    let mut value_field = None;
-    match c.get("condition") {
-        Some(Value::Mapping(m)) => {
-            for (k, v) in m {
-                let k = k.as_str().unwrap_or("");
-                if k == "field" {
-                    value_field = Some(
-                        v.as_str()
-                            .ok_or_else(|| {
-                                field_err("correlation.condition.field", "not a string")
-                            })?
-                            .to_owned(),
-                    );
-                    continue;
-                }
-                let op = CmpOp::parse(k).ok_or_else(|| {
-                    field_err("correlation.condition", format!("unknown operator `{k}`"))
-                })?;
-                let n = v.as_u64().ok_or_else(|| {
-                    field_err("correlation.condition", "expected a non-negative integer")
-                })?;
-                condition.push((op, n));
-            }
-        }
-        None if ty.starts_with("temporal") => {}
-        _ => {
-            return Err(field_err(
-                "correlation.condition",
-                "missing or not a mapping",
-            ))
-        }
-    }
-    let kind = match ty {
-        "event_count" => CorrelationKind::EventCount,
-        "value_count" => {
-            let f = value_field.ok_or_else(|| {
-                field_err("correlation.condition.field", "value_count needs a field")
-            })?;
-            if field_ref(&f).is_none() {
-                return Err(RuleError::UnknownField(f));
-            }
-            CorrelationKind::ValueCount(f)
-        }
-        "temporal" => CorrelationKind::Temporal,
-        "temporal_ordered" => CorrelationKind::TemporalOrdered,
-        "value_sum" | "value_avg" | "value_percentile" | "value_median" => {
-            return Err(RuleError::Unsupported(format!("correlation type {ty}")))
-        }
-        other => return Err(field_err(at, format!("unknown type `{other}`"))),
-    };
-    if matches!(
-        kind,
-        CorrelationKind::EventCount | CorrelationKind::ValueCount(_)
-    ) && condition.is_empty()
-    {
-        return Err(field_err("correlation.condition", "needs gt/gte/lt/lte/eq"));
-    }
-    Ok(CorrelationRule {
-        meta,
-        kind,
-        rules,
-        group_by,
-        timespan,
-        condition,
-        generate,
     })
 }
