@@ -263,6 +263,23 @@ mod tests {
             prop_assert_eq!(p.matches(&h), h.to_ascii_lowercase().contains(&n));
         }
 
+        /// The classified and glob matchers agree with a naive recursive
+        /// wildcard matcher.
+        #[test]
+        fn agrees_with_reference(p in "[ab*?]{0,8}", h in "[ab]{0,10}") {
+            fn naive(p: &[u8], h: &[u8]) -> bool {
+                match (p.first(), h.first()) {
+                    (None, None) => true,
+                    (None, Some(_)) => false,
+                    (Some(b'*'), _) => naive(&p[1..], h) || (!h.is_empty() && naive(p, &h[1..])),
+                    (Some(b'?'), Some(_)) => naive(&p[1..], &h[1..]),
+                    (Some(c), Some(d)) if c == d => naive(&p[1..], &h[1..]),
+                    _ => false,
+                }
+            }
+            prop_assert_eq!(Pattern::new(&p, true).matches(&h), naive(p.as_bytes(), h.as_bytes()));
+        }
+
         #[test]
         fn glob_never_panics(p in "[a\\*\\?\\\\中]{0,12}", h in "[a中]{0,12}") {
             let _ = Pattern::new(&p, false).matches(&h);
