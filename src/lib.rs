@@ -21,6 +21,7 @@ pub mod config;
 pub mod decode;
 pub mod flow;
 pub mod incident;
+pub mod logrules;
 pub mod output;
 pub mod pipeline;
 pub mod policy;
