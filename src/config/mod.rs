@@ -438,7 +438,10 @@ impl Config {
             cleartext_http_basic_auth: false,
             indicators: Indicators::default(),
             admins: Vec::new(),
-            rules: RulesConfig::default(),
+            rules: RulesConfig {
+                sigma_directories: vec![PathBuf::from("rules/sigma")],
+                ..RulesConfig::default()
+            },
             flow: FlowConfig::default(),
             defrag: DefragSettings::default(),
             policy: PolicySettings::default(),

@@ -38,6 +38,9 @@ pub struct ReplayOptions {
     pub progress: bool,
     /// Write incidents to this SQLite store.
     pub incidents_db: Option<PathBuf>,
+    /// Alerts from other sources of the same replay (log rules), already
+    /// written to EVE, that the incident layer merges with the traffic's.
+    pub extra_alerts: Vec<Alert>,
 }
 
 /// Errors that stop a replay before it starts.
@@ -262,6 +265,12 @@ pub fn replay(
         buf.alert(&a);
         if opts.incidents_db.is_some() {
             alerts.push(a);
+        }
+    }
+    for a in &opts.extra_alerts {
+        *summary.stats.alerts.entry("log".to_string()).or_default() += 1;
+        if opts.incidents_db.is_some() {
+            alerts.push(a.clone());
         }
     }
     if let Some(db) = &opts.incidents_db {
