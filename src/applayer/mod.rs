@@ -120,7 +120,8 @@ pub struct AppConfig {
     pub stream_buf_cap: usize,
     /// Most bytes of each HTTP body kept for signatures (the full length is still counted).
     pub body_keep: usize,
-    /// Most bytes produced by decompressing one HTTP body.
+    /// Most bytes produced by decompressing one HTTP body; 0 keeps bodies
+    /// as sent (no decompression).
     pub decompress_cap: usize,
     /// Most open transactions per flow (HTTP pipelining, DNS ids).
     pub max_txs: usize,

@@ -111,7 +111,13 @@ impl Engine {
             indicators: Indicators::from_config(cfg),
             cleartext_http_basic_auth: cfg.cleartext_http_basic_auth,
             stream: StreamConfig::default(),
-            app: AppConfig::default(),
+            // Bodies are decompressed only for detectors that read them
+            // (signature file.data buffers); none is loaded yet, so the
+            // work is skipped (see docs/performance.md).
+            app: AppConfig {
+                decompress_cap: 0,
+                ..AppConfig::default()
+            },
         })
     }
 }

@@ -751,3 +751,20 @@ pub fn policy_alert(
         log: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The memory a flow costs in the table, stated in docs/performance.md:
+    /// the slab entry plus the key→index map entry; application state is
+    /// allocated only for flows that carry payload.
+    #[test]
+    fn flow_entry_size_is_bounded() {
+        let slab = std::mem::size_of::<Option<Flow<FlowData>>>();
+        let map = std::mem::size_of::<(FlowKey, u32)>() + 1;
+        let app = std::mem::size_of::<AppFlow>();
+        println!("flow entry: slab {slab} B + map {map} B; app layer (when payload) {app} B + buffers");
+        assert!(slab + map <= 256, "flow entry grew to {} bytes", slab + map);
+    }
+}

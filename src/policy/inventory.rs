@@ -122,18 +122,17 @@ impl Inventory {
             });
         }
         // A known MAC: its IP must be its own if the IP belongs to this zone.
+        // The common case (its own address) is one probe; only a mismatch
+        // pays for the zone lookup.
         let ip = claim.ip?;
-        if zones.lookup(ip) != Locality::Zone(seg) {
+        if self.binding.get(&(seg, ip)) == Some(&claim.mac) || zones.lookup(ip) != Locality::Zone(seg) {
             return None;
         }
-        match self.binding.get(&(seg, ip)) {
-            Some(m) if *m == claim.mac => None,
-            _ => Some(RogueFinding {
-                zone: seg,
-                claim,
-                known_mac: true,
-            }),
-        }
+        Some(RogueFinding {
+            zone: seg,
+            claim,
+            known_mac: true,
+        })
     }
 }
 

@@ -752,6 +752,10 @@ fn split_host_port(v: &str) -> (&str, Option<u16>) {
 /// Decompresses a kept body with a bound; a body cut by the keep limit
 /// decodes as far as it goes.
 fn decode(body: Vec<u8>, enc: Encoding, cap: usize, c: &mut AppCounters) -> Vec<u8> {
+    if cap == 0 {
+        // decompression switched off: nothing inspects decoded bodies
+        return body;
+    }
     let mut outbuf = Vec::new();
     let mut buf = [0u8; 4096];
     let mut read_all = |r: &mut dyn Read| loop {
