@@ -764,7 +764,9 @@ mod tests {
         let slab = std::mem::size_of::<Option<Flow<FlowData>>>();
         let map = std::mem::size_of::<(FlowKey, u32)>() + 1;
         let app = std::mem::size_of::<AppFlow>();
-        println!("flow entry: slab {slab} B + map {map} B; app layer (when payload) {app} B + buffers");
+        println!(
+            "flow entry: slab {slab} B + map {map} B; app layer (when payload) {app} B + buffers"
+        );
         assert!(slab + map <= 256, "flow entry grew to {} bytes", slab + map);
     }
 }

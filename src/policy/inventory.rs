@@ -125,7 +125,9 @@ impl Inventory {
         // The common case (its own address) is one probe; only a mismatch
         // pays for the zone lookup.
         let ip = claim.ip?;
-        if self.binding.get(&(seg, ip)) == Some(&claim.mac) || zones.lookup(ip) != Locality::Zone(seg) {
+        if self.binding.get(&(seg, ip)) == Some(&claim.mac)
+            || zones.lookup(ip) != Locality::Zone(seg)
+        {
             return None;
         }
         Some(RogueFinding {
