@@ -107,6 +107,10 @@ pub struct CorrelatorStats {
 enum Target {
     Host(IpAddr),
     Zone(u16),
+    /// A threat-intelligence indicator and the channel it was seen on
+    /// (hash of both): every leg of one lookup or connection (client →
+    /// resolver → upstream, client → proxy → server) is one incident.
+    Indicator(u64),
     Unknown,
 }
 
@@ -130,6 +134,25 @@ struct CatFlags {
     sweep: bool,
     sourceless: bool,
     secondary: bool,
+}
+
+/// The indicator an alert is about (its `indicator` metadata, with the
+/// `indicator_channel`), as a stable hash.
+fn indicator_of(a: &Alert) -> Option<u64> {
+    let get = |key: &str| {
+        a.metadata
+            .iter()
+            .find(|(k, _)| &**k == key)
+            .and_then(|(_, v)| v.first())
+    };
+    let value = get("indicator")?;
+    let channel = get("indicator_channel").map_or("", |c| &**c);
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in value.bytes().chain([0u8]).chain(channel.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    Some(h)
 }
 
 /// What one alert did.
@@ -351,6 +374,7 @@ impl Correlator {
     fn related(
         &self,
         key: &Key,
+        src: Option<IpAddr>,
         dest: Option<IpAddr>,
         zone: Option<u16>,
         ts: Timestamp,
@@ -358,7 +382,7 @@ impl Correlator {
         let targets = [dest.map(Target::Host), zone.map(Target::Zone)];
         let mine = self.flags(key.cat);
         // This source's incidents first, then source-less ones (floods).
-        let srcs = [key.src, None];
+        let srcs = [src, None];
         let mut links = srcs
             .into_iter()
             .flat_map(|s| targets.into_iter().flatten().map(move |t| (s, t)));
@@ -409,14 +433,16 @@ impl Correlator {
         let flags = self.flags(cat);
         let dest = target_ip(a);
         let dest_zone = r.dest_zone.map(|(z, _)| z);
-        let target = match (flags.sweep, dest_zone, dest) {
-            (true, Some(z), _) => Target::Zone(z),
-            (_, _, Some(ip)) => Target::Host(ip),
-            (_, _, None) => Target::Unknown,
+        let indicator = indicator_of(a);
+        let target = match (indicator, flags.sweep, dest_zone, dest) {
+            (Some(h), _, _, _) => Target::Indicator(h),
+            (None, true, Some(z), _) => Target::Zone(z),
+            (None, _, _, Some(ip)) => Target::Host(ip),
+            (None, _, _, None) => Target::Unknown,
         };
         let mut key = Key {
             cat,
-            src: if flags.sourceless {
+            src: if flags.sourceless || indicator.is_some() {
                 None
             } else {
                 a.addrs.src_ip
@@ -430,7 +456,13 @@ impl Correlator {
         }
         let mut extra = Vec::new();
         if !self.joinable(&key, a.ts) {
-            match self.related(&key, dest, dest_zone, a.ts) {
+            // an indicator finding only absorbs findings about the same
+            // connection (same hosts), never a neighbour in the same zone
+            let (src, zone) = match key.target {
+                Target::Indicator(_) => (a.addrs.src_ip, None),
+                _ => (key.src, dest_zone),
+            };
+            match self.related(&key, src, dest, zone, a.ts) {
                 Some(k) if flags.secondary => {
                     self.stats.cross_joined += 1;
                     key = k;
@@ -502,7 +534,13 @@ impl Correlator {
             self.order.insert(new_order, key);
         }
         self.by_src.insert((key.cat, key.src), key);
-        self.link(key, key.src, dest, r.dest_zone.map(|(z, _)| z));
+        if matches!(key.target, Target::Indicator(_)) {
+            // an indicator incident is linked by the real hosts of each leg,
+            // never by zone: only findings about the same connection join it
+            self.link(key, a.addrs.src_ip, dest, None);
+        } else {
+            self.link(key, key.src, dest, r.dest_zone.map(|(z, _)| z));
+        }
         Outcome {
             opened: false,
             update,
@@ -649,7 +687,13 @@ impl Correlator {
                 links: Vec::new(),
             },
         );
-        self.link(key, key.src, dest, r.dest_zone.map(|(z, _)| z));
+        if matches!(key.target, Target::Indicator(_)) {
+            // an indicator incident is linked by the real hosts of each leg,
+            // never by zone: only findings about the same connection join it
+            self.link(key, a.addrs.src_ip, dest, None);
+        } else {
+            self.link(key, key.src, dest, r.dest_zone.map(|(z, _)| z));
+        }
         Outcome {
             opened: true,
             update,
@@ -696,6 +740,51 @@ pub(crate) mod tests {
 
     fn corr() -> Correlator {
         Correlator::new(CorrelatorConfig::default(), Arc::new(policy()), 1)
+    }
+
+    fn indicator(secs: i64, src: &str, dst: &str, value: &str, channel: &str) -> Alert {
+        let mut a = alert_at(secs, "malware/botnet", src, dst, 1_990_010, 1);
+        a.metadata
+            .push((Arc::from("indicator"), vec![Arc::from(value)]));
+        a.metadata
+            .push((Arc::from("indicator_channel"), vec![Arc::from(channel)]));
+        a
+    }
+
+    #[test]
+    fn indicator_legs_are_one_incident_and_do_not_absorb_neighbours() {
+        let mut c = corr();
+        // a policy finding from the same client to another host of the zone
+        let pv = alert_at(
+            0,
+            "violation/boundary_access",
+            "10.32.8.115",
+            "10.10.1.20",
+            1_990_004,
+            2,
+        );
+        let pv_id = c.on_alert(&pv).update.incident.id;
+        // the client's lookup, the resolver's recursion to two upstreams
+        let legs = [
+            indicator(60, "10.32.8.115", "10.10.1.53", "evil.example", "dns"),
+            indicator(60, "10.10.1.53", "223.5.5.5", "evil.example", "dns"),
+            indicator(61, "10.10.1.53", "114.114.114.114", "evil.example", "dns"),
+        ];
+        let ids: Vec<i64> = legs
+            .iter()
+            .map(|a| c.on_alert(a).update.incident.id)
+            .collect();
+        assert!(ids.iter().all(|i| *i == ids[0]), "{ids:?}");
+        assert_ne!(ids[0], pv_id, "the zone neighbour keeps its own incident");
+        // the same indicator in a connection is another incident
+        let conn = indicator(
+            120,
+            "10.32.8.115",
+            "10.10.1.80",
+            "evil.example",
+            "connection",
+        );
+        assert_ne!(c.on_alert(&conn).update.incident.id, ids[0]);
     }
 
     #[test]

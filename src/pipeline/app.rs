@@ -107,6 +107,15 @@ impl IndicatorSource {
         }
     }
 
+    /// DNS lookups and connections are separate incidents even for the
+    /// same indicator: one is a lookup, the other traffic to the host.
+    fn channel(self) -> &'static str {
+        match self {
+            IndicatorSource::Dns => "dns",
+            _ => "connection",
+        }
+    }
+
     fn message(self) -> &'static str {
         match self {
             IndicatorSource::Dns => {
@@ -157,6 +166,10 @@ fn indicator_alert(
         metadata: vec![
             (Arc::from("taxonomy"), vec![hit.category.clone()]),
             (Arc::from("indicator"), vec![hit.value.clone()]),
+            (
+                Arc::from("indicator_channel"),
+                vec![Arc::from(src.channel())],
+            ),
             (Arc::from("zoneguard_severity"), vec![Arc::from("high")]),
         ],
         policy: None,
