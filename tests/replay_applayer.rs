@@ -50,7 +50,14 @@ fn cleartext_indicators_and_app_records() {
     let (pcap, truth) = gen_pcap(dir.path(), "public.yaml", 5, 30, true);
     let out = dir.path().join("out");
     let o = zoneguard(&[
-        "replay", "-q", "-c", "config/dehong-egov.yaml", "-r", pcap.to_str().unwrap(), "-l", out.to_str().unwrap(),
+        "replay",
+        "-q",
+        "-c",
+        "config/dehong-egov.yaml",
+        "-r",
+        pcap.to_str().unwrap(),
+        "-l",
+        out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = std::fs::read_to_string(out.join("eve.json")).unwrap();
@@ -85,35 +92,73 @@ fn cleartext_indicators_and_app_records() {
                         && a["policy"]["user"] == d["user"]
                         && a["policy"]["password"] == "[redacted]"
                 });
-                assert!(found, "{}: no cleartext alert for {want}/{}", ev["id"], d["user"]);
+                assert!(
+                    found,
+                    "{}: no cleartext alert for {want}/{}",
+                    ev["id"], d["user"]
+                );
             }
             "bad_indicator_dns" => {
-                assert!(hits(1_990_010, src, ev["dst"].as_str()), "{}: client query", ev["id"]);
-                assert!(hits(1_990_010, ev["dst"].as_str().unwrap(), None), "{}: resolver's own leg", ev["id"]);
+                assert!(
+                    hits(1_990_010, src, ev["dst"].as_str()),
+                    "{}: client query",
+                    ev["id"]
+                );
+                assert!(
+                    hits(1_990_010, ev["dst"].as_str().unwrap(), None),
+                    "{}: resolver's own leg",
+                    ev["id"]
+                );
                 let q = eve.iter().any(|r| {
                     r["event_type"] == "dns"
                         && r["src_ip"] == src
-                        && r["dns"]["queries"].as_array().is_some_and(|qs| {
-                            qs.iter().any(|q| q["rrname"] == d["indicator"])
-                        })
+                        && r["dns"]["queries"]
+                            .as_array()
+                            .is_some_and(|qs| qs.iter().any(|q| q["rrname"] == d["indicator"]))
                 });
                 assert!(q, "{}: dns record of the query", ev["id"]);
             }
             "bad_indicator_tls" => {
-                assert!(hits(1_990_011, src, None), "{}: SNI on the client's leg", ev["id"]);
+                assert!(
+                    hits(1_990_011, src, None),
+                    "{}: SNI on the client's leg",
+                    ev["id"]
+                );
                 if d["via_proxy"] == true {
-                    assert!(hits(1_990_011, "10.40.0.80", d["server_ip"].as_str()), "{}: proxy leg", ev["id"]);
-                    assert!(hits(1_990_012, src, ev["dst"].as_str()), "{}: CONNECT", ev["id"]);
+                    assert!(
+                        hits(1_990_011, "10.40.0.80", d["server_ip"].as_str()),
+                        "{}: proxy leg",
+                        ev["id"]
+                    );
+                    assert!(
+                        hits(1_990_012, src, ev["dst"].as_str()),
+                        "{}: CONNECT",
+                        ev["id"]
+                    );
                 }
-                let sni = eve.iter().any(|r| r["event_type"] == "tls" && r["tls"]["sni"] == d["indicator"]);
+                let sni = eve
+                    .iter()
+                    .any(|r| r["event_type"] == "tls" && r["tls"]["sni"] == d["indicator"]);
                 assert!(sni, "{}: tls record with the SNI", ev["id"]);
             }
             "bad_indicator_ip" => {
                 if d["via_proxy"] == true {
-                    assert!(hits(1_990_012, src, Some("10.40.0.80")), "{}: CONNECT to the IP", ev["id"]);
-                    assert!(hits(1_990_013, "10.40.0.80", d["indicator"].as_str()), "{}: proxy leg", ev["id"]);
+                    assert!(
+                        hits(1_990_012, src, Some("10.40.0.80")),
+                        "{}: CONNECT to the IP",
+                        ev["id"]
+                    );
+                    assert!(
+                        hits(1_990_013, "10.40.0.80", d["indicator"].as_str()),
+                        "{}: proxy leg",
+                        ev["id"]
+                    );
                 } else {
-                    assert!(hits(1_990_013, src, d["indicator"].as_str()), "{}: direct", ev["id"]);
+                    assert!(
+                        hits(1_990_013, src, d["indicator"].as_str()),
+                        "{}: direct",
+                        ev["id"]
+                    );
                 }
             }
             "unauthorized_outbound" => {
@@ -144,10 +189,18 @@ fn cleartext_indicators_and_app_records() {
     // planted event (time and addresses).
     for a in alerts.iter().filter(|a| APP_SIDS.contains(&sid(a))) {
         let ts = ts_micros(a["timestamp"].as_str().unwrap());
-        let ips = [a["src_ip"].as_str().unwrap_or(""), a["dest_ip"].as_str().unwrap_or("")];
+        let ips = [
+            a["src_ip"].as_str().unwrap_or(""),
+            a["dest_ip"].as_str().unwrap_or(""),
+        ];
         let explained = truth.iter().any(|ev| {
             let evips = ips_of(ev);
-            within(ev, ts) && ips.iter().any(|ip| evips.iter().any(|e| e == ip || e.starts_with(&format!("{ip}/"))))
+            within(ev, ts)
+                && ips.iter().any(|ip| {
+                    evips
+                        .iter()
+                        .any(|e| e == ip || e.starts_with(&format!("{ip}/")))
+                })
         });
         assert!(explained, "unexplained alert {a}");
     }
