@@ -7,14 +7,15 @@ use serde_json::{json, Map, Value};
 impl TlsInfo {
     /// Inserts `"tls": {subject, issuerdn, serial, sni, version, notbefore,
     /// notafter, ja3, ja3s, ja4, client_alpns, server_alpns}` (absent values
-    /// left out). `fingerprint` (SHA-1 of the certificate) is not written:
-    /// it needs a SHA-1 implementation the crate does not carry yet.
+    /// left out), with the certificate's `fingerprint` (SHA-1) when one was
+    /// seen.
     pub fn write_eve(&self, obj: &mut Map<String, Value>) {
         let mut m = Map::new();
         if let Some(c) = &self.cert {
             m.insert("subject".into(), c.subject.clone().into());
             m.insert("issuerdn".into(), c.issuer.clone().into());
             m.insert("serial".into(), c.serial.clone().into());
+            m.insert("fingerprint".into(), c.fingerprint.clone().into());
         }
         if let Some(s) = &self.sni {
             m.insert("sni".into(), s.clone().into());
@@ -64,6 +65,7 @@ mod tests {
                 not_before: "2024-01-02T00:00:00".into(),
                 not_after: "2024-04-01T00:00:00".into(),
                 sans: vec![],
+                fingerprint: "00:11".into(),
             }),
             ..TlsInfo::default()
         };
@@ -72,7 +74,7 @@ mod tests {
         assert_eq!(
             o["tls"],
             json!({"subject": "C=US, CN=www.google.com", "issuerdn": "C=US, O=Google Trust Services, CN=WR2",
-                   "serial": "01:AB", "sni": "www.google.com", "version": "TLS 1.2",
+                   "serial": "01:AB", "fingerprint": "00:11", "sni": "www.google.com", "version": "TLS 1.2",
                    "notbefore": "2024-01-02T00:00:00", "notafter": "2024-04-01T00:00:00",
                    "client_alpns": ["h2"]})
         );

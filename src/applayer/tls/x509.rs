@@ -43,6 +43,24 @@ pub struct CertInfo {
     pub not_after: String,
     /// dNSName subjectAltNames (bounded).
     pub sans: Vec<String>,
+    /// SHA-1 of the whole DER certificate, `aa:bb:..` lowercase hex, as
+    /// Suricata's `tls.fingerprint`.
+    pub fingerprint: String,
+}
+
+/// Suricata's certificate fingerprint: SHA-1 of the DER, lowercase hex
+/// bytes joined by `:`.
+pub fn fingerprint(der: &[u8]) -> String {
+    use sha1::{Digest, Sha1};
+    let d = Sha1::digest(der);
+    let mut s = String::with_capacity(59);
+    for (i, b) in d.iter().enumerate() {
+        if i > 0 {
+            s.push(':');
+        }
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
 }
 
 /// One TLV: tag, content, and the offset of the content in the whole DER.
@@ -248,6 +266,7 @@ pub fn parse_certificate(der: &[u8]) -> Result<CertInfo, DerError> {
         not_before: time_string(&nb),
         not_after: time_string(&na),
         sans: Vec::new(),
+        fingerprint: fingerprint(der),
     };
     // skip subjectPublicKeyInfo and the optional unique ids; find [3] extensions
     while pos < b.len() {
@@ -286,6 +305,16 @@ pub fn parse_certificate(der: &[u8]) -> Result<CertInfo, DerError> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn fingerprint_is_sha1_of_the_der() {
+        // SHA-1("abc") = a9993e36 4706816a ba3e2571 7850c26c 9cd0d89d
+        assert_eq!(
+            fingerprint(b"abc"),
+            "a9:99:3e:36:47:06:81:6a:ba:3e:25:71:78:50:c2:6c:9c:d0:d8:9d"
+        );
+    }
+
     use super::*;
 
     fn cert_der() -> Vec<u8> {
