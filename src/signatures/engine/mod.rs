@@ -70,6 +70,11 @@ impl EngineRule {
         self.app
     }
 
+    /// The rule inspects the response side (alerts go server → client).
+    pub fn to_client(&self) -> bool {
+        self.to_client
+    }
+
     /// `drop` / `reject*`: EVE action "blocked".
     pub fn blocked(&self) -> bool {
         !matches!(self.rule.action, Action::Alert | Action::Pass)
