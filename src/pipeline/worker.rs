@@ -603,11 +603,14 @@ impl<'w> Worker<'w> {
                 L4::Icmp(i) => (None, Some((i.itype, i.icode, i.id, i.seq))),
                 _ => (None, None),
             };
+            // Suricata's default: a flow picked up mid-stream never counts
+            // as established.
             let established = if proto == 6 {
-                matches!(
-                    flow.tcp.state,
-                    TcpState::Established | TcpState::FinWait | TcpState::Closing
-                )
+                !flow.tcp.midstream
+                    && matches!(
+                        flow.tcp.state,
+                        TcpState::Established | TcpState::FinWait | TcpState::Closing
+                    )
             } else {
                 let other = usize::from(look.to_server);
                 flow.pkts.get(other).copied().unwrap_or(0) > 0

@@ -45,7 +45,6 @@ pub fn buffer_kind(b: Buffer, flow_dir: Option<FlowDir>) -> Option<(AppKind, boo
         | B::HttpHost
         | B::HttpHostRaw
         | B::HttpUserAgent
-        | B::HttpHeader
         | B::HttpCookie
         | B::HttpRequestBody
         | B::HttpReferer
@@ -53,6 +52,7 @@ pub fn buffer_kind(b: Buffer, flow_dir: Option<FlowDir>) -> Option<(AppKind, boo
         | B::HttpRequestLine => (AppKind::Http, false),
         B::HttpStatCode | B::HttpResponseBody | B::HttpLocation => (AppKind::Http, true),
         B::FileData => (AppKind::Http, flow_dir != Some(FlowDir::ToServer)),
+        B::HttpHeader => (AppKind::Http, flow_dir == Some(FlowDir::ToClient)),
         B::DnsQuery => (AppKind::Dns, false),
         B::TlsSni => (AppKind::Tls, false),
         B::SshProto | B::SshSoftware => (AppKind::Ssh, false),
@@ -131,10 +131,17 @@ impl<'a> TxView<'a> {
                     }
                     B::HttpHeader => {
                         // Suricata's http.header: "Name: value\r\n" per
-                        // header, without cookie, in request order.
+                        // header of the side, without cookies, in order.
                         let mut s = Vec::new();
-                        for (k, v) in &t.request_headers {
-                            if k.eq_ignore_ascii_case("cookie") {
+                        let hs = if to_client {
+                            &t.response_headers
+                        } else {
+                            &t.request_headers
+                        };
+                        for (k, v) in hs {
+                            if k.eq_ignore_ascii_case("cookie")
+                                || k.eq_ignore_ascii_case("set-cookie")
+                            {
                                 continue;
                             }
                             s.extend_from_slice(k.as_bytes());

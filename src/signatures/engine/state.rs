@@ -131,8 +131,15 @@ pub fn threshold_step(c: &mut Counter, fresh: bool, t: &Threshold, ts: Timestamp
             ThresholdKind::Limit => true,
             ThresholdKind::Threshold | ThresholdKind::Both => t.count == 1,
             ThresholdKind::Backoff => {
+                // Alerts when the count reaches `count`, then `count *
+                // multiplier`, ... (count 1: on the first match).
                 c.next = u64::from(t.count);
-                true
+                if c.next <= 1 {
+                    c.next = c.next.max(1).saturating_mul(u64::from(t.multiplier.max(2)));
+                    true
+                } else {
+                    false
+                }
             }
         };
     }
