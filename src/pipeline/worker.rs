@@ -441,6 +441,9 @@ impl<'w> Worker<'w> {
         let Some(flow) = self.flows.get_mut(look.idx) else {
             return;
         };
+        // Suricata flags a packet established from the flow state before
+        // the packet (the handshake's last ACK is not; a FIN is).
+        let tcp_before = flow.tcp.state;
         let class = if let Some(fl) = tcp_flags {
             flow.tcp.update(look.to_server, fl);
             flow.tcp.timeout_class()
@@ -607,10 +610,7 @@ impl<'w> Worker<'w> {
             // as established.
             let established = if proto == 6 {
                 !flow.tcp.midstream
-                    && matches!(
-                        flow.tcp.state,
-                        TcpState::Established | TcpState::FinWait | TcpState::Closing
-                    )
+                    && matches!(tcp_before, TcpState::Established | TcpState::FinWait)
             } else {
                 let other = usize::from(look.to_server);
                 flow.pkts.get(other).copied().unwrap_or(0) > 0
