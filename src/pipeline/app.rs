@@ -207,7 +207,10 @@ pub fn check_flow_addresses(
 }
 
 /// Writes the records of `events` and raises the alerts they call for.
+/// `datagram` is the UDP payload that produced the events, if any (rules
+/// mixing payload content with application buffers inspect it).
 /// Returns true if an alert was raised.
+#[allow(clippy::too_many_arguments)]
 pub fn handle_events(
     engine: &Engine,
     out: &mut Out<'_>,
@@ -216,6 +219,7 @@ pub fn handle_events(
     f: &FlowFacts,
     ts: Timestamp,
     pcap_cnt: Option<u64>,
+    datagram: Option<&[u8]>,
 ) -> bool {
     let mut alerted = false;
     let events = std::mem::take(&mut out.events);
@@ -255,7 +259,7 @@ pub fn handle_events(
                 _ => None,
             };
             if let Some(tx) = tx {
-                if match_tx(engine, out, &tx, detect, f, ts, pcap_cnt, app_proto) {
+                if match_tx(engine, out, &tx, datagram, detect, f, ts, pcap_cnt, app_proto) {
                     alerted = true;
                 }
             }
@@ -376,6 +380,7 @@ fn match_tx(
     engine: &Engine,
     out: &mut Out<'_>,
     tx: &TxView<'_>,
+    datagram: Option<&[u8]>,
     detect: &mut Option<Box<FlowDetect>>,
     f: &FlowFacts,
     ts: Timestamp,
@@ -390,7 +395,7 @@ fn match_tx(
     hits.clear();
     engine
         .rules
-        .match_tx(tx, f.client, f.server, ts, detect, state, scratch, hits);
+        .match_tx(tx, datagram, f.client, f.server, ts, detect, state, scratch, hits);
     if hits.is_empty() {
         return false;
     }

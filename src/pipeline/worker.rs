@@ -267,7 +267,7 @@ fn end_flow(engine: &Engine, out: &mut Out<'_>, mut f: Flow<FlowData>, reason: E
         }
         state.on_close(f.last, &mut out.events);
         let fx = facts(&f, None);
-        if handle_events(engine, out, &mut app, &mut f.data.detect, &fx, f.last, None) {
+        if handle_events(engine, out, &mut app, &mut f.data.detect, &fx, f.last, None, None) {
             f.data.alerted = true;
         }
         app_proto = app.app_proto();
@@ -588,7 +588,16 @@ impl<'w> Worker<'w> {
                 state.on_data(dir, payload, ts, events);
             }
             if !out.events.is_empty()
-                && handle_events(engine, out, app, detect, &fx, ts, Some(pcap_cnt))
+                && handle_events(
+                    engine,
+                    out,
+                    app,
+                    detect,
+                    &fx,
+                    ts,
+                    Some(pcap_cnt),
+                    (proto == 17).then_some(payload),
+                )
             {
                 flow.data.alerted = true;
             }
@@ -635,6 +644,11 @@ impl<'w> Worker<'w> {
                 to_server: look.to_server,
                 established,
                 app_proto: flow.data.app.as_ref().and_then(|a| a.app_proto()),
+                // Suricata drops a transport layer it cannot decode.
+                l4_valid: !d.anomalies.iter().any(|an| {
+                    matches!(an.layer(), "tcp" | "udp" | "icmpv4" | "icmpv6")
+                        && !an.event().contains("opt_")
+                }),
                 ts,
             };
             let SigWork {

@@ -55,6 +55,7 @@ pub fn buffer_kind(b: Buffer, flow_dir: Option<FlowDir>) -> Option<(AppKind, boo
         B::HttpHeader => (AppKind::Http, flow_dir == Some(FlowDir::ToClient)),
         B::DnsQuery => (AppKind::Dns, false),
         B::TlsSni => (AppKind::Tls, false),
+        B::TlsCertSubject | B::TlsCertIssuer | B::TlsCertSerial => (AppKind::Tls, true),
         B::SshProto | B::SshSoftware => (AppKind::Ssh, false),
         _ => return None,
     })
@@ -172,10 +173,15 @@ impl<'a> TxView<'a> {
                 }
             }
             Self::Tls(t) => {
-                if b == B::TlsSni {
-                    if let Some(s) = &t.sni {
-                        f(s.as_bytes());
-                    }
+                let v = match b {
+                    B::TlsSni => t.sni.as_deref(),
+                    B::TlsCertSubject => t.cert.as_ref().map(|c| c.subject.as_str()),
+                    B::TlsCertIssuer => t.cert.as_ref().map(|c| c.issuer.as_str()),
+                    B::TlsCertSerial => t.cert.as_ref().map(|c| c.serial.as_str()),
+                    _ => None,
+                };
+                if let Some(v) = v {
+                    f(v.as_bytes());
                 }
             }
             Self::Ssh(t) => {

@@ -197,6 +197,9 @@ pub struct PacketView<'a> {
     pub established: bool,
     /// Application protocol of the flow, once detected.
     pub app_proto: Option<&'static str>,
+    /// The transport header decoded (false: Suricata drops the layer, so
+    /// only `ip` rules see the packet).
+    pub l4_valid: bool,
     /// Packet time.
     pub ts: Timestamp,
 }
@@ -260,7 +263,6 @@ fn support(r: &Rule) -> Result<(Option<AppKind>, bool), String> {
     }
     let mut app: Option<AppKind> = None;
     let mut to_client = false;
-    let mut has_payload = false;
     for l in &r.lists {
         if !l.transforms.is_empty() {
             return Err(format!(
@@ -284,7 +286,6 @@ fn support(r: &Rule) -> Result<(Option<AppKind>, bool), String> {
             }
         }
         if l.buffer == Buffer::Payload {
-            has_payload = true;
             continue;
         }
         let (k, tc) = apptx::buffer_kind(l.buffer, r.flow.dir)
@@ -295,12 +296,9 @@ fn support(r: &Rule) -> Result<(Option<AppKind>, bool), String> {
         app = Some(k);
         to_client |= tc;
     }
-    if app.is_some() && has_payload {
-        return Err(
-            "payload content mixed with application buffers (stream inspection) is not supported"
-                .into(),
-        );
-    }
+    // Payload content next to application buffers is inspected on the
+    // datagram that carried the transaction (UDP); on TCP such a rule
+    // never matches (no stream inspection yet).
     for p in &r.packet {
         let ok = match p {
             PacketMatch::Urilen { .. } => app == Some(AppKind::Http),
@@ -610,6 +608,7 @@ impl Ruleset {
     pub fn match_tx(
         &self,
         tx: &TxView<'_>,
+        datagram: Option<&[u8]>,
         client: (IpAddr, u16),
         server: (IpAddr, u16),
         ts: Timestamp,
@@ -662,6 +661,9 @@ impl Ruleset {
                 continue;
             }
             let ok = r.lists.iter().all(|(b, steps)| {
+                if *b == Buffer::Payload {
+                    return datagram.is_some_and(|d| inspect(steps, d));
+                }
                 let mut m = false;
                 tx.each(*b, r.to_client, &mut |buf| {
                     if !m && inspect(steps, buf) {
@@ -791,7 +793,7 @@ fn packet_header(r: &EngineRule, p: &PacketView<'_>) -> bool {
         Proto::Icmpv6 => p.proto == 58,
         Proto::Sctp => p.proto == 132,
         Proto::App(_) => p.proto == 6 || p.proto == 17,
-    };
+    } && (p.l4_valid || matches!(r.rule.proto, Proto::Ip | Proto::Ipv4 | Proto::Ipv6));
     // Ports only exist for TCP/UDP/SCTP; elsewhere any port list matches.
     let has_ports = matches!(p.proto, 6 | 17 | 132);
     proto_ok

@@ -31,6 +31,7 @@ fn pkt(payload: &[u8]) -> PacketView<'_> {
         to_server: true,
         established: true,
         app_proto: None,
+        l4_valid: true,
         ts: Timestamp::from_secs_micros(100, 0),
     }
 }
