@@ -16,7 +16,10 @@ use std::path::Path;
 use serde_json::Value;
 
 /// Cases that do not pass, with the reason (kept in docs/conformance.md).
-const KNOWN_FAILURES: &[(&str, &str)] = &[];
+const KNOWN_FAILURES: &[(&str, &str)] = &[(
+    "bug-6402-01",
+    "Geneve (UDP 6081) is not decoded: the inner packets the rules alert on are never seen",
+)];
 
 /// Checks one case; Err(why) on a mismatch.
 fn run_case(dir: &Path, out: &Path) -> Result<(), String> {

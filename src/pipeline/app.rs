@@ -259,7 +259,9 @@ pub fn handle_events(
                 _ => None,
             };
             if let Some(tx) = tx {
-                if match_tx(engine, out, &tx, datagram, detect, f, ts, pcap_cnt, app_proto) {
+                if match_tx(
+                    engine, out, &tx, datagram, detect, f, ts, pcap_cnt, app_proto,
+                ) {
                     alerted = true;
                 }
             }
@@ -393,9 +395,9 @@ fn match_tx(
         hits,
     } = &mut out.sig;
     hits.clear();
-    engine
-        .rules
-        .match_tx(tx, datagram, f.client, f.server, ts, detect, state, scratch, hits);
+    engine.rules.match_tx(
+        tx, datagram, f.client, f.server, ts, detect, state, scratch, hits,
+    );
     if hits.is_empty() {
         return false;
     }

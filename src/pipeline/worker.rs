@@ -267,7 +267,16 @@ fn end_flow(engine: &Engine, out: &mut Out<'_>, mut f: Flow<FlowData>, reason: E
         }
         state.on_close(f.last, &mut out.events);
         let fx = facts(&f, None);
-        if handle_events(engine, out, &mut app, &mut f.data.detect, &fx, f.last, None, None) {
+        if handle_events(
+            engine,
+            out,
+            &mut app,
+            &mut f.data.detect,
+            &fx,
+            f.last,
+            None,
+            None,
+        ) {
             f.data.alerted = true;
         }
         app_proto = app.app_proto();

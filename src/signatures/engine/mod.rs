@@ -793,7 +793,8 @@ fn packet_header(r: &EngineRule, p: &PacketView<'_>) -> bool {
         Proto::Icmpv6 => p.proto == 58,
         Proto::Sctp => p.proto == 132,
         Proto::App(_) => p.proto == 6 || p.proto == 17,
-    } && (p.l4_valid || matches!(r.rule.proto, Proto::Ip | Proto::Ipv4 | Proto::Ipv6));
+    } && (p.l4_valid
+        || matches!(r.rule.proto, Proto::Ip | Proto::Ipv4 | Proto::Ipv6));
     // Ports only exist for TCP/UDP/SCTP; elsewhere any port list matches.
     let has_ports = matches!(p.proto, 6 | 17 | 132);
     proto_ok
