@@ -262,9 +262,15 @@ mod tests {
         let tb = t(ThresholdKind::Both, 2, 60);
         assert_eq!(run(&tb, &[0, 1, 2, 3]), [false, true, false, false]);
         let bo = t(ThresholdKind::Backoff, 2, 0);
-        assert_eq!(run(&bo, &[0, 0, 0, 0, 0]), [false, true, false, true, false]);
+        assert_eq!(
+            run(&bo, &[0, 0, 0, 0, 0]),
+            [false, true, false, true, false]
+        );
         let bo1 = t(ThresholdKind::Backoff, 1, 0);
-        assert_eq!(run(&bo1, &[0, 0, 0, 0, 0]), [true, true, false, true, false]);
+        assert_eq!(
+            run(&bo1, &[0, 0, 0, 0, 0]),
+            [true, true, false, true, false]
+        );
     }
 
     #[test]
