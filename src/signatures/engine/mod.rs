@@ -90,20 +90,112 @@ struct Prefilter {
     /// Pattern id → rule index.
     pat_rule: Vec<u32>,
     patterns: Vec<Vec<u8>>,
+    /// Rules without a fast pattern whose header names a small IPv4 set
+    /// (IP-list rules): found by address instead of tried on every packet.
+    by_src: AddrIndex,
+    by_dst: AddrIndex,
+}
+
+/// Largest IPv4 set (addresses) a rule may have to be indexed by it.
+const MAX_INDEXED_ADDRS: u64 = 1 << 20;
+
+/// Rules by IPv4 address: elementary segments and the rules covering each.
+#[derive(Debug, Default)]
+struct AddrIndex {
+    pending: Vec<(u32, u32, u32)>,
+    starts: Vec<u32>,
+    lists: Vec<Vec<u32>>,
+}
+
+impl AddrIndex {
+    fn build(&mut self) {
+        let mut pts: Vec<u32> = Vec::with_capacity(self.pending.len() * 2);
+        for &(lo, hi, _) in &self.pending {
+            pts.push(lo);
+            if let Some(e) = hi.checked_add(1) {
+                pts.push(e);
+            }
+        }
+        pts.sort_unstable();
+        pts.dedup();
+        let mut lists = vec![Vec::new(); pts.len()];
+        for &(lo, hi, r) in &self.pending {
+            let a = pts.partition_point(|&p| p < lo);
+            let b = pts.partition_point(|&p| p <= hi);
+            for l in lists.iter_mut().take(b).skip(a) {
+                if l.last() != Some(&r) {
+                    l.push(r);
+                }
+            }
+        }
+        self.starts = pts;
+        self.lists = lists;
+        self.pending = Vec::new();
+    }
+
+    fn lookup(&self, ip: IpAddr) -> &[u32] {
+        let IpAddr::V4(v4) = ip else {
+            return &[];
+        };
+        let ip = u32::from(v4);
+        let i = self.starts.partition_point(|&p| p <= ip);
+        match i.checked_sub(1).and_then(|i| self.lists.get(i)) {
+            Some(l) => l,
+            None => &[],
+        }
+    }
+}
+
+/// The IPv4 ranges of `a` when it is small and has no IPv6 part.
+fn small_v4(a: &super::addr::AddrSet) -> Option<&[(u32, u32)]> {
+    if a.is_any() || !a.v6_ranges().is_empty() {
+        return None;
+    }
+    let n: u64 = a
+        .v4_ranges()
+        .iter()
+        .map(|&(lo, hi)| u64::from(hi.saturating_sub(lo)) + 1)
+        .sum();
+    (n <= MAX_INDEXED_ADDRS).then_some(a.v4_ranges())
 }
 
 impl Prefilter {
-    fn add(&mut self, idx: u32, fp: Option<Vec<u8>>) {
+    fn add(&mut self, idx: u32, fp: Option<Vec<u8>>, index_by: Option<&Rule>) {
         match fp {
             Some(p) if !p.is_empty() => {
                 self.patterns.push(p);
                 self.pat_rule.push(idx);
             }
-            _ => self.always.push(idx),
+            _ => {
+                if let Some(r) = index_by {
+                    let both = r.dir == Direction::Both;
+                    if let Some(rs) = small_v4(&r.src) {
+                        for &(lo, hi) in rs {
+                            self.by_src.pending.push((lo, hi, idx));
+                            if both {
+                                self.by_dst.pending.push((lo, hi, idx));
+                            }
+                        }
+                        return;
+                    }
+                    if let Some(rs) = small_v4(&r.dst) {
+                        for &(lo, hi) in rs {
+                            self.by_dst.pending.push((lo, hi, idx));
+                            if both {
+                                self.by_src.pending.push((lo, hi, idx));
+                            }
+                        }
+                        return;
+                    }
+                }
+                self.always.push(idx)
+            }
         }
     }
 
     fn build(&mut self) -> Result<(), String> {
+        self.by_src.build();
+        self.by_dst.build();
         if self.patterns.is_empty() {
             return Ok(());
         }
@@ -119,13 +211,24 @@ impl Prefilter {
         Ok(())
     }
 
-    /// Appends the candidates for `hay` to `out` (unsorted, may repeat).
-    fn candidates(&self, hay: &[u8], out: &mut Vec<u32>) {
-        out.extend_from_slice(&self.always);
+    /// Adds the candidates for `hay` (and, for packets, the addresses)
+    /// to `sc`, each once.
+    fn candidates(&self, hay: &[u8], addrs: Option<(IpAddr, IpAddr)>, sc: &mut Scratch) {
+        for &r in &self.always {
+            sc.push(r);
+        }
+        if let Some((src, dst)) = addrs {
+            for &r in self.by_src.lookup(src) {
+                sc.push(r);
+            }
+            for &r in self.by_dst.lookup(dst) {
+                sc.push(r);
+            }
+        }
         if let Some(ac) = &self.ac {
             for m in ac.find_overlapping_iter(hay) {
                 if let Some(&r) = self.pat_rule.get(m.pattern().as_usize()) {
-                    out.push(r);
+                    sc.push(r);
                 }
             }
         }
@@ -215,6 +318,33 @@ pub struct Hit {
 #[derive(Debug, Default)]
 pub struct Scratch {
     cand: Vec<u32>,
+    /// One bit per rule: already a candidate.
+    seen: Vec<u64>,
+}
+
+impl Scratch {
+    fn push(&mut self, r: u32) {
+        let (w, b) = ((r / 64) as usize, r % 64);
+        if self.seen.len() <= w {
+            self.seen.resize(w + 1, 0);
+        }
+        if let Some(word) = self.seen.get_mut(w) {
+            if *word & (1 << b) == 0 {
+                *word |= 1 << b;
+                self.cand.push(r);
+            }
+        }
+    }
+
+    /// Sorts the candidates into evaluation order and clears the marks.
+    fn finish(&mut self) {
+        for &r in &self.cand {
+            if let Some(word) = self.seen.get_mut((r / 64) as usize) {
+                *word = 0;
+            }
+        }
+        self.cand.sort_unstable();
+    }
 }
 
 fn action_rank(a: Action) -> u8 {
@@ -476,7 +606,7 @@ impl Ruleset {
                     };
                     for &g in groups {
                         if let Some(pf) = rs.packet.get_mut(g) {
-                            pf.add(idx, fp.as_ref().map(|(_, p)| p.clone()));
+                            pf.add(idx, fp.as_ref().map(|(_, p)| p.clone()), Some(r));
                         }
                     }
                 }
@@ -491,7 +621,7 @@ impl Ruleset {
                         }
                     };
                     if let Some(pf) = pf {
-                        pf.add(idx, fp.map(|(_, p)| p));
+                        pf.add(idx, fp.map(|(_, p)| p), None);
                     }
                 }
             }
@@ -577,9 +707,8 @@ impl Ruleset {
             return;
         };
         scratch.cand.clear();
-        pf.candidates(p.payload, &mut scratch.cand);
-        scratch.cand.sort_unstable();
-        scratch.cand.dedup();
+        pf.candidates(p.payload, Some((p.src, p.dst)), scratch);
+        scratch.finish();
         for &i in &scratch.cand {
             let Some(r) = self.rules.get(i as usize) else {
                 continue;
@@ -624,19 +753,17 @@ impl Ruleset {
                 continue;
             }
             match b {
-                None => scratch.cand.extend_from_slice(&pf.always),
+                None => {
+                    for &r in &pf.always {
+                        scratch.push(r);
+                    }
+                }
                 Some(b) => {
-                    let mut any = false;
-                    tx.each(*b, self.rules_side_any(), &mut |buf| {
-                        any = true;
-                        pf.candidates(buf, &mut scratch.cand);
-                    });
-                    let _ = any;
+                    tx.each(*b, true, &mut |buf| pf.candidates(buf, None, scratch));
                 }
             }
         }
-        scratch.cand.sort_unstable();
-        scratch.cand.dedup();
+        scratch.finish();
         for &i in &scratch.cand {
             let Some(r) = self.rules.get(i as usize) else {
                 continue;
@@ -681,11 +808,6 @@ impl Ruleset {
             }
             self.matched(i, r, flow, st, src.0, dst.0, (src.1, dst.1), ts, hits);
         }
-    }
-
-    fn rules_side_any(&self) -> bool {
-        // Prefilter scans every candidate buffer of both sides.
-        true
     }
 
     #[allow(clippy::too_many_arguments)]

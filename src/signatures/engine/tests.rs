@@ -122,3 +122,23 @@ proptest::proptest! {
         let _ = sids(&rs, &pkt(&payload), &mut f);
     }
 }
+
+#[test]
+fn ip_list_rules_are_indexed_by_address() {
+    let rs = ruleset(
+        "alert ip [1.2.3.4,8.8.8.0/24] any -> any any (msg:\"src\"; sid:1;)\n\
+         alert ip any any -> [8.8.4.4,9.9.9.9] any (msg:\"dst\"; sid:2;)\n\
+         alert ip [10.0.0.1] any <> [7.7.7.7] any (msg:\"both\"; sid:3;)",
+    );
+    let mut f = None;
+    let mut p = pkt(b"");
+    assert_eq!(sids(&rs, &p, &mut f), Vec::<u32>::new());
+    p.src = IpAddr::V4(Ipv4Addr::new(8, 8, 8, 9));
+    p.dst = IpAddr::V4(Ipv4Addr::new(9, 9, 9, 9));
+    let mut got = sids(&rs, &p, &mut f);
+    got.sort();
+    assert_eq!(got, [1, 2]);
+    p.src = IpAddr::V4(Ipv4Addr::new(7, 7, 7, 7));
+    p.dst = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+    assert_eq!(sids(&rs, &p, &mut f), [3]);
+}
