@@ -96,6 +96,87 @@ struct Prefilter {
     by_dst: AddrIndex,
 }
 
+/// Most ports a rule's port set may name to be grouped by port.
+const MAX_GROUPED_PORTS: u32 = 32;
+
+/// The packet rules of one IP protocol, split by port as Suricata's port
+/// groups: a packet scans only the patterns of rules its ports can match.
+#[derive(Debug, Default)]
+struct PortGroups {
+    /// Rules with no (small) port restriction.
+    any: Prefilter,
+    /// `-> ... PORTS` rules, by destination port.
+    by_dport: rustc_hash::FxHashMap<u16, Prefilter>,
+    /// `PORTS -> ... any` rules, by source port.
+    by_sport: rustc_hash::FxHashMap<u16, Prefilter>,
+}
+
+/// The ports of `p` when it names a few.
+fn few_ports(p: &super::addr::PortSet) -> Option<Vec<u16>> {
+    if p.is_any() {
+        return None;
+    }
+    let n: u32 = p
+        .ranges()
+        .iter()
+        .map(|&(lo, hi)| u32::from(hi.saturating_sub(lo)) + 1)
+        .sum();
+    if n > MAX_GROUPED_PORTS {
+        return None;
+    }
+    Some(p.ranges().iter().flat_map(|&(lo, hi)| lo..=hi).collect())
+}
+
+impl PortGroups {
+    fn add(&mut self, idx: u32, fp: Option<Vec<u8>>, r: &Rule, by_port: bool) {
+        if by_port && r.dir == Direction::Forward {
+            if let Some(ports) = few_ports(&r.dst_ports) {
+                for p in ports {
+                    self.by_dport
+                        .entry(p)
+                        .or_default()
+                        .add(idx, fp.clone(), Some(r));
+                }
+                return;
+            }
+            if r.dst_ports.is_any() {
+                if let Some(ports) = few_ports(&r.src_ports) {
+                    for p in ports {
+                        self.by_sport
+                            .entry(p)
+                            .or_default()
+                            .add(idx, fp.clone(), Some(r));
+                    }
+                    return;
+                }
+            }
+        }
+        self.any.add(idx, fp, Some(r));
+    }
+
+    fn build(&mut self) -> Result<(), String> {
+        self.any.build()?;
+        for pf in self.by_dport.values_mut() {
+            pf.build()?;
+        }
+        for pf in self.by_sport.values_mut() {
+            pf.build()?;
+        }
+        Ok(())
+    }
+
+    fn candidates(&self, p: &PacketView<'_>, sc: &mut Scratch) {
+        let addrs = Some((p.src, p.dst));
+        self.any.candidates(p.payload, addrs, sc);
+        if let Some(pf) = self.by_dport.get(&p.dport) {
+            pf.candidates(p.payload, addrs, sc);
+        }
+        if let Some(pf) = self.by_sport.get(&p.sport) {
+            pf.candidates(p.payload, addrs, sc);
+        }
+    }
+}
+
 /// Largest IPv4 set (addresses) a rule may have to be indexed by it.
 const MAX_INDEXED_ADDRS: u64 = 1 << 20;
 
@@ -258,7 +339,7 @@ pub struct Unsupported {
 #[derive(Debug, Default)]
 pub struct Ruleset {
     rules: Vec<EngineRule>,
-    packet: [Prefilter; 4],
+    packet: [PortGroups; 4],
     /// (application, buffer) → prefilter over the rules whose fast pattern
     /// is in that buffer; plus per application the rules without one.
     app: Vec<(AppKind, Option<Buffer>, Prefilter)>,
@@ -605,8 +686,9 @@ impl Ruleset {
                         Proto::App(_) => &[G_TCP, G_UDP],
                     };
                     for &g in groups {
-                        if let Some(pf) = rs.packet.get_mut(g) {
-                            pf.add(idx, fp.as_ref().map(|(_, p)| p.clone()), Some(r));
+                        if let Some(pg) = rs.packet.get_mut(g) {
+                            let by_port = g == G_TCP || g == G_UDP;
+                            pg.add(idx, fp.as_ref().map(|(_, p)| p.clone()), r, by_port);
                         }
                     }
                 }
@@ -707,7 +789,7 @@ impl Ruleset {
             return;
         };
         scratch.cand.clear();
-        pf.candidates(p.payload, Some((p.src, p.dst)), scratch);
+        pf.candidates(p, scratch);
         scratch.finish();
         for &i in &scratch.cand {
             let Some(r) = self.rules.get(i as usize) else {

@@ -142,3 +142,22 @@ fn ip_list_rules_are_indexed_by_address() {
     p.dst = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
     assert_eq!(sids(&rs, &p, &mut f), [3]);
 }
+
+#[test]
+fn port_groups_by_source_and_destination() {
+    let rs = ruleset(
+        "alert tcp any 80 -> any any (msg:\"sport\"; content:\"HTTP/1.1 200\"; sid:1;)\n\
+         alert tcp any any -> any [80,8080] (msg:\"dport\"; content:\"GET\"; sid:2;)\n\
+         alert tcp any any <> any 80 (msg:\"both\"; content:\"GET\"; sid:3;)",
+    );
+    let mut f = None;
+    let mut p = pkt(b"GET / HTTP/1.1 200");
+    let mut got = sids(&rs, &p, &mut f);
+    got.sort();
+    assert_eq!(got, [2, 3]);
+    p.sport = 80;
+    p.dport = 40000;
+    let mut got = sids(&rs, &p, &mut f);
+    got.sort();
+    assert_eq!(got, [1, 3]);
+}
