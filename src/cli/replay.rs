@@ -52,9 +52,65 @@ pub struct ReplayArgs {
     /// alert,flow,anomaly,stats,dns,http,tls,ssh.
     #[arg(long = "eve-types", value_name = "LIST")]
     pub eve_types: Option<String>,
+    /// Signature rule file; repeatable. Only these rules are loaded (no
+    /// rule directories of the config, no indicator lists, no Sigma
+    /// rules), as `suricata -S`; the zone policy still applies with `-c`.
+    #[arg(short = 'S', long = "signatures", value_name = "RULEFILE")]
+    pub rules: Vec<PathBuf>,
     /// Print nothing but errors.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// Loads and compiles the signature rules (`-S` files, else the config's
+/// rule directories) and reports what was loaded.
+fn load_signatures(
+    cfg: &zoneguard::config::Config,
+    only: &[PathBuf],
+    config_given: bool,
+    quiet: bool,
+) -> std::sync::Arc<zoneguard::signatures::engine::Ruleset> {
+    use zoneguard::signatures::{
+        engine::Ruleset, loader::format_rejection, ruleset, Classification,
+    };
+    let t0 = std::time::Instant::now();
+    let load = ruleset::load(cfg, only);
+    // Without -c and -S the default rule directory may not exist: no rules.
+    let explicit = config_given || !only.is_empty();
+    for e in load.errors.iter().filter(|_| explicit) {
+        eprintln!("zoneguard: rules / 规则: {e}");
+    }
+    let classes = cfg
+        .rules
+        .classification_file
+        .as_ref()
+        .and_then(|p| Classification::from_file(p).ok())
+        .unwrap_or_else(Classification::suricata_default);
+    let rs = Ruleset::compile(&load.result, &classes);
+    const SHOWN: usize = 20;
+    for r in load.result.rejected.iter().take(SHOWN) {
+        eprintln!(
+            "zoneguard: rule rejected / 规则被拒绝: {}",
+            format_rejection(r)
+        );
+    }
+    for u in rs.unsupported().iter().take(SHOWN) {
+        eprintln!(
+            "zoneguard: rule not run / 规则未运行: {}:{} sid {}: {}",
+            u.file, u.line, u.sid, u.reason
+        );
+    }
+    if !quiet && (explicit || !rs.is_empty()) {
+        println!(
+            "rules / 规则: {} files, {} loaded, {} rejected, {} not supported by the engine, {:.3} s / 文件、已加载、被拒绝、引擎不支持",
+            load.files.len(),
+            rs.len(),
+            load.result.rejected.len(),
+            rs.unsupported().len(),
+            t0.elapsed().as_secs_f64()
+        );
+    }
+    std::sync::Arc::new(rs)
 }
 
 pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
@@ -68,10 +124,13 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     let eve_path = a.log_dir.join("eve.json");
     let eve = EveWriter::create(&eve_path, types)
         .with_context(|| format!("cannot create {}", eve_path.display()))?;
+    let rules = load_signatures(&cfg, &a.rules, a.config.is_some(), a.quiet);
     let engine = Engine::from_config(
         &cfg,
         &EngineOptions {
             validate_checksums: a.checksum == ChecksumMode::All,
+            rules: Some(rules),
+            signatures_only: !a.rules.is_empty(),
         },
     );
     let workers = a
@@ -85,7 +144,12 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
             std::fs::remove_file(&p).with_context(|| format!("cannot replace {}", p.display()))?;
         }
     }
-    let log_alerts = replay_logs(&cfg, &a.syslog, &eve, a.quiet)?;
+    // -S: no Sigma rules.
+    let log_alerts = if a.rules.is_empty() {
+        replay_logs(&cfg, &a.syslog, &eve, a.quiet)?
+    } else {
+        Vec::new()
+    };
     let opts = ReplayOptions {
         pcaps: a.pcaps.clone(),
         workers,

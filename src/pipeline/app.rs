@@ -6,13 +6,15 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::worker::{policy_alert, Out};
+use super::worker::{policy_alert, signature_alert, Out, SigWork};
 use super::Engine;
 use crate::alert::{Action, Alert, AlertAddrs, AlertSource, PolicyKind};
 use crate::applayer::{AppEvent, AppProto, AppState};
 use crate::flow::stream::Stream;
 use crate::output::EventType;
 use crate::policy::{IndicatorHit, Locality};
+use crate::signatures::engine::apptx::TxView;
+use crate::signatures::engine::state::FlowDetect;
 use crate::time::Timestamp;
 
 /// Most distinct alerts one flow raises from its application records (a
@@ -205,14 +207,19 @@ pub fn check_flow_addresses(
 }
 
 /// Writes the records of `events` and raises the alerts they call for.
+/// `datagram` is the UDP payload that produced the events, if any (rules
+/// mixing payload content with application buffers inspect it).
 /// Returns true if an alert was raised.
+#[allow(clippy::too_many_arguments)]
 pub fn handle_events(
     engine: &Engine,
     out: &mut Out<'_>,
     app: &mut AppFlow,
+    detect: &mut Option<Box<FlowDetect>>,
     f: &FlowFacts,
     ts: Timestamp,
     pcap_cnt: Option<u64>,
+    datagram: Option<&[u8]>,
 ) -> bool {
     let mut alerted = false;
     let events = std::mem::take(&mut out.events);
@@ -241,6 +248,23 @@ pub fn handle_events(
                     .app_record(t, ts, f.flow_id, pcap_cnt, s, d, f.proto, &body);
             }
             *out.stats.app_records.entry(t.as_str()).or_default() += 1;
+        }
+        // signatures on the transaction
+        if !engine.rules.is_empty() {
+            let tx = match ev {
+                AppEvent::Http(t) => Some(TxView::Http(t)),
+                AppEvent::Dns(t) => Some(TxView::Dns(t)),
+                AppEvent::Tls(t) => Some(TxView::Tls(t)),
+                AppEvent::Ssh(t) => Some(TxView::Ssh(t)),
+                _ => None,
+            };
+            if let Some(tx) = tx {
+                if match_tx(
+                    engine, out, &tx, datagram, detect, f, ts, pcap_cnt, app_proto,
+                ) {
+                    alerted = true;
+                }
+            }
         }
         // detectors reading the record
         match ev {
@@ -350,6 +374,63 @@ pub fn handle_events(
     events.clear();
     out.events = events;
     alerted
+}
+
+/// Runs the signatures on one transaction and writes their alerts.
+#[allow(clippy::too_many_arguments)]
+fn match_tx(
+    engine: &Engine,
+    out: &mut Out<'_>,
+    tx: &TxView<'_>,
+    datagram: Option<&[u8]>,
+    detect: &mut Option<Box<FlowDetect>>,
+    f: &FlowFacts,
+    ts: Timestamp,
+    pcap_cnt: Option<u64>,
+    app_proto: Option<&'static str>,
+) -> bool {
+    let SigWork {
+        state,
+        scratch,
+        hits,
+    } = &mut out.sig;
+    hits.clear();
+    engine.rules.match_tx(
+        tx, datagram, f.client, f.server, ts, detect, state, scratch, hits,
+    );
+    if hits.is_empty() {
+        return false;
+    }
+    let hits = std::mem::take(&mut out.sig.hits);
+    for h in &hits {
+        let Some(r) = engine.rules.rule(h.rule) else {
+            continue;
+        };
+        let (s, d) = if r.to_client() {
+            (f.server, f.client)
+        } else {
+            (f.client, f.server)
+        };
+        let a = signature_alert(
+            r,
+            ts,
+            pcap_cnt,
+            Some(f.flow_id),
+            f.ether,
+            vlan_list(f.vlan),
+            AlertAddrs {
+                src_ip: Some(s.0),
+                src_port: s.1,
+                dest_ip: Some(d.0),
+                dest_port: d.1,
+                proto: Some(f.proto),
+            },
+            app_proto,
+        );
+        out.emit(&a);
+    }
+    out.sig.hits = hits;
+    true
 }
 
 /// True if a login over `proto` on this flow breaks the cleartext ban.

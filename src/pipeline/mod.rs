@@ -20,6 +20,7 @@ use crate::decode::DecodeOptions;
 use crate::flow::stream::StreamConfig;
 use crate::flow::{FlowTableConfig, FlowTimeouts};
 use crate::policy::{Indicators, ZonePolicy};
+use crate::signatures::engine::Ruleset;
 
 pub use replay::{replay, ReplayError, ReplayOptions, ReplaySummary};
 pub use worker::{Worker, WorkerStats};
@@ -48,6 +49,8 @@ pub struct Engine {
     pub stream: StreamConfig,
     /// Application-layer limits.
     pub app: AppConfig,
+    /// The compiled signature ruleset (empty: no signature matching).
+    pub rules: Arc<Ruleset>,
 }
 
 /// Options that come from the command line rather than the config.
@@ -55,6 +58,11 @@ pub struct Engine {
 pub struct EngineOptions {
     /// Validate IP/TCP/UDP/ICMP checksums (`-k all`).
     pub validate_checksums: bool,
+    /// The compiled signature ruleset to run (None: none).
+    pub rules: Option<Arc<Ruleset>>,
+    /// `-S`: only the given rules; the built-in indicator lists are off
+    /// (the zone policy still applies).
+    pub signatures_only: bool,
 }
 
 impl Engine {
@@ -99,6 +107,16 @@ impl Engine {
             max_trackers: cfg.defrag.max_trackers,
             timeout_secs: u32::try_from(cfg.defrag.timeout_secs).unwrap_or(u32::MAX),
         };
+        let rules = opts
+            .rules
+            .clone()
+            .unwrap_or_else(|| Arc::new(Ruleset::empty()));
+        // Bodies are decompressed only when a loaded rule reads them.
+        let decompress_cap = if rules.uses_bodies() {
+            AppConfig::default().decompress_cap
+        } else {
+            0
+        };
         Arc::new(Engine {
             policy: ZonePolicy::from_config(cfg),
             tz: cfg.timezone,
@@ -108,16 +126,20 @@ impl Engine {
             rogue_interval_secs: i64::try_from(cfg.policy.rogue_alert_interval_secs)
                 .unwrap_or(i64::MAX)
                 .max(1),
-            indicators: Indicators::from_config(cfg),
+            indicators: if opts.signatures_only {
+                Indicators::default()
+            } else {
+                Indicators::from_config(cfg)
+            },
             cleartext_http_basic_auth: cfg.cleartext_http_basic_auth,
             stream: StreamConfig::default(),
             // Bodies are decompressed only for detectors that read them
-            // (signature file.data buffers); none is loaded yet, so the
-            // work is skipped (see docs/performance.md).
+            // (signature file.data buffers), see docs/performance.md.
             app: AppConfig {
-                decompress_cap: 0,
+                decompress_cap,
                 ..AppConfig::default()
             },
+            rules,
         })
     }
 }

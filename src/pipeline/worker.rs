@@ -18,10 +18,12 @@ use crate::applayer::{AppEvent, AppProto, AppState, Direction, Transport};
 use crate::decode::defrag::{decode_reassembled, Defragmenter};
 use crate::decode::{Decoded, L3, L4};
 use crate::flow::stream::{Chunk, StreamStats};
-use crate::flow::tcp::flags;
+use crate::flow::tcp::{flags, TcpState};
 use crate::flow::{Addr, EndReason, Flow, FlowKey, FlowTable, TimeoutClass};
 use crate::output::{EveBuf, FlowRecord};
 use crate::policy::{dhcp_requested_ip, Claim, Locality};
+use crate::signatures::engine::state::{DetectState, FlowDetect};
+use crate::signatures::engine::{EngineRule, Hit, PacketView, Scratch};
 use crate::time::Timestamp;
 
 /// What the pipeline keeps per flow (inside the flow table's entry).
@@ -35,6 +37,8 @@ pub struct FlowData {
     pub alerted: bool,
     /// Application layer, from the first payload on.
     pub app: Option<Box<AppFlow>>,
+    /// Signature state (flowbits, by_flow thresholds), on first use.
+    pub detect: Option<Box<FlowDetect>>,
 }
 
 impl FlowData {
@@ -44,6 +48,7 @@ impl FlowData {
             server_loc: Locality::Unzoned,
             alerted: false,
             app: None,
+            detect: None,
         }
     }
 }
@@ -158,6 +163,19 @@ pub struct Out<'w> {
     pub kept: Vec<Alert>,
     /// Keep alerts for the incident layer.
     pub keep_alerts: bool,
+    /// Signature matching state of this worker.
+    pub sig: SigWork,
+}
+
+/// A worker's signature matching state: threshold counters and scratch.
+#[derive(Debug, Default)]
+pub struct SigWork {
+    /// threshold / detection_filter counters (not by_flow).
+    pub state: DetectState,
+    /// Candidate scratch.
+    pub scratch: Scratch,
+    /// Rules that alert on the current packet or transaction.
+    pub hits: Vec<Hit>,
 }
 
 /// Most alerts one worker keeps for the incident layer during a replay
@@ -249,7 +267,16 @@ fn end_flow(engine: &Engine, out: &mut Out<'_>, mut f: Flow<FlowData>, reason: E
         }
         state.on_close(f.last, &mut out.events);
         let fx = facts(&f, None);
-        if handle_events(engine, out, &mut app, &fx, f.last, None) {
+        if handle_events(
+            engine,
+            out,
+            &mut app,
+            &mut f.data.detect,
+            &fx,
+            f.last,
+            None,
+            None,
+        ) {
             f.data.alerted = true;
         }
         app_proto = app.app_proto();
@@ -303,6 +330,7 @@ impl<'w> Worker<'w> {
                 stream_global: 0,
                 kept: Vec::new(),
                 keep_alerts,
+                sig: SigWork::default(),
             },
             rogue: RogueLocal::default(),
             last_sweep_secs: i64::MIN,
@@ -422,6 +450,9 @@ impl<'w> Worker<'w> {
         let Some(flow) = self.flows.get_mut(look.idx) else {
             return;
         };
+        // Suricata flags a packet established from the flow state before
+        // the packet (the handshake's last ACK is not; a FIN is).
+        let tcp_before = flow.tcp.state;
         let class = if let Some(fl) = tcp_flags {
             flow.tcp.update(look.to_server, fl);
             flow.tcp.timeout_class()
@@ -500,12 +531,9 @@ impl<'w> Worker<'w> {
         let wants_app = matches!(proto, 6 | 17) && (!payload.is_empty() || flow.data.app.is_some());
         if wants_app {
             let fx = facts(flow, ether);
-            let app = flow.data.app.get_or_insert_with(|| {
-                let server_port = if flow.client_is_lo {
-                    flow.key.hi_port
-                } else {
-                    flow.key.lo_port
-                };
+            let FlowData { app, detect, .. } = &mut flow.data;
+            let app = app.get_or_insert_with(|| {
+                let server_port = fx.server.1;
                 let transport = if proto == 6 {
                     Transport::Tcp
                 } else {
@@ -568,8 +596,104 @@ impl<'w> Worker<'w> {
             } else if !payload.is_empty() {
                 state.on_data(dir, payload, ts, events);
             }
-            if !out.events.is_empty() && handle_events(engine, out, app, &fx, ts, Some(pcap_cnt)) {
+            if !out.events.is_empty()
+                && handle_events(
+                    engine,
+                    out,
+                    app,
+                    detect,
+                    &fx,
+                    ts,
+                    Some(pcap_cnt),
+                    (proto == 17).then_some(payload),
+                )
+            {
                 flow.data.alerted = true;
+            }
+        }
+
+        // signatures on the packet
+        if !engine.rules.is_empty() {
+            let (ttl, tos, ip_id) = match &d.l3 {
+                L3::Ipv4(ip) => (ip.ttl, ip.tos, Some(ip.id)),
+                L3::Ipv6(ip) => (ip.hop_limit, ip.traffic_class, None),
+                _ => (0, 0, None),
+            };
+            let (tcp_v, icmp_v) = match &d.l4 {
+                L4::Tcp(t) => (Some((t.flags, t.window, t.seq, t.ack)), None),
+                L4::Icmp(i) => (None, Some((i.itype, i.icode, i.id, i.seq))),
+                _ => (None, None),
+            };
+            // Suricata's default: a flow picked up mid-stream never counts
+            // as established.
+            let established = if proto == 6 {
+                !flow.tcp.midstream
+                    && matches!(tcp_before, TcpState::Established | TcpState::FinWait)
+            } else {
+                let other = usize::from(look.to_server);
+                flow.pkts.get(other).copied().unwrap_or(0) > 0
+            };
+            let (psport, pdport) = if matches!(proto, 6 | 17 | 132) {
+                (sport, dport)
+            } else {
+                (0, 0)
+            };
+            let view = PacketView {
+                src,
+                dst,
+                sport: psport,
+                dport: pdport,
+                proto,
+                payload: d.payload,
+                ttl,
+                tos,
+                ip_id,
+                tcp: tcp_v,
+                icmp: icmp_v,
+                to_server: look.to_server,
+                established,
+                app_proto: flow.data.app.as_ref().and_then(|a| a.app_proto()),
+                // Suricata drops a transport layer it cannot decode.
+                l4_valid: !d.anomalies.iter().any(|an| {
+                    matches!(an.layer(), "tcp" | "udp" | "icmpv4" | "icmpv6")
+                        && !an.event().contains("opt_")
+                }),
+                ts,
+            };
+            let SigWork {
+                state,
+                scratch,
+                hits,
+            } = &mut out.sig;
+            hits.clear();
+            engine
+                .rules
+                .match_packet(&view, &mut flow.data.detect, state, scratch, hits);
+            if !hits.is_empty() {
+                let hits = std::mem::take(&mut out.sig.hits);
+                for h in &hits {
+                    if let Some(r) = engine.rules.rule(h.rule) {
+                        let a = signature_alert(
+                            r,
+                            ts,
+                            Some(pcap_cnt),
+                            Some(flow.id),
+                            ether,
+                            vlans_of(d),
+                            AlertAddrs {
+                                src_ip: Some(src),
+                                src_port: psport,
+                                dest_ip: Some(dst),
+                                dest_port: pdport,
+                                proto: Some(proto),
+                            },
+                            view.app_proto,
+                        );
+                        out.emit(&a);
+                    }
+                }
+                flow.data.alerted = true;
+                out.sig.hits = hits;
             }
         }
         self.flows
@@ -686,6 +810,44 @@ pub fn innermost_vlan(d: &Decoded<'_>) -> Option<u16> {
 fn vlans_of(d: &Decoded<'_>) -> Vec<u16> {
     let n = usize::from(d.vlan_count).min(d.vlans.len());
     d.vlans.get(..n).map(|v| v.to_vec()).unwrap_or_default()
+}
+
+/// Builds the alert of a signature (packet or transaction match).
+#[allow(clippy::too_many_arguments)]
+pub fn signature_alert(
+    r: &EngineRule,
+    ts: Timestamp,
+    pcap_cnt: Option<u64>,
+    flow_id: Option<u64>,
+    ether: Option<(crate::decode::Mac, crate::decode::Mac)>,
+    vlans: Vec<u16>,
+    addrs: AlertAddrs,
+    app_proto: Option<&'static str>,
+) -> Alert {
+    Alert {
+        ts,
+        source: AlertSource::Signature,
+        flow_id,
+        pcap_cnt,
+        addrs,
+        ether,
+        vlans,
+        action: if r.blocked() {
+            Action::Blocked
+        } else {
+            Action::Allowed
+        },
+        gid: r.rule.gid,
+        sid: r.rule.sid,
+        rev: r.rule.rev,
+        signature: r.msg.clone(),
+        category: r.category.clone(),
+        severity: r.rule.priority,
+        metadata: r.metadata.clone(),
+        policy: None,
+        app_proto,
+        log: None,
+    }
 }
 
 /// Builds a zone-policy alert (shared by the worker and the rogue merge).

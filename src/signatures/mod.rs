@@ -24,6 +24,7 @@ pub mod addr;
 pub mod buffer;
 pub mod classification;
 pub mod compile;
+pub mod engine;
 pub mod error;
 pub mod header;
 pub mod keywords;

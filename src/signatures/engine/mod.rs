@@ -1,0 +1,1116 @@
+//! The signature matching engine: a [`Ruleset`] compiled once from a
+//! [`LoadResult`] (immutable, shared by workers in an `Arc`), matched
+//! against packets ([`Ruleset::match_packet`]) and application
+//! transactions ([`Ruleset::match_tx`]).
+//!
+//! ```text
+//! LoadResult ──compile──> Ruleset
+//!   packet rules: per IP protocol group, one aho-corasick automaton over
+//!                 the fast patterns; rules without one are always candidates
+//!   app rules:    per application (http, dns, tls, ssh) and buffer, the same
+//! packet ──prefilter──> candidates ──header, flow, flowbits, steps──> hits
+//!        ──threshold / detection_filter, pass──> alerts
+//! ```
+//!
+//! Rules the engine cannot evaluate (keywords parsed but not implemented
+//! here, such as `byte_extract` or transforms) are listed in
+//! [`Ruleset::unsupported`] with the reason, never silently dropped.
+
+pub mod apptx;
+pub mod inspect;
+pub mod state;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+use self::apptx::{AppKind, TxView};
+use self::inspect::{inspect, Step};
+use self::state::{
+    detection_filter_step, threshold_step, Counter, DetectState, FlowDetect, TrackKey,
+    MAX_FLOW_THRESHOLDS,
+};
+use super::buffer::Buffer;
+use super::classification::Classification;
+use super::header::{Action, Direction, Proto};
+use super::loader::LoadResult;
+use super::rule::{
+    FlagsMode, FlowDir, FlowState, FlowbitCmd, Match, Num, PacketMatch, Rule, UintCmp,
+};
+use crate::time::Timestamp;
+
+/// A rule as the engine runs it.
+#[derive(Debug)]
+pub struct EngineRule {
+    /// The compiled rule.
+    pub rule: Rule,
+    /// Per-buffer steps, pcre compiled.
+    lists: Vec<(Buffer, Vec<Step>)>,
+    /// Flowbits with interned ids.
+    flowbits: Vec<(FlowbitCmd, Vec<u16>, bool)>,
+    /// The application whose transactions the rule inspects (None: packets).
+    app: Option<AppKind>,
+    /// App rule inspects the response side (header matched server → client).
+    to_client: bool,
+    /// Application protocol the flow must have (`alert http ...` with
+    /// payload content only).
+    need_app_proto: Option<&'static str>,
+    /// `alert.signature`.
+    pub msg: Arc<str>,
+    /// `alert.category` (the classtype's description, or empty).
+    pub category: Arc<str>,
+    /// `alert.metadata`.
+    pub metadata: Vec<(Arc<str>, Vec<Arc<str>>)>,
+}
+
+impl EngineRule {
+    /// The application whose transactions the rule inspects.
+    pub fn app(&self) -> Option<AppKind> {
+        self.app
+    }
+
+    /// The rule inspects the response side (alerts go server → client).
+    pub fn to_client(&self) -> bool {
+        self.to_client
+    }
+
+    /// `drop` / `reject*`: EVE action "blocked".
+    pub fn blocked(&self) -> bool {
+        !matches!(self.rule.action, Action::Alert | Action::Pass)
+    }
+}
+
+/// Candidate rules of one group: an automaton over the fast patterns and
+/// the rules that have none.
+#[derive(Debug, Default)]
+struct Prefilter {
+    always: Vec<u32>,
+    ac: Option<AhoCorasick>,
+    /// Pattern id → rule index.
+    pat_rule: Vec<u32>,
+    patterns: Vec<Vec<u8>>,
+    /// Rules without a fast pattern whose header names a small IPv4 set
+    /// (IP-list rules): found by address instead of tried on every packet.
+    by_src: AddrIndex,
+    by_dst: AddrIndex,
+}
+
+/// Most ports a rule's port set may name to be grouped by port.
+const MAX_GROUPED_PORTS: u32 = 32;
+
+/// The packet rules of one IP protocol, split by port as Suricata's port
+/// groups: a packet scans only the patterns of rules its ports can match.
+#[derive(Debug, Default)]
+struct PortGroups {
+    /// Rules with no (small) port restriction.
+    any: Prefilter,
+    /// `-> ... PORTS` rules, by destination port.
+    by_dport: rustc_hash::FxHashMap<u16, Prefilter>,
+    /// `PORTS -> ... any` rules, by source port.
+    by_sport: rustc_hash::FxHashMap<u16, Prefilter>,
+}
+
+/// The ports of `p` when it names a few.
+fn few_ports(p: &super::addr::PortSet) -> Option<Vec<u16>> {
+    if p.is_any() {
+        return None;
+    }
+    let n: u32 = p
+        .ranges()
+        .iter()
+        .map(|&(lo, hi)| u32::from(hi.saturating_sub(lo)) + 1)
+        .sum();
+    if n > MAX_GROUPED_PORTS {
+        return None;
+    }
+    Some(p.ranges().iter().flat_map(|&(lo, hi)| lo..=hi).collect())
+}
+
+impl PortGroups {
+    fn add(&mut self, idx: u32, fp: Option<Vec<u8>>, r: &Rule, by_port: bool) {
+        if by_port && r.dir == Direction::Forward {
+            if let Some(ports) = few_ports(&r.dst_ports) {
+                for p in ports {
+                    self.by_dport
+                        .entry(p)
+                        .or_default()
+                        .add(idx, fp.clone(), Some(r));
+                }
+                return;
+            }
+            if r.dst_ports.is_any() {
+                if let Some(ports) = few_ports(&r.src_ports) {
+                    for p in ports {
+                        self.by_sport
+                            .entry(p)
+                            .or_default()
+                            .add(idx, fp.clone(), Some(r));
+                    }
+                    return;
+                }
+            }
+        }
+        self.any.add(idx, fp, Some(r));
+    }
+
+    fn build(&mut self) -> Result<(), String> {
+        self.any.build()?;
+        for pf in self.by_dport.values_mut() {
+            pf.build()?;
+        }
+        for pf in self.by_sport.values_mut() {
+            pf.build()?;
+        }
+        Ok(())
+    }
+
+    fn candidates(&self, p: &PacketView<'_>, sc: &mut Scratch) {
+        let addrs = Some((p.src, p.dst));
+        self.any.candidates(p.payload, addrs, sc);
+        if let Some(pf) = self.by_dport.get(&p.dport) {
+            pf.candidates(p.payload, addrs, sc);
+        }
+        if let Some(pf) = self.by_sport.get(&p.sport) {
+            pf.candidates(p.payload, addrs, sc);
+        }
+    }
+}
+
+/// Largest IPv4 set (addresses) a rule may have to be indexed by it.
+const MAX_INDEXED_ADDRS: u64 = 1 << 20;
+
+/// Rules by IPv4 address: elementary segments and the rules covering each.
+#[derive(Debug, Default)]
+struct AddrIndex {
+    pending: Vec<(u32, u32, u32)>,
+    starts: Vec<u32>,
+    lists: Vec<Vec<u32>>,
+}
+
+impl AddrIndex {
+    fn build(&mut self) {
+        let mut pts: Vec<u32> = Vec::with_capacity(self.pending.len() * 2);
+        for &(lo, hi, _) in &self.pending {
+            pts.push(lo);
+            if let Some(e) = hi.checked_add(1) {
+                pts.push(e);
+            }
+        }
+        pts.sort_unstable();
+        pts.dedup();
+        let mut lists = vec![Vec::new(); pts.len()];
+        for &(lo, hi, r) in &self.pending {
+            let a = pts.partition_point(|&p| p < lo);
+            let b = pts.partition_point(|&p| p <= hi);
+            for l in lists.iter_mut().take(b).skip(a) {
+                if l.last() != Some(&r) {
+                    l.push(r);
+                }
+            }
+        }
+        self.starts = pts;
+        self.lists = lists;
+        self.pending = Vec::new();
+    }
+
+    fn lookup(&self, ip: IpAddr) -> &[u32] {
+        let IpAddr::V4(v4) = ip else {
+            return &[];
+        };
+        let ip = u32::from(v4);
+        let i = self.starts.partition_point(|&p| p <= ip);
+        match i.checked_sub(1).and_then(|i| self.lists.get(i)) {
+            Some(l) => l,
+            None => &[],
+        }
+    }
+}
+
+/// The IPv4 ranges of `a` when it is small and has no IPv6 part.
+fn small_v4(a: &super::addr::AddrSet) -> Option<&[(u32, u32)]> {
+    if a.is_any() || !a.v6_ranges().is_empty() {
+        return None;
+    }
+    let n: u64 = a
+        .v4_ranges()
+        .iter()
+        .map(|&(lo, hi)| u64::from(hi.saturating_sub(lo)) + 1)
+        .sum();
+    (n <= MAX_INDEXED_ADDRS).then_some(a.v4_ranges())
+}
+
+impl Prefilter {
+    fn add(&mut self, idx: u32, fp: Option<Vec<u8>>, index_by: Option<&Rule>) {
+        match fp {
+            Some(p) if !p.is_empty() => {
+                self.patterns.push(p);
+                self.pat_rule.push(idx);
+            }
+            _ => {
+                if let Some(r) = index_by {
+                    let both = r.dir == Direction::Both;
+                    if let Some(rs) = small_v4(&r.src) {
+                        for &(lo, hi) in rs {
+                            self.by_src.pending.push((lo, hi, idx));
+                            if both {
+                                self.by_dst.pending.push((lo, hi, idx));
+                            }
+                        }
+                        return;
+                    }
+                    if let Some(rs) = small_v4(&r.dst) {
+                        for &(lo, hi) in rs {
+                            self.by_dst.pending.push((lo, hi, idx));
+                            if both {
+                                self.by_src.pending.push((lo, hi, idx));
+                            }
+                        }
+                        return;
+                    }
+                }
+                self.always.push(idx)
+            }
+        }
+    }
+
+    fn build(&mut self) -> Result<(), String> {
+        self.by_src.build();
+        self.by_dst.build();
+        if self.patterns.is_empty() {
+            return Ok(());
+        }
+        // Case-insensitive for all: a superset of the candidates; the full
+        // inspection then honours each content's own case.
+        let ac = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .build(&self.patterns)
+            .map_err(|e| format!("prefilter: {e}"))?;
+        self.ac = Some(ac);
+        self.patterns = Vec::new();
+        Ok(())
+    }
+
+    /// Adds the candidates for `hay` (and, for packets, the addresses)
+    /// to `sc`, each once.
+    fn candidates(&self, hay: &[u8], addrs: Option<(IpAddr, IpAddr)>, sc: &mut Scratch) {
+        for &r in &self.always {
+            sc.push(r);
+        }
+        if let Some((src, dst)) = addrs {
+            for &r in self.by_src.lookup(src) {
+                sc.push(r);
+            }
+            for &r in self.by_dst.lookup(dst) {
+                sc.push(r);
+            }
+        }
+        if let Some(ac) = &self.ac {
+            for m in ac.find_overlapping_iter(hay) {
+                if let Some(&r) = self.pat_rule.get(m.pattern().as_usize()) {
+                    sc.push(r);
+                }
+            }
+        }
+    }
+}
+
+/// Packet groups by IP protocol.
+const G_TCP: usize = 0;
+const G_UDP: usize = 1;
+const G_ICMP: usize = 2;
+const G_OTHER: usize = 3;
+
+/// A rule the engine does not run, and why.
+#[derive(Debug, Clone)]
+pub struct Unsupported {
+    /// File of the rule.
+    pub file: Arc<str>,
+    /// Line of the rule.
+    pub line: usize,
+    /// sid.
+    pub sid: u32,
+    /// Why.
+    pub reason: String,
+}
+
+/// The compiled, immutable ruleset.
+#[derive(Debug, Default)]
+pub struct Ruleset {
+    rules: Vec<EngineRule>,
+    packet: [PortGroups; 4],
+    /// (application, buffer) → prefilter over the rules whose fast pattern
+    /// is in that buffer; plus per application the rules without one.
+    app: Vec<(AppKind, Option<Buffer>, Prefilter)>,
+    unsupported: Vec<Unsupported>,
+    /// Rules rejected by the loader.
+    pub rejected: usize,
+    uses_bodies: bool,
+}
+
+/// A packet as the engine sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct PacketView<'a> {
+    /// Source address.
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// Source port (ICMP: 0).
+    pub sport: u16,
+    /// Destination port.
+    pub dport: u16,
+    /// IP protocol.
+    pub proto: u8,
+    /// Payload (pkt_data).
+    pub payload: &'a [u8],
+    /// TTL / hop limit.
+    pub ttl: u8,
+    /// TOS / traffic class.
+    pub tos: u8,
+    /// IPv4 identification.
+    pub ip_id: Option<u16>,
+    /// TCP (flags, window, seq, ack).
+    pub tcp: Option<(u8, u16, u32, u32)>,
+    /// ICMP (type, code, id, seq).
+    pub icmp: Option<(u8, u8, Option<u16>, Option<u16>)>,
+    /// The packet goes client → server.
+    pub to_server: bool,
+    /// The flow is established (TCP handshake done; UDP/other: both
+    /// directions seen).
+    pub established: bool,
+    /// Application protocol of the flow, once detected.
+    pub app_proto: Option<&'static str>,
+    /// The transport header decoded (false: Suricata drops the layer, so
+    /// only `ip` rules see the packet).
+    pub l4_valid: bool,
+    /// Packet time.
+    pub ts: Timestamp,
+}
+
+/// A matching rule that alerts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hit {
+    /// Index of the rule ([`Ruleset::rule`]).
+    pub rule: u32,
+}
+
+/// Scratch space of one worker (reused, so matching does not allocate).
+#[derive(Debug, Default)]
+pub struct Scratch {
+    cand: Vec<u32>,
+    /// One bit per rule: already a candidate.
+    seen: Vec<u64>,
+}
+
+impl Scratch {
+    fn push(&mut self, r: u32) {
+        let (w, b) = ((r / 64) as usize, r % 64);
+        if self.seen.len() <= w {
+            self.seen.resize(w + 1, 0);
+        }
+        if let Some(word) = self.seen.get_mut(w) {
+            if *word & (1 << b) == 0 {
+                *word |= 1 << b;
+                self.cand.push(r);
+            }
+        }
+    }
+
+    /// Sorts the candidates into evaluation order and clears the marks.
+    fn finish(&mut self) {
+        for &r in &self.cand {
+            if let Some(word) = self.seen.get_mut((r / 64) as usize) {
+                *word = 0;
+            }
+        }
+        self.cand.sort_unstable();
+    }
+}
+
+fn action_rank(a: Action) -> u8 {
+    match a {
+        Action::Pass => 0,
+        Action::Drop => 1,
+        Action::Reject | Action::RejectSrc | Action::RejectDst | Action::RejectBoth => 2,
+        Action::Alert => 3,
+    }
+}
+
+/// Flowbit order: rules that only set bits before rules that read them.
+fn flowbit_rank(r: &Rule) -> u8 {
+    let reads = r
+        .flowbits
+        .iter()
+        .any(|f| matches!(f.cmd, FlowbitCmd::IsSet | FlowbitCmd::IsNotSet));
+    let writes = r.flowbits.iter().any(|f| {
+        matches!(
+            f.cmd,
+            FlowbitCmd::Set | FlowbitCmd::Unset | FlowbitCmd::Toggle
+        )
+    });
+    match (writes, reads) {
+        (true, false) => 0,
+        (false, false) => 1,
+        (true, true) => 2,
+        (false, true) => 3,
+    }
+}
+
+fn app_name(p: super::header::AppProto) -> &'static str {
+    match p.as_str() {
+        "http1" => "http",
+        s => s,
+    }
+}
+
+/// Checks what the engine cannot evaluate; Ok(app kind of the rule).
+fn support(r: &Rule) -> Result<(Option<AppKind>, bool), String> {
+    if !r.xbits.is_empty() {
+        return Err("xbits is not evaluated by the engine".into());
+    }
+    if !r.flowints.is_empty() {
+        return Err("flowint is not evaluated by the engine".into());
+    }
+    let mut app: Option<AppKind> = None;
+    let mut to_client = false;
+    for l in &r.lists {
+        if !l.transforms.is_empty() {
+            return Err(format!(
+                "transforms on {} are not supported",
+                l.buffer.name()
+            ));
+        }
+        for m in &l.matches {
+            let var = |n: &Num| matches!(n, Num::Var(_));
+            match m {
+                Match::ByteExtract(_) => return Err("byte_extract is not supported".into()),
+                Match::Base64Decode(_) => return Err("base64_decode is not supported".into()),
+                Match::Content(c)
+                    if [&c.offset, &c.depth, &c.distance, &c.within]
+                        .iter()
+                        .any(|o| o.as_ref().is_some_and(var)) =>
+                {
+                    return Err("byte_extract variables are not supported".into())
+                }
+                _ => {}
+            }
+        }
+        if l.buffer == Buffer::Payload {
+            continue;
+        }
+        let (k, tc) = apptx::buffer_kind(l.buffer, r.flow.dir)
+            .ok_or_else(|| format!("buffer {} is not inspected by the engine", l.buffer.name()))?;
+        if app.is_some_and(|a| a != k) {
+            return Err("buffers of two application protocols".into());
+        }
+        app = Some(k);
+        to_client |= tc;
+    }
+    // Payload content next to application buffers is inspected on the
+    // datagram that carried the transaction (UDP); on TCP such a rule
+    // never matches (no stream inspection yet).
+    for p in &r.packet {
+        let ok = match p {
+            PacketMatch::Urilen { .. } => app == Some(AppKind::Http),
+            PacketMatch::AppLayerProtocol { .. } => true,
+            PacketMatch::StreamSize { .. }
+            | PacketMatch::FragBits { .. }
+            | PacketMatch::IpOpts(_)
+            | PacketMatch::TlsVersion(_)
+            | PacketMatch::SslVersion { .. }
+            | PacketMatch::AppLayerEvent { .. } => false,
+            _ => app.is_none(),
+        };
+        if !ok {
+            return Err(format!("packet keyword {p:?} is not supported here"));
+        }
+    }
+    if let Proto::App(p) = r.proto {
+        if let Some(k) = app {
+            if !k.matches_name(app_name(p)) {
+                return Err("header protocol and buffers disagree".into());
+            }
+        }
+    }
+    Ok((app, to_client))
+}
+
+fn fast_pattern(r: &Rule) -> Option<(Buffer, Vec<u8>)> {
+    let (list, c) = r.fast_pattern_content()?;
+    if c.negated {
+        return None;
+    }
+    let p = match c.fast_pattern_chop {
+        Some((off, len)) => c
+            .pattern
+            .get(usize::from(off)..usize::from(off) + usize::from(len))?
+            .to_vec(),
+        None => c.pattern.to_vec(),
+    };
+    Some((list.buffer, p))
+}
+
+fn compile_pcre(p: &super::rule::Pcre) -> Result<pcre2::bytes::Regex, String> {
+    let mut pat = String::with_capacity(p.pattern.len() + 8);
+    if p.flags.ungreedy {
+        pat.push_str("(?U)");
+    }
+    if p.flags.anchored {
+        pat.push_str("\\G(?:");
+        pat.push_str(&p.pattern);
+        pat.push(')');
+    } else {
+        pat.push_str(&p.pattern);
+    }
+    pcre2::bytes::RegexBuilder::new()
+        .caseless(p.flags.caseless)
+        .dotall(p.flags.dotall)
+        .multi_line(p.flags.multiline)
+        .extended(p.flags.extended)
+        .jit_if_available(true)
+        .build(&pat)
+        .map_err(|e| format!("pcre does not compile: {e}"))
+}
+
+impl Ruleset {
+    /// An empty ruleset (matches nothing).
+    pub fn empty() -> Self {
+        Self::default()
+    }
+
+    /// Compiles the loaded rules. `classes` gives `alert.category`.
+    pub fn compile(load: &LoadResult, classes: &Classification) -> Ruleset {
+        let mut rs = Ruleset {
+            rejected: load.rejected.len(),
+            ..Ruleset::default()
+        };
+        let mut bit_names: Vec<Box<str>> = Vec::new();
+        let mut order: Vec<&Rule> = load.rules.iter().collect();
+        order.sort_by_key(|r| (action_rank(r.action), flowbit_rank(r), r.priority));
+        for r in order {
+            let unsupported = |reason: String| Unsupported {
+                file: r.file.clone(),
+                line: r.line,
+                sid: r.sid,
+                reason,
+            };
+            let (app, to_client) = match support(r) {
+                Ok(v) => v,
+                Err(e) => {
+                    rs.unsupported.push(unsupported(e));
+                    continue;
+                }
+            };
+            let mut lists = Vec::with_capacity(r.lists.len());
+            let mut bad = None;
+            for l in &r.lists {
+                let mut steps = Vec::with_capacity(l.matches.len());
+                for m in &l.matches {
+                    let re = match m {
+                        Match::Pcre(p) => match compile_pcre(p) {
+                            Ok(re) => Some(re),
+                            Err(e) => {
+                                bad = Some(e);
+                                None
+                            }
+                        },
+                        _ => None,
+                    };
+                    steps.push(Step { m: m.clone(), re });
+                }
+                lists.push((l.buffer, steps));
+            }
+            if let Some(e) = bad {
+                rs.unsupported.push(unsupported(e));
+                continue;
+            }
+            let mut flowbits = Vec::new();
+            for f in &r.flowbits {
+                let mut ids = Vec::with_capacity(f.names.len());
+                for n in &f.names {
+                    let id = match bit_names.iter().position(|x| x == n) {
+                        Some(i) => i,
+                        None => {
+                            bit_names.push(n.clone());
+                            bit_names.len() - 1
+                        }
+                    };
+                    ids.push(u16::try_from(id).unwrap_or(u16::MAX));
+                }
+                flowbits.push((f.cmd, ids, f.any));
+            }
+            if app.is_some_and(|a| a == AppKind::Http)
+                && r.lists.iter().any(|l| {
+                    matches!(
+                        l.buffer,
+                        Buffer::FileData | Buffer::HttpResponseBody | Buffer::HttpRequestBody
+                    )
+                })
+            {
+                rs.uses_bodies = true;
+            }
+            let need_app_proto = match (r.proto, app) {
+                (Proto::App(p), None) => Some(app_name(p)),
+                _ => None,
+            };
+            let category = r
+                .classtype
+                .as_deref()
+                .and_then(|c| classes.get(c))
+                .map(|c| Arc::from(c.description.as_str()))
+                .unwrap_or_else(|| Arc::from(""));
+            let metadata = r
+                .metadata_grouped()
+                .into_iter()
+                .map(|(k, v)| {
+                    let vals = match v {
+                        serde_json::Value::Array(a) => {
+                            a.iter().filter_map(|x| x.as_str().map(Arc::from)).collect()
+                        }
+                        _ => Vec::new(),
+                    };
+                    (Arc::from(k.as_str()), vals)
+                })
+                .collect();
+            let idx = u32::try_from(rs.rules.len()).unwrap_or(u32::MAX);
+            let fp = fast_pattern(r);
+            match app {
+                None => {
+                    let groups: &[usize] = match r.proto {
+                        Proto::Ip | Proto::Ipv4 | Proto::Ipv6 => &[G_TCP, G_UDP, G_ICMP, G_OTHER],
+                        Proto::Tcp | Proto::TcpPkt | Proto::TcpStream => &[G_TCP],
+                        Proto::Udp => &[G_UDP],
+                        Proto::Icmp | Proto::Icmpv4 | Proto::Icmpv6 => &[G_ICMP],
+                        Proto::Sctp => &[G_OTHER],
+                        Proto::App(_) => &[G_TCP, G_UDP],
+                    };
+                    for &g in groups {
+                        if let Some(pg) = rs.packet.get_mut(g) {
+                            let by_port = g == G_TCP || g == G_UDP;
+                            pg.add(idx, fp.as_ref().map(|(_, p)| p.clone()), r, by_port);
+                        }
+                    }
+                }
+                Some(k) => {
+                    let buf = fp.as_ref().map(|(b, _)| *b);
+                    let pos = rs.app.iter().position(|(a, b, _)| *a == k && *b == buf);
+                    let pf = match pos {
+                        Some(i) => rs.app.get_mut(i).map(|(_, _, p)| p),
+                        None => {
+                            rs.app.push((k, buf, Prefilter::default()));
+                            rs.app.last_mut().map(|(_, _, p)| p)
+                        }
+                    };
+                    if let Some(pf) = pf {
+                        pf.add(idx, fp.map(|(_, p)| p), None);
+                    }
+                }
+            }
+            rs.rules.push(EngineRule {
+                rule: r.clone(),
+                lists,
+                flowbits,
+                app,
+                to_client,
+                need_app_proto,
+                msg: Arc::from(r.msg.as_str()),
+                category,
+                metadata,
+            });
+        }
+        let mut errs = Vec::new();
+        for pf in rs.packet.iter_mut() {
+            if let Err(e) = pf.build() {
+                errs.push(e);
+            }
+        }
+        for (_, _, pf) in rs.app.iter_mut() {
+            if let Err(e) = pf.build() {
+                errs.push(e);
+            }
+        }
+        for e in errs {
+            rs.unsupported.push(Unsupported {
+                file: Arc::from(""),
+                line: 0,
+                sid: 0,
+                reason: e,
+            });
+        }
+        rs
+    }
+
+    /// Rules the engine runs.
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// True when no rule is loaded.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Rules loaded but not run, with the reason.
+    pub fn unsupported(&self) -> &[Unsupported] {
+        &self.unsupported
+    }
+
+    /// True when some rule reads HTTP bodies (they must be decompressed).
+    pub fn uses_bodies(&self) -> bool {
+        self.uses_bodies
+    }
+
+    /// The rule at `idx`.
+    pub fn rule(&self, idx: u32) -> Option<&EngineRule> {
+        self.rules.get(idx as usize)
+    }
+
+    /// Matches a packet; appends the alerting rules to `hits` in order.
+    /// `flow` holds the flow's flowbits and by_flow counters.
+    pub fn match_packet(
+        &self,
+        p: &PacketView<'_>,
+        flow: &mut Option<Box<FlowDetect>>,
+        st: &mut DetectState,
+        scratch: &mut Scratch,
+        hits: &mut Vec<Hit>,
+    ) {
+        if self.rules.is_empty() {
+            return;
+        }
+        let g = match p.proto {
+            6 => G_TCP,
+            17 => G_UDP,
+            1 | 58 => G_ICMP,
+            _ => G_OTHER,
+        };
+        let Some(pf) = self.packet.get(g) else {
+            return;
+        };
+        scratch.cand.clear();
+        pf.candidates(p, scratch);
+        scratch.finish();
+        for &i in &scratch.cand {
+            let Some(r) = self.rules.get(i as usize) else {
+                continue;
+            };
+            if !packet_header(r, p) || !self.packet_checks(r, p) || !flowbits_ok(r, flow) {
+                continue;
+            }
+            let ok = r.lists.iter().all(|(b, steps)| match b {
+                Buffer::Payload => inspect(steps, p.payload),
+                _ => false,
+            });
+            if !ok {
+                continue;
+            }
+            if r.rule.action == Action::Pass {
+                apply_flowbits(r, flow);
+                hits.clear();
+                return;
+            }
+            self.matched(i, r, flow, st, p.src, p.dst, (p.sport, p.dport), p.ts, hits);
+        }
+    }
+
+    /// Matches one application transaction; appends the alerting rules.
+    #[allow(clippy::too_many_arguments)]
+    pub fn match_tx(
+        &self,
+        tx: &TxView<'_>,
+        datagram: Option<&[u8]>,
+        client: (IpAddr, u16),
+        server: (IpAddr, u16),
+        ts: Timestamp,
+        flow: &mut Option<Box<FlowDetect>>,
+        st: &mut DetectState,
+        scratch: &mut Scratch,
+        hits: &mut Vec<Hit>,
+    ) {
+        let kind = tx.kind();
+        scratch.cand.clear();
+        for (k, b, pf) in &self.app {
+            if *k != kind {
+                continue;
+            }
+            match b {
+                None => {
+                    for &r in &pf.always {
+                        scratch.push(r);
+                    }
+                }
+                Some(b) => {
+                    tx.each(*b, true, &mut |buf| pf.candidates(buf, None, scratch));
+                }
+            }
+        }
+        scratch.finish();
+        for &i in &scratch.cand {
+            let Some(r) = self.rules.get(i as usize) else {
+                continue;
+            };
+            let (src, dst) = if r.to_client {
+                (server, client)
+            } else {
+                (client, server)
+            };
+            if !header_addrs(&r.rule, src, dst) {
+                continue;
+            }
+            if let Some(d) = r.rule.flow.dir {
+                if (d == FlowDir::ToClient) != r.to_client {
+                    continue;
+                }
+            }
+            if r.rule.flow.state == Some(FlowState::NotEstablished) {
+                continue;
+            }
+            if !flowbits_ok(r, flow) {
+                continue;
+            }
+            let ok = r.lists.iter().all(|(b, steps)| {
+                if *b == Buffer::Payload {
+                    return datagram.is_some_and(|d| inspect(steps, d));
+                }
+                let mut m = false;
+                tx.each(*b, r.to_client, &mut |buf| {
+                    if !m && inspect(steps, buf) {
+                        m = true;
+                    }
+                });
+                m
+            }) && r.rule.packet.iter().all(|pm| tx_packet_check(pm, tx));
+            if !ok {
+                continue;
+            }
+            if r.rule.action == Action::Pass {
+                apply_flowbits(r, flow);
+                continue;
+            }
+            self.matched(i, r, flow, st, src.0, dst.0, (src.1, dst.1), ts, hits);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn matched(
+        &self,
+        i: u32,
+        r: &EngineRule,
+        flow: &mut Option<Box<FlowDetect>>,
+        st: &mut DetectState,
+        src: IpAddr,
+        dst: IpAddr,
+        ports: (u16, u16),
+        ts: Timestamp,
+        hits: &mut Vec<Hit>,
+    ) {
+        apply_flowbits(r, flow);
+        if r.rule.noalert {
+            return;
+        }
+        if let Some(df) = &r.rule.detection_filter {
+            let pass = with_counter(i, true, df.track, src, dst, flow, st, |c, fresh| {
+                detection_filter_step(c, fresh, df, ts, ports)
+            });
+            if !pass {
+                return;
+            }
+        }
+        if let Some(t) = &r.rule.threshold {
+            let pass = with_counter(i, false, t.track, src, dst, flow, st, |c, fresh| {
+                threshold_step(c, fresh, t, ts)
+            });
+            if !pass {
+                return;
+            }
+        }
+        hits.push(Hit { rule: i });
+    }
+
+    fn packet_checks(&self, r: &EngineRule, p: &PacketView<'_>) -> bool {
+        r.rule.packet.iter().all(|m| packet_check(m, p))
+            && flow_ok(r, p)
+            && r.need_app_proto.is_none_or(|a| p.app_proto == Some(a))
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn with_counter(
+    i: u32,
+    df: bool,
+    track: super::rule::Track,
+    src: IpAddr,
+    dst: IpAddr,
+    flow: &mut Option<Box<FlowDetect>>,
+    st: &mut DetectState,
+    f: impl FnOnce(&mut Counter, bool) -> bool,
+) -> bool {
+    match TrackKey::of(track, src, dst) {
+        Some(key) => {
+            let fresh = !st.table.contains_key(&(i, df, key));
+            match st.counter(i, df, key) {
+                Some(c) => f(c, fresh),
+                None => true,
+            }
+        }
+        None => {
+            let fd = flow.get_or_insert_with(Box::default);
+            // by_flow counters of detection filters use the high bit.
+            let key = if df { i | 0x8000_0000 } else { i };
+            if let Some((_, c)) = fd.thresholds.iter_mut().find(|(k, _)| *k == key) {
+                return f(c, false);
+            }
+            if fd.thresholds.len() >= MAX_FLOW_THRESHOLDS {
+                fd.cap_hits = fd.cap_hits.saturating_add(1);
+                return true;
+            }
+            let mut c = Counter::default();
+            let r = f(&mut c, true);
+            fd.thresholds.push((key, c));
+            r
+        }
+    }
+}
+
+fn header_addrs(r: &Rule, src: (IpAddr, u16), dst: (IpAddr, u16)) -> bool {
+    let fwd = r.src.contains(src.0)
+        && r.dst.contains(dst.0)
+        && r.src_ports.contains(src.1)
+        && r.dst_ports.contains(dst.1);
+    fwd || (r.dir == Direction::Both
+        && r.src.contains(dst.0)
+        && r.dst.contains(src.0)
+        && r.src_ports.contains(dst.1)
+        && r.dst_ports.contains(src.1))
+}
+
+fn packet_header(r: &EngineRule, p: &PacketView<'_>) -> bool {
+    let proto_ok = match r.rule.proto {
+        Proto::Ip => true,
+        Proto::Ipv4 => p.src.is_ipv4(),
+        Proto::Ipv6 => p.src.is_ipv6(),
+        Proto::Tcp | Proto::TcpPkt | Proto::TcpStream => p.proto == 6,
+        Proto::Udp => p.proto == 17,
+        Proto::Icmp => p.proto == 1 || p.proto == 58,
+        Proto::Icmpv4 => p.proto == 1,
+        Proto::Icmpv6 => p.proto == 58,
+        Proto::Sctp => p.proto == 132,
+        Proto::App(_) => p.proto == 6 || p.proto == 17,
+    } && (p.l4_valid
+        || matches!(r.rule.proto, Proto::Ip | Proto::Ipv4 | Proto::Ipv6));
+    // Ports only exist for TCP/UDP/SCTP; elsewhere any port list matches.
+    let has_ports = matches!(p.proto, 6 | 17 | 132);
+    proto_ok
+        && if has_ports {
+            header_addrs(&r.rule, (p.src, p.sport), (p.dst, p.dport))
+        } else {
+            let rr = &r.rule;
+            (rr.src.contains(p.src) && rr.dst.contains(p.dst))
+                || (rr.dir == Direction::Both && rr.src.contains(p.dst) && rr.dst.contains(p.src))
+        }
+}
+
+fn flow_ok(r: &EngineRule, p: &PacketView<'_>) -> bool {
+    let f = &r.rule.flow;
+    if let Some(d) = f.dir {
+        if (d == FlowDir::ToServer) != p.to_server {
+            return false;
+        }
+    }
+    match f.state {
+        Some(FlowState::Established) => p.established,
+        Some(FlowState::NotEstablished) => !p.established,
+        _ => true,
+    }
+}
+
+fn flowbits_ok(r: &EngineRule, flow: &Option<Box<FlowDetect>>) -> bool {
+    let isset = |b: u16| flow.as_ref().is_some_and(|f| f.isset(b));
+    r.flowbits.iter().all(|(cmd, ids, any)| match cmd {
+        FlowbitCmd::IsSet => {
+            if *any {
+                ids.iter().any(|&b| isset(b))
+            } else {
+                ids.iter().all(|&b| isset(b))
+            }
+        }
+        FlowbitCmd::IsNotSet => {
+            if *any {
+                ids.iter().any(|&b| !isset(b))
+            } else {
+                ids.iter().all(|&b| !isset(b))
+            }
+        }
+        _ => true,
+    })
+}
+
+fn apply_flowbits(r: &EngineRule, flow: &mut Option<Box<FlowDetect>>) {
+    for (cmd, ids, _) in &r.flowbits {
+        if !matches!(
+            cmd,
+            FlowbitCmd::Set | FlowbitCmd::Unset | FlowbitCmd::Toggle
+        ) {
+            continue;
+        }
+        let fd = flow.get_or_insert_with(Box::default);
+        for &b in ids {
+            match cmd {
+                FlowbitCmd::Set => fd.set(b),
+                FlowbitCmd::Unset => fd.unset(b),
+                _ => fd.toggle(b),
+            }
+        }
+    }
+}
+
+fn flags_match(have: u8, want: u8, ignore: u8, mode: FlagsMode) -> bool {
+    let have = have & !ignore;
+    match mode {
+        FlagsMode::Exact => have == want,
+        FlagsMode::All => have & want == want,
+        FlagsMode::Any => have & want != 0,
+        FlagsMode::Not => have & want == 0,
+    }
+}
+
+fn packet_check(m: &PacketMatch, p: &PacketView<'_>) -> bool {
+    let u = |c: &UintCmp, v: u64| c.matches(v);
+    match m {
+        PacketMatch::Dsize(c) => u(c, p.payload.len() as u64),
+        PacketMatch::Ttl(c) => u(c, u64::from(p.ttl)),
+        PacketMatch::Itype(c) => p.icmp.is_some_and(|i| u(c, u64::from(i.0))),
+        PacketMatch::Icode(c) => p.icmp.is_some_and(|i| u(c, u64::from(i.1))),
+        PacketMatch::IcmpId(v) => p.icmp.and_then(|i| i.2) == Some(*v),
+        PacketMatch::IcmpSeq(v) => p.icmp.and_then(|i| i.3) == Some(*v),
+        PacketMatch::IpProto(c) => u(c, u64::from(p.proto)),
+        PacketMatch::Flags(f) => p
+            .tcp
+            .is_some_and(|t| flags_match(t.0, f.flags, f.ignore, f.mode)),
+        PacketMatch::Window { value, negated } => {
+            p.tcp.is_some_and(|t| (t.1 == *value) != *negated)
+        }
+        PacketMatch::SameIp => p.src == p.dst,
+        PacketMatch::Id(v) => p.ip_id == Some(*v),
+        PacketMatch::Tos { value, negated } => (p.tos == *value) != *negated,
+        PacketMatch::Ack(v) => p.tcp.is_some_and(|t| t.3 == *v),
+        PacketMatch::Seq(v) => p.tcp.is_some_and(|t| t.2 == *v),
+        PacketMatch::AppLayerProtocol { name, negated } => {
+            let is = p.app_proto.is_some_and(|a| a.eq_ignore_ascii_case(name));
+            is != *negated
+        }
+        _ => false,
+    }
+}
+
+fn tx_packet_check(m: &PacketMatch, tx: &TxView<'_>) -> bool {
+    match m {
+        PacketMatch::Urilen { cmp, raw } => tx.uri_len(*raw).is_some_and(|l| cmp.matches(l)),
+        PacketMatch::AppLayerProtocol { name, negated } => tx.kind().matches_name(name) != *negated,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests;
