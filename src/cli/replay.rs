@@ -117,7 +117,9 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     let cfg = super::load_config(a.config.as_ref())?;
     let types = match &a.eve_types {
         Some(s) => EventTypes::parse_list(s).map_err(|e| anyhow::anyhow!("--eve-types: {e}"))?,
-        None => EventTypes::all(),
+        // the config's outputs.eve.types (validated by `check`), else all
+        None => EventTypes::parse_list(&cfg.outputs.eve.types.join(","))
+            .map_err(|e| anyhow::anyhow!("outputs.eve.types: {e}"))?,
     };
     std::fs::create_dir_all(&a.log_dir)
         .with_context(|| format!("cannot create output directory {}", a.log_dir.display()))?;

@@ -672,7 +672,12 @@ impl Ruleset {
                     };
                     (Arc::from(k.as_str()), vals)
                 })
-                .collect();
+                .collect::<Vec<(Arc<str>, Vec<Arc<str>>)>>();
+            let mut metadata = metadata;
+            if !metadata.iter().any(|(k, _)| &**k == "taxonomy") {
+                let t = taxonomy_of_classtype(r.classtype.as_deref());
+                metadata.insert(0, (Arc::from("taxonomy"), vec![Arc::from(t)]));
+            }
             let idx = u32::try_from(rs.rules.len()).unwrap_or(u32::MAX);
             let fp = fast_pattern(r);
             match app {
@@ -1114,3 +1119,44 @@ fn tx_packet_check(m: &PacketMatch, tx: &TxView<'_>) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+/// The incident category (shared/taxonomy.yaml) of a rule without its own
+/// `metadata: taxonomy …`, from its Suricata classtype.
+pub fn taxonomy_of_classtype(classtype: Option<&str>) -> &'static str {
+    match classtype.unwrap_or("") {
+        "attempted-recon"
+        | "successful-recon-limited"
+        | "successful-recon-largescale"
+        | "network-scan" => "network_attack/scan",
+        "attempted-dos" | "successful-dos" | "denial-of-service" => "network_attack/dos",
+        "web-application-attack"
+        | "attempted-admin"
+        | "attempted-user"
+        | "successful-admin"
+        | "successful-user"
+        | "shellcode-detect"
+        | "exploit-kit"
+        | "rpc-portmap-decode"
+        | "suspicious-filename-detect"
+        | "system-call-detect"
+        | "unsuccessful-user" => "network_attack/exploit",
+        "trojan-activity" => "malware/trojan",
+        "command-and-control" | "domain-c2" => "malware/botnet",
+        "coin-mining" | "pup-activity" | "targeted-activity" => "malware/other",
+        "social-engineering" | "credential-theft" => "network_attack/phishing",
+        "default-login-attempt" | "suspicious-login" => "network_attack/brute_force",
+        "policy-violation" | "inappropriate-content" => "violation/other",
+        "sdf" => "data_security/leakage",
+        "protocol-command-decode"
+        | "string-detect"
+        | "unknown"
+        | "non-standard-protocol"
+        | "bad-unknown"
+        | "misc-activity"
+        | "misc-attack"
+        | "tcp-connection"
+        | "icmp-event"
+        | "external-ip-check" => "anomaly/other",
+        _ => "other/other",
+    }
+}
