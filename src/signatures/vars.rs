@@ -27,48 +27,13 @@ impl Vars {
         }
     }
 
-    /// The address and port groups of Suricata 8's default suricata.yaml.
+    /// The address and port groups of Suricata 8's default suricata.yaml
+    /// (the one table lives in [`crate::config::Vars::suricata_defaults`]).
     pub fn suricata_defaults() -> Self {
-        let home = "[192.168.0.0/16,10.0.0.0/8,172.16.0.0/12]";
-        let addrs: &[(&str, &str)] = &[
-            ("HOME_NET", home),
-            ("EXTERNAL_NET", "!$HOME_NET"),
-            ("HTTP_SERVERS", "$HOME_NET"),
-            ("SMTP_SERVERS", "$HOME_NET"),
-            ("SQL_SERVERS", "$HOME_NET"),
-            ("DNS_SERVERS", "$HOME_NET"),
-            ("TELNET_SERVERS", "$HOME_NET"),
-            ("AIM_SERVERS", "$EXTERNAL_NET"),
-            ("DC_SERVERS", "$HOME_NET"),
-            ("DNP3_SERVER", "$HOME_NET"),
-            ("DNP3_CLIENT", "$HOME_NET"),
-            ("MODBUS_CLIENT", "$HOME_NET"),
-            ("MODBUS_SERVER", "$HOME_NET"),
-            ("ENIP_CLIENT", "$HOME_NET"),
-            ("ENIP_SERVER", "$HOME_NET"),
-        ];
-        let ports: &[(&str, &str)] = &[
-            ("HTTP_PORTS", "80"),
-            ("SHELLCODE_PORTS", "!80"),
-            ("ORACLE_PORTS", "1521"),
-            ("SSH_PORTS", "22"),
-            ("DNP3_PORTS", "20000"),
-            ("MODBUS_PORTS", "502"),
-            ("FILE_DATA_PORTS", "[$HTTP_PORTS,110,143]"),
-            ("FTP_PORTS", "21"),
-            ("GENEVE_PORTS", "6081"),
-            ("VXLAN_PORTS", "4789"),
-            ("TEREDO_PORTS", "3544"),
-            ("SIP_PORTS", "[5060, 5061]"),
-        ];
-        let map = |v: &[(&str, &str)]| {
-            v.iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect::<BTreeMap<_, _>>()
-        };
+        let d = crate::config::Vars::suricata_defaults();
         Self {
-            address_groups: map(addrs),
-            port_groups: map(ports),
+            address_groups: d.address_groups,
+            port_groups: d.port_groups,
         }
     }
 
