@@ -115,6 +115,10 @@ fn small_pcap(n: usize) -> Vec<u8> {
     v
 }
 
+fn a_path(dir: &Path) -> PathBuf {
+    write(dir, "k.pcap", &small_pcap(4))
+}
+
 #[test]
 fn broken_captures_give_located_errors_and_keep_what_came_before() {
     let dir = tempfile::tempdir().unwrap();
@@ -169,6 +173,38 @@ fn broken_captures_give_located_errors_and_keep_what_came_before() {
         "{e}"
     );
     assert_eq!(of_type(&read_jsonl(&out.join("eve.json")), "flow").len(), 2);
+
+    // -k all: the hand-made frames carry no IPv4 header checksum, so every
+    // packet is counted as invalid and not processed (as Suricata does)
+    let out = dir.path().join("o-k");
+    let o = zoneguard(&[
+        "replay",
+        "-q",
+        "-k",
+        "all",
+        "-r",
+        a_path(dir.path()).to_str().unwrap(),
+        "-l",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    let eve = read_jsonl(&out.join("eve.json"));
+    assert_eq!(of_type(&eve, "flow").len(), 0);
+    assert_eq!(
+        of_type(&eve, "stats")[0]["stats"]["decoder"]["invalid_checksum"],
+        4
+    );
+    let out = dir.path().join("o-k-none");
+    let o = zoneguard(&[
+        "replay",
+        "-q",
+        "-r",
+        a_path(dir.path()).to_str().unwrap(),
+        "-l",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    assert_eq!(of_type(&read_jsonl(&out.join("eve.json")), "flow").len(), 4);
 
     // several -r files are one stream: pcap_cnt keeps counting
     let a = write(dir.path(), "a.pcap", &small_pcap(3));

@@ -317,7 +317,8 @@ pub fn stats_json(s: &ReplaySummary) -> serde_json::Value {
         "decoder": {
             "pkts": st.packets, "bytes": st.bytes, "ipv4": st.ipv4, "ipv6": st.ipv6,
             "tcp": st.tcp, "udp": st.udp, "icmp": st.icmp, "arp": st.arp, "other": st.other,
-            "defrag_reassembled": st.reassembled, "event": anomalies,
+            "defrag_reassembled": st.reassembled, "invalid_checksum": st.invalid_checksum,
+            "event": anomalies,
         },
         "flow": {
             "total": st.flow_table.created, "timeout": st.flows_ended[0],

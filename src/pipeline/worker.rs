@@ -84,6 +84,9 @@ pub struct WorkerStats {
     pub flow_table: crate::flow::FlowStats,
     /// Datagrams rebuilt from fragments.
     pub reassembled: u64,
+    /// Packets with an invalid IP/TCP/UDP/ICMP checksum (only counted with
+    /// `-k all`); like Suricata, they are not processed further.
+    pub invalid_checksum: u64,
     /// Application records written, by type.
     pub app_records: FxHashMap<&'static str, u64>,
     /// Flows by detected application protocol.
@@ -123,6 +126,7 @@ impl WorkerStats {
         a.shutdown += b.shutdown;
         a.peak += b.peak;
         self.reassembled += o.reassembled;
+        self.invalid_checksum += o.invalid_checksum;
         for (k, v) in &o.app_records {
             *self.app_records.entry(k).or_default() += v;
         }
@@ -374,6 +378,12 @@ impl<'w> Worker<'w> {
                 an.event(),
                 an.layer(),
             );
+        }
+        if d.checksum_bad {
+            // only set when validation was asked for (-k all): such a packet
+            // cannot be trusted for flow state or detection, as in Suricata
+            self.out.stats.invalid_checksum += 1;
+            return;
         }
         if d.frag.is_some() {
             if let Some(datagram) = self.defrag.insert(ts, d) {
