@@ -230,7 +230,7 @@ impl Correlator {
         Correlator {
             cfg,
             policy,
-            categories: Categories::default(),
+            categories: Categories,
             interned: FxHashMap::default(),
             names: Vec::new(),
             open: FxHashMap::default(),

@@ -328,19 +328,10 @@ impl GradeMatrix {
     }
 }
 
-/// Chinese and English names of taxonomy categories, for titles.
-#[derive(Clone, Debug)]
-pub struct Categories {
-    entries: Vec<(&'static str, &'static str, &'static str)>,
-}
-
-impl Default for Categories {
-    fn default() -> Self {
-        Categories {
-            entries: CATEGORY_NAMES.to_vec(),
-        }
-    }
-}
+/// Chinese and English names of taxonomy ids, for incident titles: read
+/// from the taxonomy the crate embeds (`crate::taxonomy`), not copied.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Categories;
 
 impl Categories {
     /// `(zh, en)` of a taxonomy id; the id itself for both when unknown.
@@ -348,129 +339,11 @@ impl Categories {
     where
         'static: 'a,
     {
-        match self.entries.iter().find(|(i, _, _)| *i == id) {
-            Some((_, zh, en)) => (zh, en),
-            None => (id, id),
-        }
+        crate::taxonomy::Taxonomy::builtin()
+            .names(id)
+            .unwrap_or((id, id))
     }
 }
-
-/// Subcategory names of shared/taxonomy.yaml (to be built from
-/// `crate::taxonomy` once that lands).
-const CATEGORY_NAMES: &[(&str, &str, &str)] = &[
-    ("malware/virus", "计算机病毒", "Virus"),
-    ("malware/worm", "蠕虫", "Worm"),
-    ("malware/trojan", "特洛伊木马", "Trojan"),
-    ("malware/botnet", "僵尸网络", "Botnet / command and control"),
-    ("malware/ransomware", "勒索软件", "Ransomware"),
-    (
-        "malware/web_malicious_code",
-        "网页内嵌恶意代码",
-        "Web-embedded malicious code",
-    ),
-    ("malware/other", "其他恶意程序", "Other malicious program"),
-    ("network_attack/dos", "拒绝服务攻击", "Denial of service"),
-    ("network_attack/backdoor", "后门攻击", "Backdoor"),
-    (
-        "network_attack/exploit",
-        "漏洞攻击",
-        "Vulnerability exploitation",
-    ),
-    (
-        "network_attack/scan",
-        "网络扫描窃听",
-        "Scanning and eavesdropping",
-    ),
-    (
-        "network_attack/brute_force",
-        "口令暴力破解",
-        "Password brute force",
-    ),
-    ("network_attack/phishing", "网络钓鱼", "Phishing"),
-    ("network_attack/interference", "干扰", "Interference"),
-    (
-        "network_attack/other",
-        "其他网络攻击",
-        "Other network attack",
-    ),
-    ("data_security/tampering", "数据篡改", "Tampering"),
-    ("data_security/counterfeit", "数据假冒", "Counterfeiting"),
-    ("data_security/leakage", "数据泄露", "Leakage"),
-    ("data_security/theft", "数据窃取", "Theft / interception"),
-    ("data_security/loss", "数据丢失", "Loss"),
-    ("data_security/other", "其他数据安全", "Other data security"),
-    ("content_security/other", "信息内容安全", "Content security"),
-    (
-        "facility_fault/hw_sw_fault",
-        "软硬件自身故障",
-        "Hardware or software fault",
-    ),
-    (
-        "facility_fault/supporting_facility",
-        "外围保障设施故障",
-        "Supporting facility fault",
-    ),
-    ("facility_fault/sabotage", "人为破坏事故", "Man-made damage"),
-    ("facility_fault/other", "其他设备设施故障", "Other fault"),
-    (
-        "violation/unauthorized_outbound",
-        "违规外联",
-        "Unauthorized outbound connection",
-    ),
-    (
-        "violation/rogue_device",
-        "违规接入",
-        "Unauthorized device on the network",
-    ),
-    (
-        "violation/isolation_breach",
-        "涉密网络违规连接",
-        "Breach of an isolated (classified) network",
-    ),
-    (
-        "violation/boundary_access",
-        "违规跨区访问",
-        "Cross-zone access not in the allow-list",
-    ),
-    (
-        "violation/other",
-        "其他违规操作",
-        "Other non-compliant operation",
-    ),
-    (
-        "hazard/cleartext_credentials",
-        "明文传输口令",
-        "Credentials sent in clear text",
-    ),
-    (
-        "hazard/vulnerable_service",
-        "存在漏洞的服务",
-        "Vulnerable or outdated service",
-    ),
-    ("hazard/misconfiguration", "配置缺陷", "Misconfiguration"),
-    ("hazard/other", "其他安全隐患", "Other hazard"),
-    ("anomaly/abnormal_login", "异常登录", "Abnormal login"),
-    (
-        "anomaly/privilege_abuse",
-        "异常提权",
-        "Privilege abuse or escalation",
-    ),
-    (
-        "anomaly/account_change",
-        "异常账号变更",
-        "Suspicious account change",
-    ),
-    (
-        "anomaly/log_tampering",
-        "日志清除或篡改",
-        "Log clearing or tampering",
-    ),
-    ("anomaly/covert_channel", "隐蔽信道", "Covert channel"),
-    ("anomaly/abnormal_traffic", "异常流量", "Abnormal traffic"),
-    ("anomaly/other", "其他异常行为", "Other abnormal behaviour"),
-    ("force_majeure/other", "不可抗力", "Force majeure"),
-    ("other/other", "其他", "Other"),
-];
 
 #[cfg(test)]
 mod tests {
@@ -550,7 +423,7 @@ mod tests {
 
     #[test]
     fn category_names() {
-        let c = Categories::default();
+        let c = Categories;
         assert_eq!(c.names("violation/unauthorized_outbound").0, "违规外联");
         assert_eq!(c.names("nope/x"), ("nope/x", "nope/x"));
     }

@@ -53,6 +53,21 @@ pub struct Engine {
     pub rules: Arc<Ruleset>,
 }
 
+/// The per-class timeouts of the flow table (order of [`crate::flow::TimeoutClass`]:
+/// TCP new/established/closed, then new/established of UDP, ICMP and
+/// other protocols) from the config's per-protocol values, picked by `f`.
+fn classes(
+    t: &crate::config::FlowTimeouts,
+    f: impl Fn(&crate::config::ProtoTimeouts) -> (u64, u64, u64),
+) -> [u32; 9] {
+    let secs = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+    let (tn, te, tc) = f(&t.tcp);
+    let (un, ue, _) = f(&t.udp);
+    let (inew, ie, _) = f(&t.icmp);
+    let (on, oe, _) = f(&t.other);
+    [tn, te, tc, un, ue, inew, ie, on, oe].map(secs)
+}
+
 /// Options that come from the command line rather than the config.
 #[derive(Clone, Debug, Default)]
 pub struct EngineOptions {
@@ -73,32 +88,13 @@ impl Engine {
             ..DecodeOptions::default()
         };
         let t = &cfg.flow.timeouts;
-        let secs = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
         let flow = FlowTableConfig {
             max_flows: cfg.flow.max_flows.max(1),
             timeouts: FlowTimeouts {
-                normal: [
-                    secs(t.tcp.new),
-                    secs(t.tcp.established),
-                    secs(t.tcp.closed),
-                    secs(t.udp.new),
-                    secs(t.udp.established),
-                    secs(t.icmp.new),
-                    secs(t.icmp.established),
-                    secs(t.other.new),
-                    secs(t.other.established),
-                ],
-                emergency: [
-                    secs(t.tcp.emergency_new),
-                    secs(t.tcp.emergency_established),
-                    secs(t.tcp.emergency_closed),
-                    secs(t.udp.emergency_new),
-                    secs(t.udp.emergency_established),
-                    secs(t.icmp.emergency_new),
-                    secs(t.icmp.emergency_established),
-                    secs(t.other.emergency_new),
-                    secs(t.other.emergency_established),
-                ],
+                normal: classes(t, |p| (p.new, p.established, p.closed)),
+                emergency: classes(t, |p| {
+                    (p.emergency_new, p.emergency_established, p.emergency_closed)
+                }),
             },
             emergency_recovery_percent: cfg.flow.emergency_recovery_percent.min(100),
         };
