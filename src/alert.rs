@@ -43,6 +43,8 @@ pub enum AlertSource {
     Signature,
     /// A log rule (Sigma) over syslog.
     Log,
+    /// The sensor about itself (a silent interface or log sender).
+    Sensor,
 }
 
 impl AlertSource {
@@ -52,6 +54,7 @@ impl AlertSource {
             AlertSource::Policy => "policy",
             AlertSource::Signature => "signature",
             AlertSource::Log => "log",
+            AlertSource::Sensor => "sensor",
         }
     }
 }

@@ -4,6 +4,7 @@
 mod check;
 mod incidents;
 mod replay;
+mod run;
 mod syslog;
 
 use std::path::PathBuf;
@@ -28,6 +29,10 @@ pub struct Cli {
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The daemon: live capture, syslog listeners, incident queue,
+    /// /metrics and the API, until SIGTERM; SIGHUP reloads config and
+    /// rules (守护进程：实时抓包、日志接收、事件队列、指标与 API).
+    Run(run::RunArgs),
     /// Process capture files exactly as the daemon would and write
     /// DIR/eve.json (回放抓包文件并输出告警).
     Replay(replay::ReplayArgs),
@@ -46,6 +51,7 @@ pub enum Command {
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Run(a) => run::run(a),
         Command::Replay(a) => replay::run(a),
         Command::Check(a) => check::run(a),
         Command::Syslog(a) => syslog::run(a),
@@ -55,14 +61,20 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// Logging to standard error; `ZONEGUARD_LOG` (or `RUST_LOG`) sets the
-/// filter, default `warn`.
-pub fn init_logging() {
+/// filter, default `warn` (`info` for the daemon).
+pub fn init_logging(cli: &Cli) {
+    let default = if matches!(cli.command, Command::Run(_)) {
+        "info"
+    } else {
+        "warn"
+    };
     let filter = std::env::var("ZONEGUARD_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "warn".to_string());
+        .unwrap_or_else(|_| default.to_string());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
 }

@@ -18,6 +18,7 @@ use serde_yaml_ng::{Mapping, Value};
 
 use super::error::{ConfigError, ConfigErrors, ErrorKind};
 use super::lines::LineIndex;
+use super::DaemonConfig;
 use super::{
     AllowRule, AssetsMode, Config, DefragSettings, EveOutput, FlowConfig, FlowTimeouts, Host,
     Indicator, Indicators, IpIndicator, Outputs, PolicyKinds, PolicySettings, ProtoTimeouts,
@@ -437,6 +438,7 @@ const TOP_KEYS: &[&str] = &[
     "defrag",
     "policy",
     "outputs",
+    "daemon",
 ];
 
 /// Parses and validates; see [`Config::validate_at`].
@@ -592,6 +594,7 @@ fn read_document(
     cfg.defrag = read_defrag(top.get("defrag"), e);
     cfg.policy = read_policy(top.get("policy"), e);
     cfg.outputs = read_outputs(top.get("outputs"), e);
+    cfg.daemon = read_daemon(top.get("daemon"), base_dir, e);
 
     check_zones(&cfg.zones, e);
     check_groups(&cfg, e);
@@ -1915,6 +1918,39 @@ fn read_outputs(v: Option<&Value>, e: &mut Errs) -> Outputs {
     }
     out.eve = d;
     out
+}
+
+fn read_daemon(v: Option<&Value>, base: &Path, e: &mut Errs) -> DaemonConfig {
+    let mut d = DaemonConfig::default();
+    let Some(v) = v else { return d };
+    let Some(o) = obj(v, "daemon", super::daemon::DAEMON_KEYS, e) else {
+        return d;
+    };
+    for (key, slot) in [("state_dir", &mut d.state_dir), ("log_dir", &mut d.log_dir)] {
+        if let Some(s) = o.opt_string(key, e) {
+            if s.trim().is_empty() {
+                e.push(ErrorKind::InvalidValue, o.at(key), "empty path");
+            } else {
+                *slot = base.join(s);
+            }
+        }
+    }
+    if let Some(n) = o.uint("stats_interval_secs", 0, 86_400, e) {
+        d.stats_interval_secs = n;
+    }
+    if let Some(n) = o.uint("eve_rotate_bytes", 0, u64::MAX, e) {
+        d.eve_rotate_bytes = n;
+    }
+    if let Some(n) = o.uint("eve_rotate_secs", 0, 366 * 86_400, e) {
+        d.eve_rotate_secs = n;
+    }
+    if let Some(n) = o.uint("eve_keep", 0, 10_000, e) {
+        d.eve_keep = u32::try_from(n).unwrap_or(u32::MAX);
+    }
+    if let Some(n) = o.uint("shutdown_timeout_secs", 1, 3600, e) {
+        d.shutdown_timeout_secs = n;
+    }
+    d
 }
 
 #[cfg(test)]

@@ -252,6 +252,12 @@ impl Correlator {
         self.open.len()
     }
 
+    /// Replaces the zone policy (a reload); open incidents keep the zones
+    /// and units they were given.
+    pub fn set_policy(&mut self, policy: Arc<ZonePolicy>) {
+        self.policy = policy;
+    }
+
     /// The settings.
     pub fn config(&self) -> &CorrelatorConfig {
         &self.cfg

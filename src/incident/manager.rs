@@ -75,6 +75,11 @@ impl Manager {
         id
     }
 
+    /// Replaces the zone policy used to locate new alerts (a reload).
+    pub fn set_policy(&mut self, policy: Arc<ZonePolicy>) {
+        self.corr.set_policy(policy);
+    }
+
     /// Blocks until everything queued so far is committed.
     pub fn sync(&mut self) -> Result<(), StoreError> {
         self.store.sync()

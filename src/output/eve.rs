@@ -138,6 +138,17 @@ impl EveWriter {
         ))
     }
 
+    /// Opens `path` for appending with rotation (the daemon's writer); the
+    /// returned control asks it to reopen after logrotate.
+    pub fn open_rotating(
+        path: &Path,
+        types: EventTypes,
+        policy: super::rotate::RotatePolicy,
+    ) -> std::io::Result<(Self, std::sync::Arc<super::rotate::RotateControl>)> {
+        let (f, ctl) = super::rotate::RotatingFile::open(path, policy)?;
+        Ok((Self::from_writer(Box::new(f), types), ctl))
+    }
+
     /// Wraps any writer.
     pub fn from_writer(w: Box<dyn Write + Send>, types: EventTypes) -> Self {
         EveWriter {

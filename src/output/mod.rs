@@ -2,5 +2,6 @@
 
 pub mod eve;
 pub mod json;
+pub mod rotate;
 
 pub use eve::{EveBuf, EveWriter, EventType, EventTypes, FlowRecord};

@@ -64,6 +64,17 @@ pub struct RogueLocal {
 }
 
 impl RogueLocal {
+    /// Moves the de-duplication memory of `other` into `self` (after
+    /// `other` was taken whole), leaving `other` with the candidates. The
+    /// memory is bounded: past [`MAX_CANDIDATES`] keys it starts afresh,
+    /// which at worst repeats a finding.
+    pub fn seen_from(&mut self, other: &mut RogueLocal) {
+        self.seen = std::mem::take(&mut other.seen);
+        if self.seen.len() >= MAX_CANDIDATES {
+            self.seen.clear();
+        }
+    }
+
     /// Offers a finding; keeps it if it is the first of its key here.
     pub fn offer(&mut self, interval_secs: i64, c: RogueCandidate) {
         let bucket = c.ts.secs().div_euclid(interval_secs.max(1));

@@ -39,6 +39,9 @@ pub struct FlowData {
     pub app: Option<Box<AppFlow>>,
     /// Signature state (flowbits, by_flow thresholds), on first use.
     pub detect: Option<Box<FlowDetect>>,
+    /// The engine generation the zone lookups and signature state belong
+    /// to (a reload starts a new one; see [`Worker::set_engine`]).
+    pub gen: u32,
 }
 
 impl FlowData {
@@ -49,6 +52,7 @@ impl FlowData {
             alerted: false,
             app: None,
             detect: None,
+            gen: 0,
         }
     }
 }
@@ -214,6 +218,7 @@ pub struct Worker<'w> {
     rogue: RogueLocal,
     last_sweep_secs: i64,
     now: Timestamp,
+    gen: u32,
 }
 
 /// (client, server) address and port of a flow.
@@ -339,8 +344,57 @@ impl<'w> Worker<'w> {
             rogue: RogueLocal::default(),
             last_sweep_secs: i64::MIN,
             now: Timestamp::default(),
+            gen: 0,
             engine,
         }
+    }
+
+    /// Switches to a new engine (a reload) without losing flows. Flows
+    /// keep their state; their zone lookups and signature state (flowbits
+    /// and counters refer to the old ruleset's numbering) are redone on
+    /// their next packet, as Suricata resets a flow's detection state when
+    /// the detection engine changes. The flow table keeps its size until
+    /// a restart.
+    pub fn set_engine(&mut self, engine: Arc<Engine>) {
+        self.engine = engine;
+        self.gen = self.gen.wrapping_add(1);
+        self.out.sig.state = DetectState::default();
+    }
+
+    /// The engine this worker runs.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Takes the alerts kept so far (daemon: hands them to the incident
+    /// layer while the worker runs).
+    pub fn take_alerts(&mut self) -> Vec<Alert> {
+        std::mem::take(&mut self.out.kept)
+    }
+
+    /// Takes the rogue-device candidates found so far.
+    pub fn take_rogue(&mut self) -> RogueLocal {
+        let mut r = std::mem::take(&mut self.rogue);
+        // keep the de-duplication memory, hand over only the candidates
+        self.rogue.seen_from(&mut r);
+        r
+    }
+
+    /// Writes buffered EVE records to the shared writer.
+    pub fn flush_eve(&mut self) {
+        self.out.eve.flush();
+    }
+
+    /// The counters so far (flow-table counters included).
+    pub fn stats(&self) -> WorkerStats {
+        let mut s = self.out.stats.clone();
+        s.flow_table = self.flows.stats().clone();
+        s
+    }
+
+    /// Flows in this worker's table.
+    pub fn active_flows(&self) -> usize {
+        self.flows.len()
     }
 
     /// Advances packet time (also for packets another worker handles), and
@@ -460,6 +514,16 @@ impl<'w> Worker<'w> {
         let Some(flow) = self.flows.get_mut(look.idx) else {
             return;
         };
+        if flow.data.gen != self.gen {
+            flow.data.gen = self.gen;
+            if !look.created {
+                // reloaded: zones may have changed, rule numbering has
+                let (c, s) = endpoints(flow);
+                flow.data.client_loc = policy.locate(c.0);
+                flow.data.server_loc = policy.locate(s.0);
+                flow.data.detect = None;
+            }
+        }
         // Suricata flags a packet established from the flow state before
         // the packet (the handshake's last ACK is not; a FIN is).
         let tcp_before = flow.tcp.state;

@@ -166,6 +166,7 @@ pub fn evidence(conn: &Connection, id: i64) -> Result<Vec<Evidence>, StoreError>
                 "policy" => AlertSource::Policy,
                 "log" => AlertSource::Log,
                 "signature" => AlertSource::Signature,
+                "sensor" => AlertSource::Sensor,
                 other => {
                     return Err(StoreError::Corrupt {
                         id,
@@ -406,4 +407,36 @@ pub fn open_by_grade_unit(conn: &Connection) -> Result<Vec<(Grade, String, u64)>
         ));
     }
     Ok(out)
+}
+
+/// Incidents by grade and status, for the `zoneguard_incidents{grade,
+/// status}` gauge.
+pub fn count_by_grade_status(conn: &Connection) -> Result<Vec<(Grade, String, u64)>, StoreError> {
+    let mut stmt =
+        conn.prepare("SELECT grade, status, count(*) FROM incidents GROUP BY 1, 2 ORDER BY 1, 2")?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let g: i64 = r.get(0)?;
+        let Some(grade) = Grade::from_rank(g) else {
+            continue;
+        };
+        out.push((
+            grade,
+            r.get(1)?,
+            u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+        ));
+    }
+    Ok(out)
+}
+
+/// Open incidents whose reporting deadline is before `now`.
+pub fn overdue_count(conn: &Connection, now: Timestamp) -> Result<u64, StoreError> {
+    let n: i64 = conn.query_row(
+        "SELECT count(*) FROM incidents WHERE report_due IS NOT NULL AND report_due < ?1
+         AND status NOT IN ('resolved', 'false_positive')",
+        [now.0],
+        |r| r.get(0),
+    )?;
+    Ok(u64::try_from(n).unwrap_or(0))
 }
