@@ -517,3 +517,6 @@ pub fn sensor_alert(sid: u32, taxonomy: &str, msg: &str, severity: &str) -> Aler
 pub mod capture;
 pub mod http;
 pub mod silence;
+
+#[cfg(test)]
+mod tests;

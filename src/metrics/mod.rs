@@ -554,4 +554,59 @@ mod tests {
             Some(25.0)
         );
     }
+
+    /// Every metric the shipped Grafana dashboard and Prometheus alerting
+    /// rules use exists (names drift otherwise).
+    #[test]
+    fn shipped_dashboard_and_alerts_use_real_metrics() {
+        let m = Metrics::new().unwrap();
+        // make the labelled families appear in the exposition
+        m.update_interface("x", &InterfaceCounters::default());
+        m.set_silent("interface", "x", false);
+        m.observe("reload", 0.1);
+        m.reload(true, 0.1);
+        m.set_queue("alerts", 0, 0);
+        m.update_incidents(
+            &[(Grade::II, "u".into(), 1)],
+            &[(Grade::II, "new".into(), 1)],
+            0,
+        );
+        m.update_listeners(&[ListenerCounters::default()]);
+        m.set_rules("signature", 1, 0);
+        let mut s = WorkerStats::default();
+        s.flows_ended = [1, 1, 1];
+        m.update_workers(&s, 1);
+        let mut known: Vec<String> = m
+            .registry()
+            .gather()
+            .iter()
+            .map(|f| f.name().to_string())
+            .collect();
+        known.push("zoneguard_decode_anomalies_total".into());
+        known.push("zoneguard_app_records_total".into());
+        known.push("zoneguard_alerts_total".into());
+        known.push("zoneguard_policy_violations_total".into());
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("monitoring");
+        for f in ["grafana-dashboard.json", "prometheus-alerts.yml"] {
+            let text = std::fs::read_to_string(root.join(f)).unwrap();
+            let mut rest = text.as_str();
+            while let Some(i) = rest.find("zoneguard_") {
+                let tail = &rest[i..];
+                let end = tail
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(tail.len());
+                let name = &tail[..end];
+                rest = &tail[end..];
+                let base = name
+                    .strip_suffix("_bucket")
+                    .or_else(|| name.strip_suffix("_sum"))
+                    .or_else(|| name.strip_suffix("_count"))
+                    .unwrap_or(name);
+                assert!(
+                    known.iter().any(|k| k == base),
+                    "{f} uses {name}, which zoneguard does not export"
+                );
+            }
+        }
+    }
 }
