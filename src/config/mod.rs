@@ -8,6 +8,7 @@
 //! `docs/configuration.md` for every key.
 
 mod build;
+mod capture;
 mod error;
 mod lines;
 mod service;
@@ -17,6 +18,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+pub use capture::{CaptureConfig, CaptureInterface, DEFAULT_SILENCE_SECS};
 pub use error::{check_errors_json, check_report, ConfigError, ConfigErrors, ErrorKind};
 pub use lines::LineIndex;
 pub use service::{Service, ServiceError};
@@ -66,6 +68,8 @@ pub struct Config {
     pub policy: PolicySettings,
     /// Output settings.
     pub outputs: Outputs,
+    /// Live capture interfaces (`capture:`).
+    pub capture: CaptureConfig,
 }
 
 /// Whether every device of a zone must be in its inventory.
@@ -446,6 +450,7 @@ impl Config {
             defrag: DefragSettings::default(),
             policy: PolicySettings::default(),
             outputs: Outputs::default(),
+            capture: CaptureConfig::default(),
         }
     }
 
