@@ -572,3 +572,131 @@ fn child_without_cap_net_admin() {
     println!("{}", String::from_utf8_lossy(&out.stdout));
     drop(cap);
 }
+
+/// Rate and packets of tcpreplay's summary: (`Rated: … pps`, successful).
+fn tcpreplay_rate(out: &str) -> (f64, u64) {
+    let pps = out
+        .lines()
+        .find_map(|l| {
+            let l = l.trim();
+            l.strip_prefix("Rated:")?
+                .split(',')
+                .find_map(|p| p.trim().strip_suffix(" pps")?.trim().parse().ok())
+        })
+        .unwrap_or(0.0);
+    (pps, tcpreplay_sent(out).unwrap_or(0))
+}
+
+/// The figures of docs/performance.md ("Live capture over veth"): replays
+/// the sample at rising rates (and at top speed) into 1 or 2 capturing
+/// sockets that decode every frame, and prints sent / captured / kernel
+/// drops per step. Run by hand, in release mode:
+/// `ZG_MEASURE_SOCKETS=2 cargo test --release --test live_capture -- --ignored measure_capture_rate --nocapture`
+#[test]
+#[ignore = "measurement, run by hand (see docs/performance.md)"]
+fn measure_capture_rate() {
+    if skip_unless_root("measure_capture_rate") {
+        return;
+    }
+    let sockets: usize = std::env::var("ZG_MEASURE_SOCKETS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let steps: Vec<String> = std::env::var("ZG_MEASURE_STEPS")
+        .unwrap_or_else(|_| "25000,50000,100000,150000,200000,300000,top".into())
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let (na, nb) = (NetNs::new("a"), NetNs::new("b"));
+    let veth = Veth::new(&na, &nb, 9000);
+    let pcap = repo().join("samples/dehong-sample.pcap");
+    let a = veth.a.clone();
+    let caps: Vec<LiveCapture> = na.run(move || {
+        (0..sockets)
+            .map(|_| {
+                let mut o = opts(&a, 4747);
+                o.buffer_bytes = 64 << 20;
+                LiveCapture::open(&o).expect("open")
+            })
+            .collect()
+    });
+    println!(
+        "sockets={sockets} buffer={} bytes (granted, per socket)",
+        caps[0].buffer_bytes()
+    );
+    type Shared = Arc<std::sync::Mutex<Vec<(u64, u64)>>>;
+    let totals: Shared = Arc::new(std::sync::Mutex::new(vec![(0, 0); sockets]));
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = caps
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut cap)| {
+            let (stop, totals) = (Arc::clone(&stop), Arc::clone(&totals));
+            std::thread::spawn(move || {
+                let dopts = DecodeOptions::default();
+                let mut n = 0u64;
+                let mut last = Instant::now();
+                let publish = |cap: &mut LiveCapture, n: u64| {
+                    let k = cap.kernel_stats().expect("stats");
+                    totals.lock().expect("lock")[i] = (n, k.drops);
+                };
+                loop {
+                    match cap.next_packet() {
+                        Ok(Some(p)) => {
+                            let d = decode(LinkType::Ethernet, p.data, &dopts);
+                            std::hint::black_box(d.src_port());
+                            n += 1;
+                        }
+                        Ok(None) if stop.load(Ordering::Acquire) => break,
+                        Ok(None) => {}
+                        Err(e) => panic!("{e}"),
+                    }
+                    if last.elapsed() > Duration::from_millis(100) {
+                        publish(&mut cap, n);
+                        last = Instant::now();
+                    }
+                }
+                publish(&mut cap, n);
+            })
+        })
+        .collect();
+    let snapshot = |t: &Shared| -> (u64, u64) {
+        std::thread::sleep(Duration::from_millis(500));
+        let v = t.lock().expect("lock");
+        (v.iter().map(|x| x.0).sum(), v.iter().map(|x| x.1).sum())
+    };
+    println!("| requested | tcpreplay sent pps | sent | captured | kernel drops |");
+    println!("| --- | --- | --- | --- | --- |");
+    for step in steps {
+        let (cap0, drop0) = snapshot(&totals);
+        let rate = if step == "top" {
+            "--topspeed".to_string()
+        } else {
+            format!("--pps={step}")
+        };
+        let out = nb.exec(&[
+            "tcpreplay",
+            "-i",
+            &veth.b,
+            &rate,
+            "--loop=3",
+            pcap.to_str().expect("path"),
+        ]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (pps, sent) = tcpreplay_rate(&text);
+        let (cap1, drop1) = snapshot(&totals);
+        println!(
+            "| {step} | {pps:.0} | {sent} | {} | {} |",
+            cap1 - cap0,
+            drop1 - drop0
+        );
+    }
+    stop.store(true, Ordering::Release);
+    for r in readers {
+        r.join().expect("reader");
+    }
+}
