@@ -417,6 +417,49 @@ fn missing_and_down_interfaces_say_so() {
     );
 }
 
+#[test]
+fn interface_going_down_is_reported_once_and_capture_resumes() {
+    if skip_unless_root("interface_going_down_is_reported_once_and_capture_resumes") {
+        return;
+    }
+    let (na, nb) = (NetNs::new("a"), NetNs::new("b"));
+    let veth = Veth::new(&na, &nb, 1500);
+    let a = veth.a.clone();
+    let mut cap = na.run(move || LiveCapture::open(&opts(&a, 4848)).expect("open"));
+    assert!(cap.next_packet().expect("quiet link").is_none());
+    na.exec_ok(&["ip", "link", "set", &veth.a, "down"]);
+    let err = match cap.next_packet() {
+        Err(e) => e,
+        Ok(p) => panic!(
+            "expected the link-down error, got {:?}",
+            p.map(|p| p.data.len())
+        ),
+    };
+    assert!(matches!(err, LiveError::Read { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("capture on {}: read failed", veth.a)),
+        "{msg}"
+    );
+    assert!(msg.contains("Network is down"), "{msg}");
+    // reported once: the next read waits again
+    assert!(cap.next_packet().expect("error taken").is_none());
+    na.exec_ok(&["ip", "link", "set", &veth.a, "up"]);
+    let b = veth.b.clone();
+    let frames: Vec<Vec<u8>> = (0..50u32).map(|i| frame(1, i, false, 53)).collect();
+    nb.run(move || send_frames(&b, &frames, 2000));
+    let mut got = 0;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while got < 50 && Instant::now() < deadline {
+        if let Some(p) = cap.next_packet().expect("read after up") {
+            assert!(parse_ours(p.data).is_some());
+            got += 1;
+        }
+    }
+    assert_eq!(got, 50, "capture resumed when the link came back");
+    assert_eq!(cap.kernel_stats().expect("stats").drops, 0);
+}
+
 /// A capture of our own binary run in a child with a reduced capability
 /// bounding set: `(exit ok, stdout+stderr)`.
 fn run_child(drop: &str, test: &str, env: &[(&str, &str)]) -> Option<(bool, String)> {
