@@ -13,6 +13,7 @@
 
 mod error;
 mod input;
+pub mod live;
 mod pcap;
 mod pcapng;
 mod reader;

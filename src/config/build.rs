@@ -439,6 +439,7 @@ const TOP_KEYS: &[&str] = &[
     "policy",
     "outputs",
     "daemon",
+    "capture",
 ];
 
 /// Parses and validates; see [`Config::validate_at`].
@@ -595,6 +596,7 @@ fn read_document(
     cfg.policy = read_policy(top.get("policy"), e);
     cfg.outputs = read_outputs(top.get("outputs"), e);
     cfg.daemon = read_daemon(top.get("daemon"), base_dir, e);
+    cfg.capture = super::capture::read(top.get("capture"), &mut |k, p, m| e.push(k, p, m));
 
     check_zones(&cfg.zones, e);
     check_groups(&cfg, e);

@@ -9,6 +9,7 @@
 
 mod build;
 mod daemon;
+mod capture;
 mod error;
 mod lines;
 mod service;
@@ -19,6 +20,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 pub use daemon::DaemonConfig;
+pub use capture::{CaptureConfig, CaptureInterface, DEFAULT_SILENCE_SECS};
 pub use error::{check_errors_json, check_report, ConfigError, ConfigErrors, ErrorKind};
 pub use lines::LineIndex;
 pub use service::{Service, ServiceError};
@@ -70,6 +72,8 @@ pub struct Config {
     pub outputs: Outputs,
     /// Live daemon settings (`zoneguard run`).
     pub daemon: DaemonConfig,
+    /// Live capture interfaces (`capture:`).
+    pub capture: CaptureConfig,
 }
 
 /// Whether every device of a zone must be in its inventory.
@@ -451,6 +455,7 @@ impl Config {
             policy: PolicySettings::default(),
             outputs: Outputs::default(),
             daemon: DaemonConfig::default(),
+            capture: CaptureConfig::default(),
         }
     }
 
