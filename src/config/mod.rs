@@ -11,6 +11,7 @@ mod build;
 mod error;
 mod lines;
 mod service;
+mod syslog;
 mod vars;
 
 use std::collections::BTreeMap;
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 pub use error::{check_errors_json, check_report, ConfigError, ConfigErrors, ErrorKind};
 pub use lines::LineIndex;
 pub use service::{Service, ServiceError};
+pub use syslog::{ExpectedSender, SenderId, SyslogConfig};
 pub use vars::Vars;
 
 /// Largest config file read (bytes); anything bigger is refused.
@@ -66,6 +68,8 @@ pub struct Config {
     pub policy: PolicySettings,
     /// Output settings.
     pub outputs: Outputs,
+    /// Syslog listeners and expected senders (`syslog:`).
+    pub syslog: SyslogConfig,
 }
 
 /// Whether every device of a zone must be in its inventory.
@@ -446,6 +450,7 @@ impl Config {
             defrag: DefragSettings::default(),
             policy: PolicySettings::default(),
             outputs: Outputs::default(),
+            syslog: SyslogConfig::default(),
         }
     }
 
