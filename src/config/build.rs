@@ -440,6 +440,7 @@ const TOP_KEYS: &[&str] = &[
     "outputs",
     "daemon",
     "capture",
+    "syslog",
 ];
 
 /// Parses and validates; see [`Config::validate_at`].
@@ -597,6 +598,7 @@ fn read_document(
     cfg.outputs = read_outputs(top.get("outputs"), e);
     cfg.daemon = read_daemon(top.get("daemon"), base_dir, e);
     cfg.capture = super::capture::read(top.get("capture"), &mut |k, p, m| e.push(k, p, m));
+    cfg.syslog = super::syslog::read(top.get("syslog"), &mut |k, p, m| e.push(k, p, m));
 
     check_zones(&cfg.zones, e);
     check_groups(&cfg, e);

@@ -13,6 +13,7 @@ mod capture;
 mod error;
 mod lines;
 mod service;
+mod syslog;
 mod vars;
 
 use std::collections::BTreeMap;
@@ -24,6 +25,7 @@ pub use capture::{CaptureConfig, CaptureInterface, DEFAULT_SILENCE_SECS};
 pub use error::{check_errors_json, check_report, ConfigError, ConfigErrors, ErrorKind};
 pub use lines::LineIndex;
 pub use service::{Service, ServiceError};
+pub use syslog::{ExpectedSender, SenderId, SyslogConfig};
 pub use vars::Vars;
 
 /// Largest config file read (bytes); anything bigger is refused.
@@ -74,6 +76,8 @@ pub struct Config {
     pub daemon: DaemonConfig,
     /// Live capture interfaces (`capture:`).
     pub capture: CaptureConfig,
+    /// Syslog listeners and expected senders (`syslog:`).
+    pub syslog: SyslogConfig,
 }
 
 /// Whether every device of a zone must be in its inventory.
@@ -456,6 +460,7 @@ impl Config {
             outputs: Outputs::default(),
             daemon: DaemonConfig::default(),
             capture: CaptureConfig::default(),
+            syslog: SyslogConfig::default(),
         }
     }
 

@@ -18,7 +18,7 @@ pub const SID_INTERFACE_SILENT: u32 = 1_990_030;
 pub const SID_SENDER_SILENT: u32 = 1_990_031;
 
 /// Default silence limit of an interface, in seconds.
-pub const DEFAULT_INTERFACE_SILENCE_SECS: u64 = 300;
+pub const DEFAULT_INTERFACE_SILENCE_SECS: u64 = crate::config::DEFAULT_SILENCE_SECS;
 
 /// Tracks which sources are silent (an alarm is raised once per silence).
 #[derive(Debug)]
@@ -37,10 +37,14 @@ fn unix_secs() -> u64 {
 impl Monitor {
     /// A monitor for the config's interfaces.
     pub fn new(cfg: &Config) -> Monitor {
-        let _ = cfg;
         Monitor {
             started: unix_secs(),
-            limits: BTreeMap::new(),
+            limits: cfg
+                .capture
+                .interfaces
+                .iter()
+                .map(|i| (i.name.clone(), i.silence_secs))
+                .collect(),
             alarmed: BTreeMap::new(),
         }
     }

@@ -1,6 +1,10 @@
 //! Field values and modifiers: `contains`, `startswith`, `endswith`,
 //! `all`, `cased`, `cidr`, `exists`, `gt`/`gte`/`lt`/`lte`, `base64`,
-//! `base64offset`, `windash`, `expand`; anything else is rejected by name.
+//! `base64offset`, `windash`, `expand`, `re` (with `i`, `m`, `s`);
+//! anything else is rejected by name.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use ipnet::IpNet;
 use serde_yaml_ng::Value;
@@ -10,6 +14,58 @@ use super::rule::{field_err, scalar_text, LoadOptions, RuleError};
 
 /// Most values one field test may list (hostile input bound).
 const MAX_VALUES: usize = 4096;
+
+/// Longest `re` pattern accepted, in bytes.
+pub const MAX_REGEX_LEN: usize = 4096;
+
+/// PCRE2 match limit of every `re` value: how many times the matcher may
+/// call its internal match function for one subject before it gives up
+/// (PCRE2's default is 10 000 000). Catastrophic backtracking on a hostile
+/// line costs at most this much work.
+pub const REGEX_MATCH_LIMIT: u32 = 100_000;
+
+/// PCRE2 heap limit of every `re` value, in KiB (PCRE2's default is 20 GB).
+pub const REGEX_HEAP_LIMIT_KIB: u32 = 1024;
+
+/// Matches of `re` values abandoned because they hit a limit (counted as
+/// no match).
+static REGEX_LIMIT_HITS: AtomicU64 = AtomicU64::new(0);
+
+/// How many `re` matches were abandoned at [`REGEX_MATCH_LIMIT`] or
+/// [`REGEX_HEAP_LIMIT_KIB`] since the process started (for metrics); such
+/// a value counts as not matching.
+pub fn regex_limit_hits() -> u64 {
+    REGEX_LIMIT_HITS.load(Ordering::Relaxed)
+}
+
+/// Compiles a Sigma `re` value: PCRE2 (Sigma's flavour), case-sensitive
+/// unless `i`, `^`/`$` at line ends with `m`, `.` matching newline with
+/// `s`; UTF-8 mode; JIT when available. The match and heap limits are set
+/// in the pattern (`(*LIMIT_MATCH=..)(*LIMIT_HEAP=..)`); a pattern that
+/// sets its own limits is rejected so it cannot raise them.
+pub fn compile_regex(
+    pattern: &str,
+    caseless: bool,
+    multi_line: bool,
+    dotall: bool,
+) -> Result<pcre2::bytes::Regex, String> {
+    if pattern.len() > MAX_REGEX_LEN {
+        return Err(format!("regex longer than {MAX_REGEX_LEN} bytes"));
+    }
+    if pattern.starts_with("(*") {
+        return Err("regex start-of-pattern settings `(*...)` are not allowed".into());
+    }
+    let full =
+        format!("(*LIMIT_MATCH={REGEX_MATCH_LIMIT})(*LIMIT_HEAP={REGEX_HEAP_LIMIT_KIB}){pattern}");
+    pcre2::bytes::RegexBuilder::new()
+        .utf(true)
+        .caseless(caseless)
+        .multi_line(multi_line)
+        .dotall(dotall)
+        .jit_if_available(true)
+        .build(&full)
+        .map_err(|e| format!("regex does not compile: {e}"))
+}
 
 /// A numeric comparison.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +116,7 @@ pub(crate) enum Matcher {
     Str(Pattern),
     Cidr(IpNet),
     Num(CmpOp, f64),
+    Re(Arc<pcre2::bytes::Regex>),
 }
 
 impl Matcher {
@@ -71,6 +128,14 @@ impl Matcher {
                 .parse::<std::net::IpAddr>()
                 .is_ok_and(|ip| n.contains(&ip)),
             Matcher::Num(op, n) => v.trim().parse::<f64>().is_ok_and(|x| op.eval(x, *n)),
+            Matcher::Re(re) => match re.is_match(v.as_bytes()) {
+                Ok(m) => m,
+                Err(_) => {
+                    // Match or heap limit: counted, and not a match.
+                    REGEX_LIMIT_HITS.fetch_add(1, Ordering::Relaxed);
+                    false
+                }
+            },
         }
     }
 }
@@ -109,6 +174,7 @@ pub(crate) fn values(
         Shape::Plain
     };
     let (mut all, mut cased, mut cidr, mut exists) = (false, false, false, false);
+    let (mut re, mut re_i, mut re_m, mut re_s) = (false, false, false, false);
     let mut num: Option<CmpOp> = None;
     let mut transforms: Vec<&str> = Vec::new();
     for &m in mods {
@@ -122,8 +188,21 @@ pub(crate) fn values(
             "exists" => exists = true,
             "gt" | "gte" | "lt" | "lte" => num = CmpOp::parse(m),
             "base64" | "base64offset" | "windash" | "expand" => transforms.push(m),
+            "re" => re = true,
+            "i" if re => re_i = true,
+            "m" if re => re_m = true,
+            "s" if re => re_s = true,
             _ => return Err(RuleError::UnsupportedModifier(m.to_owned())),
         }
+    }
+    let explicit_shape = mods
+        .iter()
+        .any(|m| matches!(*m, "contains" | "startswith" | "endswith"));
+    if re && (explicit_shape || cidr || exists || num.is_some() || !transforms.is_empty()) {
+        return Err(field_err(
+            at,
+            "`re` combines only with `all`, `cased` and its flags `i`, `m`, `s`",
+        ));
     }
     // Collect raw values.
     let raw: Vec<Option<String>> = match v {
@@ -190,7 +269,11 @@ pub(crate) fn values(
     }
     let mut ms = Vec::with_capacity(texts.len());
     for s in texts {
-        let m = if let Some(op) = num {
+        let m = if re {
+            Matcher::Re(Arc::new(
+                compile_regex(&s, re_i, re_m, re_s).map_err(|e| field_err(at, e))?,
+            ))
+        } else if let Some(op) = num {
             let n: f64 = s
                 .trim()
                 .parse()

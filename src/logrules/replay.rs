@@ -1,7 +1,6 @@
 //! Replaying a syslog file through parse, decode and the log rules, as the
 //! daemon does (`zoneguard replay --syslog FILE`).
 
-use std::collections::HashMap;
 use std::io::Read;
 use std::net::IpAddr;
 use std::path::Path;
@@ -19,8 +18,9 @@ use crate::time::Timestamp;
 /// address and zone.
 #[derive(Clone, Debug, Default)]
 pub struct HostMap {
-    /// lower-case host name → (address, zone id)
-    by_name: HashMap<String, (IpAddr, Arc<str>)>,
+    /// lower-case host name → (address, zone id); Fx hash: looked up for
+    /// every message of the log service.
+    by_name: rustc_hash::FxHashMap<String, (IpAddr, Arc<str>)>,
     /// zone id and its networks, in config order
     zones: Vec<(Arc<str>, Vec<ipnet::IpNet>)>,
 }

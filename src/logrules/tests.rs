@@ -180,8 +180,8 @@ fn conditions() {
 fn rejections_name_the_reason() {
     let d = |s: &str| rule(&format!("  sel:\n{s}\n  condition: sel\n"));
     assert_eq!(
-        reject_reason(&d("    user|re: '^r.*'")),
-        RuleError::UnsupportedModifier("re".into())
+        reject_reason(&d("    user|utf16: 'r'")),
+        RuleError::UnsupportedModifier("utf16".into())
     );
     assert_eq!(
         reject_reason(&d("    NoSuchField: x")),
@@ -230,7 +230,7 @@ fn rejections_name_the_reason() {
 #[test]
 fn one_bad_document_does_not_stop_the_others() {
     let good = rule("  k: [Failed]\n  condition: k\n");
-    let bad = rule("  sel:\n    user|re: x\n  condition: sel\n");
+    let bad = rule("  sel:\n    user|utf16: x\n  condition: sel\n");
     let s = load(&format!("{good}---\n{bad}---\n{good}"));
     assert_eq!(s.report.loaded, 2);
     assert_eq!(s.report.rejected.len(), 1);
@@ -244,7 +244,7 @@ fn one_bad_document_does_not_stop_the_others() {
 
     assert_eq!(
         s.report.by_reason(),
-        vec![("unsupported modifier re".to_owned(), 1)]
+        vec![("unsupported modifier utf16".to_owned(), 1)]
     );
 }
 
@@ -466,6 +466,91 @@ proptest! {
             let ev = decode(&m);
             let ctx = LineContext { received: Timestamp::from_secs_nanos(0, 0), host_ip: None, zone: None };
             e.on_line(&m, ev.as_ref(), &ctx, &mut out);
+        }
+    }
+}
+
+#[test]
+fn re_modifier_is_pcre() {
+    let d = |s: &str| format!("  sel:\n{s}\n  condition: sel\n");
+    // Case-sensitive by default (Sigma), unanchored.
+    assert!(fires(&d("    user|re: '^ro+t$'"), "sshd", FAILED));
+    assert!(!fires(&d("    user|re: '^ROOT$'"), "sshd", FAILED));
+    assert!(fires(&d("    user|re|i: '^ROOT$'"), "sshd", FAILED));
+    assert!(fires(
+        &d("    src_ip|re: '^203\\.0\\.113\\.\\d{1,3}$'"),
+        "sshd",
+        FAILED
+    ));
+    assert!(!fires(&d("    src_ip|re: '^10\\.'"), "sshd", FAILED));
+    // PCRE syntax beyond the `regex` crate: look-ahead and back-references.
+    assert!(fires(
+        &d("    user|re: '^(?!admin)r(o)\\1t'"),
+        "sshd",
+        FAILED
+    ));
+    // A value list is any of them; `all` needs every one.
+    assert!(fires(&d("    user|re: ['^x', 'oo']"), "sshd", FAILED));
+    assert!(!fires(&d("    user|re|all: ['^x', 'oo']"), "sshd", FAILED));
+    assert!(fires(&d("    user|re|all: ['^r', 't$']"), "sshd", FAILED));
+    // Keywords search the message.
+    assert!(fires(
+        "  k:\n    '|re':\n      - 'port \\d+ ssh2$'\n  condition: k\n",
+        "sshd",
+        FAILED
+    ));
+}
+
+#[test]
+fn re_modifier_rejections() {
+    let d = |s: &str| rule(&format!("  sel:\n{s}\n  condition: sel\n"));
+    for bad in [
+        "    user|re: '(unclosed'",
+        "    user|re|contains: 'x'",
+        "    user|re|base64: 'x'",
+        "    user|re: '(*LIMIT_MATCH=10000000)a'",
+    ] {
+        assert!(
+            matches!(reject_reason(&d(bad)), RuleError::Field { .. }),
+            "{bad}"
+        );
+    }
+    // Sub-modifiers only after `re`.
+    assert_eq!(
+        reject_reason(&d("    user|i: 'x'")),
+        RuleError::UnsupportedModifier("i".into())
+    );
+    let long = format!(
+        "    user|re: '{}'",
+        "a".repeat(super::modifiers::MAX_REGEX_LEN + 1)
+    );
+    assert!(matches!(reject_reason(&d(&long)), RuleError::Field { .. }));
+}
+
+#[test]
+fn re_catastrophic_backtracking_is_bounded_and_counted() {
+    // (a+)+$ against "aaaa…ab" backtracks exponentially without a limit.
+    let re = super::modifiers::compile_regex("^(a+)+$", false, false, false).expect("compiles");
+    let subject = format!("{}b", "a".repeat(64));
+    let before = super::modifiers::regex_limit_hits();
+    let started = std::time::Instant::now();
+    let r = re.is_match(subject.as_bytes());
+    assert!(r.is_err(), "the match limit stops it: {r:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    // Through a rule: no alert, and the limit hit is counted.
+    let mut e = engine(&rule("  sel:\n    user|re: '^(a+)+$'\n  condition: sel\n"));
+    let line = format!("Failed password for {subject} from 203.0.113.9 port 4022 ssh2");
+    assert!(run(&mut e, &[(0, "h", "sshd", &line)]).is_empty());
+    assert!(super::modifiers::regex_limit_hits() > before);
+}
+
+proptest! {
+    /// Any pattern text and any subject: compiling and matching give a
+    /// result or an error, never a panic.
+    #[test]
+    fn re_never_panics(pat in "\\PC{0,40}", subject in "\\PC{0,200}") {
+        if let Ok(re) = super::modifiers::compile_regex(&pat, false, true, true) {
+            let _ = re.is_match(subject.as_bytes());
         }
     }
 }

@@ -37,16 +37,23 @@ pub(crate) const KNOWN_DIFFERENCES: &[&str] = &[
     // syslog_loose leaves the facility null without PRI; RFC 3164 §4.3.3
     // (and rsyslog, syslog-ng) assume user.notice.
     "syslogloose-0020",
-    // syslog-ng adds a timeQuality SD element for a leading '.'.
-    "syslogng-0035",
     // The vector expects x-pid="8979" but its input says x-pid="9043" (an
-    // error in the source's test table).
+    // error in the source's test table; see BROKEN_VECTORS).
     "syslogloose-0026",
     // syslog-ng strips the BOM from MSG; we keep MSG as sent (RFC 5424 §6.4
-    // makes the BOM part of MSG-UTF8), as go-syslog does in 20 vectors.
+    // makes the BOM part of MSG-UTF8), as go-syslog does in 17 vectors.
     "syslogng-0039",
     "syslogng-0040",
     "syslogng-0041",
+];
+
+/// Valid vectors whose expectation contradicts their own input, so that no
+/// parser can meet it: left out of the denominator of the rate (and still
+/// listed above, so the test notices if one starts to match).
+pub(crate) const BROKEN_VECTORS: &[&str] = &[
+    // Input `x-pid="9043"`, expected `8979`: the expectation was copied from
+    // the neighbouring `rsyslog_omfwd_tcp_default` case of the same table.
+    "syslogloose-0026",
 ];
 
 /// Vectors that test a non-default option of the source parser (see
@@ -296,12 +303,18 @@ fn lenient_conformance() {
         .filter(|(id, _)| !KNOWN_DIFFERENCES.contains(&id.as_str()))
         .collect();
     let matched = valid - failed.len();
-    let rate = matched as f64 / valid as f64;
-    let configured = valid - OPTION_DEPENDENT.len();
+    let raw_rate = matched as f64 / valid as f64;
+    // A vector that contradicts its own input is not a valid case.
+    let counted = valid - BROKEN_VECTORS.len();
+    let rate = matched as f64 / counted as f64;
+    let configured = counted - OPTION_DEPENDENT.len();
     let rate_default = matched as f64 / configured as f64;
     eprintln!(
-        "lenient: {matched} of {valid} valid cases match ({:.1} %); {matched} of {configured} \
-         without the option-dependent cases ({:.1} %)",
+        "lenient: {matched} of {valid} valid cases match ({:.1} %); {matched} of {counted} \
+         without the {} broken vector(s) ({:.1} %); {matched} of {configured} also without the \
+         option-dependent cases ({:.1} %)",
+        raw_rate * 100.0,
+        BROKEN_VECTORS.len(),
         rate * 100.0,
         rate_default * 100.0
     );
@@ -320,7 +333,7 @@ fn lenient_conformance() {
     );
     // Every remaining mismatch is a listed, deliberate difference; the
     // vectors contradict each other (docs/syslog.md, "Conformance").
-    assert!(rate >= 0.90, "conformance {rate}");
+    assert!(rate >= 0.91, "conformance {rate}");
 }
 
 #[test]

@@ -151,7 +151,7 @@ impl ListenerStats {
     }
 
     /// Merge a batch of per-sender counts (one lock per batch).
-    fn merge_senders(&self, batch: &mut FxHashMap<IpAddr, SenderCounts>) {
+    pub(crate) fn merge_senders(&self, batch: &mut FxHashMap<IpAddr, SenderCounts>) {
         if batch.is_empty() {
             return;
         }
@@ -251,7 +251,7 @@ pub async fn spawn_listener(
     }
 }
 
-fn bind_udp(address: SocketAddr) -> std::io::Result<UdpSocket> {
+pub(crate) fn bind_udp(address: SocketAddr) -> std::io::Result<UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let sock = Socket::new(
         Domain::for_address(address),
@@ -426,7 +426,10 @@ async fn read_stream<S: AsyncRead + Unpin>(
     }
 }
 
-fn tls_acceptor(listener: &str, t: &TlsConfig) -> Result<tokio_rustls::TlsAcceptor, ListenerError> {
+pub(crate) fn tls_acceptor(
+    listener: &str,
+    t: &TlsConfig,
+) -> Result<tokio_rustls::TlsAcceptor, ListenerError> {
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let err = |path: &Path, reason: String| ListenerError::Tls {
         listener: listener.to_owned(),

@@ -20,7 +20,9 @@ mod conformance_tests;
 pub mod config;
 pub mod decode;
 pub mod framing;
+pub mod ingest;
 pub mod listener;
+pub mod service;
 
 pub use json::{error_json, run_parse_command, to_contract_json};
 pub use message::{ParseError, ParseOptions, Protocol, SdElement, SdParam, SyslogMessage};

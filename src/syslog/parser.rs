@@ -544,6 +544,34 @@ fn parse_3164<'a>(
     had_pri: bool,
     opts: &ParseOptions,
 ) -> SyslogMessage<'a> {
+    let (mut m, synced) = parse_3164_fields(line, start, had_pri, opts);
+    if let Some(v) = synced {
+        m.structured_data.push(SdElement {
+            id: Cow::Borrowed("timeQuality"),
+            params: vec![SdParam {
+                name: Cow::Borrowed("isSynced"),
+                value: Cow::Borrowed(v),
+            }],
+        });
+    }
+    m
+}
+
+/// `isSynced` for a Cisco clock marker before the time stamp.
+fn sync_marker(b: Option<&u8>) -> Option<&'static str> {
+    match b {
+        Some(b'*') => Some("0"),
+        Some(b'.') => Some("1"),
+        _ => None,
+    }
+}
+
+fn parse_3164_fields<'a>(
+    line: &'a [u8],
+    start: usize,
+    had_pri: bool,
+    opts: &ParseOptions,
+) -> (SyslogMessage<'a>, Option<&'static str>) {
     let mut m = empty_message(Protocol::Rfc3164);
     let mut pos = skip_spaces(line, start);
     // Cisco IOS sequence number: `<189>123: Mar  1 ...` or `<189>123: *Mar ...`.
@@ -568,8 +596,16 @@ fn parse_3164<'a>(
             pos = after;
         }
     }
-    // Cisco marks an unsynchronised clock with a leading '*' or '.'.
+    // Cisco marks the clock state with a leading '*' (not synchronised) or
+    // '.' (synchronised); kept as RFC 5424 `timeQuality isSynced`, as
+    // syslog-ng does.
+    let mut synced: Option<&'static str> = None;
+    if pos > start && matches!(line.get(pos - 1), Some(b'*' | b'.')) {
+        // The sequence-number branch above stepped over the marker.
+        synced = sync_marker(line.get(pos - 1));
+    }
     if matches!(line.get(pos), Some(b'*' | b'.')) && stamp_at(line, pos + 1, opts).is_some() {
+        synced = sync_marker(line.get(pos));
         pos += 1;
     }
     let stamp = stamp_at(line, pos, opts);
@@ -587,7 +623,7 @@ fn parse_3164<'a>(
             if line.get(pos) == Some(&b' ') {
                 // Two spaces after the host name: no tag.
                 m.msg = text(line.get(skip_spaces(line, pos)..).unwrap_or_default());
-                return m;
+                return (m, synced);
             }
         }
         after_header = true;
@@ -618,7 +654,7 @@ fn parse_3164<'a>(
     if pid.is_some() && !is_program(prog) {
         let body = line.get(pos..).unwrap_or_default();
         m.msg = text(body);
-        return m;
+        return (m, synced);
     }
     let colon = line.get(p) == Some(&b':');
     let tag_ok = !prog.is_empty()
@@ -631,7 +667,7 @@ fn parse_3164<'a>(
             line
         };
         m.msg = text(body);
-        return m;
+        return (m, synced);
     }
     m.app_name = Some(text(prog));
     m.procid = pid.and_then(opt_text);
@@ -650,7 +686,7 @@ fn parse_3164<'a>(
         }
     }
     m.msg = text(body);
-    m
+    (m, synced)
 }
 
 fn is_program(prog: &[u8]) -> bool {
@@ -804,6 +840,28 @@ mod tests {
         assert_eq!(m.msg, "Teardown");
         let m = parse(b"<189>52: *Mar  1 00:01:02 host tag: x", &opts(false)).unwrap();
         assert_eq!(m.hostname.as_deref(), Some("host"));
+        assert_eq!(m.structured_data.len(), 1);
+        assert_eq!(m.structured_data[0].id, "timeQuality");
+        assert_eq!(m.structured_data[0].params[0].name, "isSynced");
+        assert_eq!(m.structured_data[0].params[0].value, "0");
+    }
+
+    #[test]
+    fn cisco_clock_marker_is_time_quality() {
+        let m = parse(
+            b"<190>.Apr 15 2007 21:28:13: %PIX-6-302014: x",
+            &opts(false),
+        )
+        .unwrap();
+        assert_eq!(m.structured_data[0].id, "timeQuality");
+        assert_eq!(m.structured_data[0].params[0].value, "1");
+        let m = parse(b"<190>*Apr 15 21:28:13 host tag: x", &opts(false)).unwrap();
+        assert_eq!(m.structured_data[0].params[0].value, "0");
+        // No marker, no element; a '.' or '*' not before a time stamp is text.
+        let m = parse(b"<190>Apr 15 21:28:13 host tag: x", &opts(false)).unwrap();
+        assert!(m.structured_data.is_empty());
+        let m = parse(b"<190>.hello world", &opts(false)).unwrap();
+        assert!(m.structured_data.is_empty());
     }
 
     #[test]
