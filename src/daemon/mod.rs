@@ -32,7 +32,8 @@ use arc_swap::ArcSwap;
 
 use crate::alert::{Action, Alert, AlertAddrs, AlertSource};
 use crate::incident::{CorrelatorConfig, Manager, Summary};
-use crate::metrics::{InterfaceCounters, Metrics};
+use crate::metrics::{InterfaceCounters, ListenerCounters, Metrics};
+use crate::syslog::service::LogService;
 use crate::output::rotate::{RotateControl, RotatePolicy};
 use crate::output::{EveWriter, EventTypes};
 use crate::queue::StoreConfig;
@@ -250,6 +251,25 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, DaemonError> {
         }
     };
     drop(wtx);
+    let log = match LogService::start(
+        rt.handle(),
+        &cfg,
+        Arc::clone(&shared.snapshot.load().log_rules),
+        stx.clone(),
+        Arc::clone(&shared.eve),
+    ) {
+        Ok(l) => l,
+        Err(e) => {
+            shared.stop.store(true, Ordering::Release);
+            drop(stx);
+            let _ = capture.join(Instant::now() + Duration::from_secs(5));
+            let _ = consumer.join();
+            return Err(DaemonError::Syslog(e.to_string()));
+        }
+    };
+    for (name, addr) in log.local_addrs() {
+        tracing::info!("syslog listener {name} on {addr} / syslog 接收端口");
+    }
     let listen = http_listen(&cfg);
     let res = rt.block_on(async_main(
         Arc::clone(&shared),
@@ -257,6 +277,7 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, DaemonError> {
         listen,
         db.clone(),
         capture.slots.clone(),
+        log,
         stx,
     ));
     // stop capture: workers flush their flows and hand over their alerts
@@ -302,6 +323,7 @@ async fn async_main(
     listen: SocketAddr,
     db: PathBuf,
     slots: Vec<Arc<workers::WorkerSlot>>,
+    log: LogService,
     sensor_alerts: crossbeam_channel::Sender<Alert>,
 ) -> Result<(u64, u64), DaemonError> {
     use tokio::signal::unix::{signal, SignalKind};
@@ -348,15 +370,16 @@ async fn async_main(
     let mut refresh = tokio::time::interval(METRICS_EVERY);
     let mut silence = silence::Monitor::new(&shared.snapshot.load().config);
     let mut last_store = Instant::now() - STORE_GAUGES_EVERY;
+    let mut last_stats = Instant::now();
     let (mut ok, mut failed) = (0u64, 0u64);
     loop {
         tokio::select! {
             _ = hup.recv() => {
-                let r = reload(&shared, notifier).await;
+                let r = reload(&shared, notifier, &log).await;
                 if r.is_ok() { ok += 1 } else { failed += 1 }
             }
             Some(reply) = reload_rx.recv() => {
-                let r = reload(&shared, notifier).await;
+                let r = reload(&shared, notifier, &log).await;
                 if r.is_ok() { ok += 1 } else { failed += 1 }
                 let _ = reply.send(r);
             }
@@ -365,13 +388,20 @@ async fn async_main(
             _ = watchdog.tick() => notifier.watchdog(),
             _ = refresh.tick() => {
                 refresh_metrics(&shared, &slots);
+                refresh_log_metrics(&shared, &log);
+                let every = shared.snapshot.load().config.daemon.stats_interval_secs;
+                if every > 0 && last_stats.elapsed() >= Duration::from_secs(every) {
+                    last_stats = Instant::now();
+                    write_stats(&shared, &slots);
+                }
                 if last_store.elapsed() >= STORE_GAUGES_EVERY {
                     last_store = Instant::now();
                     let db = db.clone();
                     let sh = Arc::clone(&shared);
                     let _ = tokio::task::spawn_blocking(move || store_gauges(&sh, &db)).await;
                 }
-                for a in silence.check(&shared, &slots) {
+                let quiet = log.silent_senders(std::time::SystemTime::now());
+                for a in silence.check(&shared, &slots, &log.last_seen(), &quiet) {
                     if sensor_alerts.try_send(a).is_err() {
                         tracing::warn!("alert queue full: silence alarm not queued / 告警队列已满");
                     }
@@ -382,12 +412,20 @@ async fn async_main(
     tracing::info!("stopping / 正在停止");
     let _ = stop_http_tx.send(());
     let _ = tokio::time::timeout(Duration::from_secs(2), http).await;
+    // stop listening, process what was received, flush its EVE records;
+    // its alert senders go with it
+    refresh_log_metrics(&shared, &log);
+    log.shutdown().await;
     refresh_metrics(&shared, &slots);
     Ok((ok, failed))
 }
 
 /// Reloads config and rules; keeps the old snapshot on any error.
-async fn reload(shared: &Arc<Shared>, notifier: &sdnotify::Notifier) -> Result<String, String> {
+async fn reload(
+    shared: &Arc<Shared>,
+    notifier: &sdnotify::Notifier,
+    log: &LogService,
+) -> Result<String, String> {
     notifier.reloading();
     let t0 = Instant::now();
     let path = shared.snapshot.load().path.clone();
@@ -416,6 +454,11 @@ async fn reload(shared: &Arc<Shared>, notifier: &sdnotify::Notifier) -> Result<S
             shared
                 .metrics
                 .set_rules("log", snap.counts.log_rules, snap.counts.log_rules_rejected);
+            if !log.reload(&snap.config, Arc::clone(&snap.log_rules)) {
+                tracing::warn!(
+                    "syslog listeners changed: they change at the next restart / syslog 接收端口的变更需重启后生效"
+                );
+            }
             let old = shared.snapshot.swap(Arc::new(snap));
             if old.config.flow != shared.snapshot.load().config.flow {
                 tracing::warn!(
@@ -468,6 +511,37 @@ fn refresh_metrics(shared: &Shared, slots: &[Arc<workers::WorkerSlot>]) {
     shared
         .metrics
         .update_eve(shared.eve.records(), shared.eve.lost_records());
+}
+
+/// Writes an EVE `stats` record (Suricata writes one every few seconds;
+/// EveBox and Elastic dashboards read them).
+fn write_stats(shared: &Shared, slots: &[Arc<workers::WorkerSlot>]) {
+    let (total, _) = workers::sum(slots);
+    let summary = crate::pipeline::ReplaySummary {
+        packets_read: total.packets,
+        stats: total,
+        ..Default::default()
+    };
+    let body = crate::pipeline::replay::stats_json(&summary);
+    let mut buf = crate::output::EveBuf::new(&shared.eve, shared.snapshot.load().engine.tz);
+    buf.stats(Timestamp::from_chrono(&chrono::Utc::now()), &body);
+    buf.flush();
+}
+
+fn refresh_log_metrics(shared: &Shared, log: &LogService) {
+    let ls: Vec<ListenerCounters> = log
+        .stats()
+        .into_iter()
+        .map(|l| ListenerCounters {
+            name: l.name,
+            received: l.received,
+            dropped: l.dropped,
+            unparseable: l.unparseable,
+        })
+        .collect();
+    shared.metrics.update_listeners(&ls);
+    let st = log.service_stats();
+    shared.metrics.set_queue("log_alerts", 0, st.alerts_dropped);
 }
 
 fn store_gauges(shared: &Shared, db: &Path) {

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use super::workers::WorkerSlot;
 use super::{sensor_alert, Shared};
@@ -57,7 +58,13 @@ impl Monitor {
     }
 
     /// Looks at every source; returns the alarms to raise now.
-    pub fn check(&mut self, shared: &Shared, slots: &[Arc<WorkerSlot>]) -> Vec<Alert> {
+    pub fn check(
+        &mut self,
+        shared: &Shared,
+        slots: &[Arc<WorkerSlot>],
+        senders: &[(String, Option<SystemTime>)],
+        quiet: &[(String, Option<SystemTime>)],
+    ) -> Vec<Alert> {
         let now = unix_secs();
         let mut last: BTreeMap<&str, u64> = BTreeMap::new();
         for s in slots {
@@ -73,6 +80,14 @@ impl Monitor {
             out.extend(self.transition("interface", iface, silent, shared, || {
                 format!(
                     "ZONEGUARD 接口 {iface} 超过 {limit} 秒未收到数据包（镜像端口可能失效） / interface {iface} saw no packet for {limit} s (SPAN port may be dead)"
+                )
+            }));
+        }
+        for (name, _) in senders {
+            let silent = quiet.iter().any(|(n, _)| n == name);
+            out.extend(self.transition("syslog_sender", name, silent, shared, || {
+                format!(
+                    "ZONEGUARD 日志源 {name} 停止发送日志 / syslog sender {name} went quiet (log forwarding broken or logging disabled)"
                 )
             }));
         }

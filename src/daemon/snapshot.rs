@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::logrules::{LoadOptions, RuleSet as LogRuleSet};
+use crate::logrules::RuleSet as LogRuleSet;
 use crate::pipeline::{Engine, EngineOptions};
 use crate::signatures::engine::Ruleset;
 use crate::signatures::{loader::format_rejection, ruleset, Classification};
@@ -95,15 +95,12 @@ impl Snapshot {
                 .messages
                 .push(format!("{}:{} sid {}: {}", u.file, u.line, u.sid, u.reason));
         }
-        let mut log = LogRuleSet::new();
-        let lopts = LoadOptions::from_config(&cfg);
-        for dir in &cfg.rules.sigma_directories {
-            log.load_path(dir, &lopts)
-                .map_err(|e| SnapshotError::LogRules {
-                    path: dir.clone(),
-                    reason: e.to_string(),
-                })?;
-        }
+        let log = crate::syslog::service::load_rules(&cfg).map_err(|e| {
+            SnapshotError::LogRules {
+                path: PathBuf::from(&e.path),
+                reason: e.source.to_string(),
+            }
+        })?;
         let report = &log.report;
         counts.log_rules = report.loaded;
         counts.log_rules_rejected = report.rejected.len();
