@@ -8,8 +8,8 @@
 //! `docs/configuration.md` for every key.
 
 mod build;
-mod daemon;
 mod capture;
+mod daemon;
 mod error;
 mod lines;
 mod service;
@@ -20,8 +20,8 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-pub use daemon::DaemonConfig;
 pub use capture::{CaptureConfig, CaptureInterface, DEFAULT_SILENCE_SECS};
+pub use daemon::DaemonConfig;
 pub use error::{check_errors_json, check_report, ConfigError, ConfigErrors, ErrorKind};
 pub use lines::LineIndex;
 pub use service::{Service, ServiceError};

@@ -33,10 +33,10 @@ use arc_swap::ArcSwap;
 use crate::alert::{Action, Alert, AlertAddrs, AlertSource};
 use crate::incident::{CorrelatorConfig, Manager, Summary};
 use crate::metrics::{InterfaceCounters, ListenerCounters, Metrics};
-use crate::syslog::service::LogService;
 use crate::output::rotate::{RotateControl, RotatePolicy};
 use crate::output::{EveWriter, EventTypes};
 use crate::queue::StoreConfig;
+use crate::syslog::service::LogService;
 use crate::time::Timestamp;
 
 pub use snapshot::{Snapshot, SnapshotError};

@@ -95,12 +95,11 @@ impl Snapshot {
                 .messages
                 .push(format!("{}:{} sid {}: {}", u.file, u.line, u.sid, u.reason));
         }
-        let log = crate::syslog::service::load_rules(&cfg).map_err(|e| {
-            SnapshotError::LogRules {
+        let log =
+            crate::syslog::service::load_rules(&cfg).map_err(|e| SnapshotError::LogRules {
                 path: PathBuf::from(&e.path),
                 reason: e.source.to_string(),
-            }
-        })?;
+            })?;
         let report = &log.report;
         counts.log_rules = report.loaded;
         counts.log_rules_rejected = report.rejected.len();
