@@ -437,6 +437,7 @@ const TOP_KEYS: &[&str] = &[
     "defrag",
     "policy",
     "outputs",
+    "api",
 ];
 
 /// Parses and validates; see [`Config::validate_at`].
@@ -592,6 +593,9 @@ fn read_document(
     cfg.defrag = read_defrag(top.get("defrag"), e);
     cfg.policy = read_policy(top.get("policy"), e);
     cfg.outputs = read_outputs(top.get("outputs"), e);
+    cfg.api = super::api::read(top.get("api"), base_dir, &cfg.zones, &mut |k, p, m| {
+        e.push(k, p, m)
+    });
 
     check_zones(&cfg.zones, e);
     check_groups(&cfg, e);

@@ -7,6 +7,7 @@
 //! (so `config/dehong-egov.yaml` says `../rules`). See
 //! `docs/configuration.md` for every key.
 
+mod api;
 mod build;
 mod error;
 mod lines;
@@ -17,6 +18,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+pub use api::{ApiClient, ApiConfig, ApiLimits, ApiRole, ApiTls, ApiToken, DEFAULT_API_LISTEN};
 pub use error::{check_errors_json, check_report, ConfigError, ConfigErrors, ErrorKind};
 pub use lines::LineIndex;
 pub use service::{Service, ServiceError};
@@ -66,6 +68,8 @@ pub struct Config {
     pub policy: PolicySettings,
     /// Output settings.
     pub outputs: Outputs,
+    /// The REST API (`api:`).
+    pub api: ApiConfig,
 }
 
 /// Whether every device of a zone must be in its inventory.
@@ -446,6 +450,7 @@ impl Config {
             defrag: DefragSettings::default(),
             policy: PolicySettings::default(),
             outputs: Outputs::default(),
+            api: ApiConfig::default(),
         }
     }
 
