@@ -409,6 +409,13 @@ async fn viewer_cannot_change_state() {
     assert_eq!(r.json()["status"], "new");
     assert_eq!(r.json()["timeline"].as_array().unwrap().len(), 1);
     s.shutdown().await;
+    // Each refusal is audited with the caller's name.
+    let rows = audit_rows(&db);
+    let refused: Vec<_> = rows.iter().filter(|r| r.1 == "api.forbidden").collect();
+    assert_eq!(refused.len(), 6, "{rows:?}");
+    assert_eq!(refused[0].0, "auditor");
+    assert_eq!(refused[0].3, "role viewer may not ack");
+    assert_eq!(refused[5].0, "duty-officer");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1441,7 +1448,15 @@ fn router_never_answers_5xx_to_any_request() {
     let mut cfg = api_config();
     // Keep the audit log of this run small.
     cfg.limits.failed_auth_audit_per_minute = 20;
-    let state = ApiState::new(&cfg, db.clone(), None).unwrap();
+    // A daemon that answers reloads, so every route has its real peer.
+    let (hook, mut rx) =
+        tokio::sync::mpsc::channel::<tokio::sync::oneshot::Sender<Result<String, String>>>(4);
+    rt.spawn(async move {
+        while let Some(reply) = rx.recv().await {
+            let _ = reply.send(Ok("reloaded".into()));
+        }
+    });
+    let state = ApiState::new(&cfg, db.clone(), Some(hook)).unwrap();
     let app = api::router(state);
     let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
         cases: 300,

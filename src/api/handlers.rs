@@ -159,14 +159,30 @@ impl FromRequestParts<Arc<ApiState>> for Principal {
     }
 }
 
-fn require(p: &Principal, role: ApiRole, action: &'static str) -> Result<(), ApiError> {
-    if p.role >= role {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden {
+impl ApiState {
+    /// Refuses (403) a caller whose role is below `role`; the refusal is
+    /// audited (within the same rate as failed authentications).
+    async fn require(
+        &self,
+        p: &Principal,
+        role: ApiRole,
+        action: &'static str,
+    ) -> Result<(), ApiError> {
+        if p.role >= role {
+            return Ok(());
+        }
+        let e = ApiError::Forbidden {
             role: p.role.as_str(),
             action,
-        })
+        };
+        if let Some(suppressed) = self.limiter.admit() {
+            let mut detail = e.to_string();
+            if suppressed > 0 {
+                detail.push_str(&format!(" (+{suppressed} earlier refusals not recorded)"));
+            }
+            self.audit(&p.name, "api.forbidden", None, detail).await;
+        }
+        Err(e)
     }
 }
 
@@ -497,8 +513,8 @@ pub(super) async fn show(
     Ok(Json(v))
 }
 
-/// Performs `action` as the caller; returns the incident with its
-/// timeline. `then_comment` is added as a comment in the same call
+/// Performs `action` as the caller (whose role the handler has checked);
+/// returns the incident with its timeline. `then_comment` is added as a comment in the same call
 /// (`reopen` to new with a reason).
 async fn act(
     st: &ApiState,
@@ -508,7 +524,6 @@ async fn act(
     arg: Option<String>,
     then_comment: Option<String>,
 ) -> Result<Json<Value>, ApiError> {
-    require(p, ApiRole::Responder, action.as_str())?;
     let id = parse_id(id)?;
     let p2 = p.clone();
     let v = st
@@ -542,7 +557,7 @@ async fn note_action(
     body: Body,
     action: Action,
 ) -> Result<Json<Value>, ApiError> {
-    require(&p, ApiRole::Responder, action.as_str())?;
+    st.require(&p, ApiRole::Responder, action.as_str()).await?;
     let b: NoteBody = read_json(&st, &headers, body, true).await?;
     let note = text_field(b.note, "note", MAX_TEXT_CHARS, false)?;
     act(&st, &p, &id, action, note, None).await
@@ -607,7 +622,7 @@ pub(super) async fn assign(
     h: HeaderMap,
     b: Body,
 ) -> Result<Json<Value>, ApiError> {
-    require(&p, ApiRole::Responder, "assign")?;
+    st.require(&p, ApiRole::Responder, "assign").await?;
     let body: AssignBody = read_json(&st, &h, b, false).await?;
     let who = text_field(body.assignee, "assignee", MAX_ASSIGNEE_CHARS, true)?;
     if who.as_deref().is_some_and(|w| w.contains(['\n', '\t'])) {
@@ -633,7 +648,7 @@ pub(super) async fn reopen(
     h: HeaderMap,
     b: Body,
 ) -> Result<Json<Value>, ApiError> {
-    require(&p, ApiRole::Responder, "reopen")?;
+    st.require(&p, ApiRole::Responder, "reopen").await?;
     let body: ReopenBody = read_json(&st, &h, b, false).await?;
     let reason = text_field(body.reason, "reason", MAX_TEXT_CHARS, true)?;
     match body.to.as_deref() {
@@ -674,7 +689,7 @@ pub(super) async fn add_comment(
     h: HeaderMap,
     b: Body,
 ) -> Result<Response, ApiError> {
-    require(&p, ApiRole::Responder, "comment")?;
+    st.require(&p, ApiRole::Responder, "comment").await?;
     let body: CommentBody = read_json(&st, &h, b, false).await?;
     let text = text_field(body.text, "text", MAX_TEXT_CHARS, true)?;
     let v = act(&st, &p, &id, Action::Comment, text, None).await?;
@@ -727,7 +742,7 @@ pub(super) async fn summary(State(st): St, p: Principal) -> Result<Json<Value>, 
 /// `POST /api/v1/reload`: admin only; asks the daemon and waits for its
 /// answer.
 pub(super) async fn reload(State(st): St, p: Principal) -> Result<Json<Value>, ApiError> {
-    require(&p, ApiRole::Admin, "reload")?;
+    st.require(&p, ApiRole::Admin, "reload").await?;
     let Some(hook) = st.reload.clone() else {
         st.audit(
             &p.name,
