@@ -181,3 +181,55 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .nest("/api/v1", v1)
         .layer(axum::middleware::from_fn_with_state(state, handlers::guard))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openapi_document_lists_exactly_the_routes() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).expect("OPENAPI is JSON");
+        assert_eq!(doc["openapi"], "3.1.0");
+        let mut documented: Vec<(String, String)> = doc["paths"]
+            .as_object()
+            .expect("paths")
+            .iter()
+            .flat_map(|(p, ops)| {
+                ops.as_object()
+                    .into_iter()
+                    .flat_map(|o| o.keys())
+                    .map(move |m| (m.to_uppercase(), p.clone()))
+            })
+            .collect();
+        documented.sort();
+        let mut routes: Vec<(String, String)> = ROUTES
+            .iter()
+            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .collect();
+        routes.sort();
+        assert_eq!(documented, routes);
+    }
+
+    #[test]
+    fn every_error_has_a_bilingual_json_body() {
+        let errs = [
+            ApiError::Unauthenticated("x"),
+            ApiError::Forbidden {
+                role: "viewer",
+                action: "ack",
+            },
+            ApiError::NotFound(3),
+            ApiError::TooLarge(10),
+            ApiError::Conflict("c".into()),
+            ApiError::Timeout,
+        ];
+        let codes: Vec<u16> = errs.iter().map(|e| e.status().as_u16()).collect();
+        assert_eq!(codes, [401, 403, 404, 413, 409, 503]);
+        for e in errs {
+            let b = e.body();
+            assert_eq!(b["error"]["code"], e.code());
+            assert!(!b["error"]["message"].as_str().unwrap_or("").is_empty());
+            assert!(!b["error"]["message_zh"].as_str().unwrap_or("").is_empty());
+        }
+    }
+}
