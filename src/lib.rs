@@ -15,6 +15,7 @@
 #![deny(unsafe_code)]
 
 pub mod alert;
+pub mod api;
 pub mod applayer;
 pub mod capture;
 pub mod config;

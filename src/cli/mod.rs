@@ -1,6 +1,7 @@
 //! Commands of the `zoneguard` binary. `anyhow` lives here, at the edge;
 //! the library below uses typed errors.
 
+mod api;
 mod check;
 mod incidents;
 mod replay;
@@ -46,6 +47,8 @@ pub enum Command {
     Incidents(incidents::IncidentsArgs),
     /// The tamper-evident audit log (审计日志).
     Audit(incidents::AuditArgs),
+    /// REST API tools: `api token` makes a bearer token (接口工具).
+    Api(api::ApiArgs),
 }
 
 /// Runs a parsed command line.
@@ -57,6 +60,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Syslog(a) => syslog::run(a),
         Command::Incidents(a) => incidents::run(a),
         Command::Audit(a) => incidents::run_audit(a),
+        Command::Api(a) => api::run(a),
     }
 }
 

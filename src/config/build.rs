@@ -441,6 +441,7 @@ const TOP_KEYS: &[&str] = &[
     "daemon",
     "capture",
     "syslog",
+    "api",
 ];
 
 /// Parses and validates; see [`Config::validate_at`].
@@ -599,6 +600,9 @@ fn read_document(
     cfg.daemon = read_daemon(top.get("daemon"), base_dir, e);
     cfg.capture = super::capture::read(top.get("capture"), &mut |k, p, m| e.push(k, p, m));
     cfg.syslog = super::syslog::read(top.get("syslog"), &mut |k, p, m| e.push(k, p, m));
+    cfg.api = super::api::read(top.get("api"), base_dir, &cfg.zones, &mut |k, p, m| {
+        e.push(k, p, m)
+    });
 
     check_zones(&cfg.zones, e);
     check_groups(&cfg, e);

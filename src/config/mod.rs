@@ -7,6 +7,7 @@
 //! (so `config/dehong-egov.yaml` says `../rules`). See
 //! `docs/configuration.md` for every key.
 
+mod api;
 mod build;
 mod capture;
 mod daemon;
@@ -22,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 pub use capture::{CaptureConfig, CaptureInterface, DEFAULT_SILENCE_SECS};
 pub use daemon::DaemonConfig;
+pub use api::{ApiClient, ApiConfig, ApiLimits, ApiRole, ApiTls, ApiToken, DEFAULT_API_LISTEN};
 pub use error::{check_errors_json, check_report, ConfigError, ConfigErrors, ErrorKind};
 pub use lines::LineIndex;
 pub use service::{Service, ServiceError};
@@ -78,6 +80,8 @@ pub struct Config {
     pub capture: CaptureConfig,
     /// Syslog listeners and expected senders (`syslog:`).
     pub syslog: SyslogConfig,
+    /// The REST API (`api:`).
+    pub api: ApiConfig,
 }
 
 /// Whether every device of a zone must be in its inventory.
@@ -461,6 +465,7 @@ impl Config {
             daemon: DaemonConfig::default(),
             capture: CaptureConfig::default(),
             syslog: SyslogConfig::default(),
+            api: ApiConfig::default(),
         }
     }
 

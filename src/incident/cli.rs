@@ -131,7 +131,9 @@ pub fn list(db: &Path, filter: &Filter, json: bool, now: Timestamp) -> Result<St
     ))
 }
 
-fn detail_json(
+/// One incident as JSON with its `evidence` and `timeline` (`show --json`,
+/// `export`, and the API's `GET /api/v1/incidents/{id}`).
+pub fn detail_json(
     conn: &rusqlite::Connection,
     i: &Incident,
     now: Timestamp,

@@ -104,9 +104,10 @@ pub fn load(conn: &Connection, id: i64) -> Result<Incident, StoreError> {
     }
 }
 
-/// Incidents matching `f`, newest (last seen) first.
-pub fn list(conn: &Connection, f: &Filter) -> Result<Vec<Incident>, StoreError> {
-    let mut sql = format!("SELECT {COLS} FROM incidents WHERE 1=1");
+/// The `WHERE` clause (after `WHERE 1=1`) and its arguments for `f`
+/// (its `limit` aside).
+fn filter_sql(f: &Filter) -> (String, Vec<rusqlite::types::Value>) {
+    let mut sql = String::new();
     let mut args: Vec<rusqlite::types::Value> = Vec::new();
     if let Some(s) = f.status {
         sql.push_str(" AND status = ?");
@@ -136,6 +137,13 @@ pub fn list(conn: &Connection, f: &Filter) -> Result<Vec<Incident>, StoreError> 
         sql.push_str(" AND first_seen <= ?");
         args.push(t.0.into());
     }
+    (sql, args)
+}
+
+/// Incidents matching `f`, newest (last seen) first.
+pub fn list(conn: &Connection, f: &Filter) -> Result<Vec<Incident>, StoreError> {
+    let (clause, args) = filter_sql(f);
+    let mut sql = format!("SELECT {COLS} FROM incidents WHERE 1=1{clause}");
     sql.push_str(" ORDER BY last_seen DESC, id DESC");
     if f.limit > 0 {
         sql.push_str(&format!(" LIMIT {}", f.limit));
@@ -147,6 +155,76 @@ pub fn list(conn: &Connection, f: &Filter) -> Result<Vec<Incident>, StoreError> 
         out.push(from_row(r)?);
     }
     Ok(out)
+}
+
+/// Where a page of [`page`] starts: after the incident with this last-seen
+/// time and id (the order is last seen, then id, both descending).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    /// Last seen of the previous page's last incident.
+    pub last_seen: Timestamp,
+    /// Its id.
+    pub id: i64,
+}
+
+/// What [`page`] selects beyond a [`Filter`] (whose `limit` it ignores).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PageQuery {
+    /// Only this taxonomy category.
+    pub category: Option<String>,
+    /// Only incidents whose responsible or touched units include one of
+    /// these (a user's unit scope); `None` for every unit.
+    pub scope: Option<Vec<String>>,
+    /// Start after this incident (keyset pagination).
+    pub after: Option<Cursor>,
+    /// Skip this many (offset pagination).
+    pub offset: u64,
+    /// Page size (at least 1).
+    pub limit: u64,
+}
+
+/// One page of incidents, newest first, with the number matching the
+/// filter and scope (cursor and offset aside).
+pub fn page(
+    conn: &Connection,
+    f: &Filter,
+    q: &PageQuery,
+) -> Result<(Vec<Incident>, u64), StoreError> {
+    let (mut clause, mut args) = filter_sql(f);
+    if let Some(c) = &q.category {
+        clause.push_str(" AND category = ?");
+        args.push(c.clone().into());
+    }
+    if let Some(units) = &q.scope {
+        // An empty scope matches nothing.
+        clause.push_str(" AND (unit IN (SELECT value FROM json_each(?)) OR EXISTS (SELECT 1 FROM json_each(units) WHERE value IN (SELECT value FROM json_each(?))))");
+        let list = serde_json::Value::from(units.clone()).to_string();
+        args.push(list.clone().into());
+        args.push(list.into());
+    }
+    let total: i64 = conn.query_row(
+        &format!("SELECT count(*) FROM incidents WHERE 1=1{clause}"),
+        rusqlite::params_from_iter(args.iter()),
+        |r| r.get(0),
+    )?;
+    if let Some(c) = q.after {
+        clause.push_str(" AND (last_seen < ? OR (last_seen = ? AND id < ?))");
+        args.push(c.last_seen.0.into());
+        args.push(c.last_seen.0.into());
+        args.push(c.id.into());
+    }
+    let sql = format!(
+        "SELECT {COLS} FROM incidents WHERE 1=1{clause} ORDER BY last_seen DESC, id DESC LIMIT {} OFFSET {}",
+        q.limit.clamp(1, i64::MAX as u64),
+        q.offset.min(i64::MAX as u64)
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(from_row(r)?);
+    }
+    Ok((out, u64::try_from(total).unwrap_or(0)))
 }
 
 /// The evidence of an incident, in order.

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use rusqlite::Connection;
 
 pub use db::{
-    apply_action, evidence, list, load, open_by_grade_unit, prune, timeline, unit_summary, Filter,
-    UnitSummary,
+    apply_action, evidence, list, load, open_by_grade_unit, page, prune, timeline, unit_summary,
+    Cursor, Filter, PageQuery, UnitSummary,
 };
 pub use writer::{Store, StoreConfig, StoreStats, Submitted};
 

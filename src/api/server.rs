@@ -1,0 +1,224 @@
+//! Serving the router over TCP or TLS (rustls, TLS 1.2 and 1.3, optional
+//! client certificates) with hyper: a bounded number of connections, a
+//! time limit for the TLS handshake and the request headers, and a
+//! graceful stop.
+
+use std::future::Future;
+use std::io::BufReader;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::ServiceExt;
+
+use super::auth::ClientCert;
+use super::ApiError;
+use crate::config::{ApiConfig, ApiLimits};
+
+/// The remote address of a request (a request extension set by [`serve`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// Connection limits of [`serve_with`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServeLimits {
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// Time for the TLS handshake and for each request's headers.
+    pub header_timeout: Duration,
+    /// How long a stop waits for requests in flight.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServeLimits {
+    fn default() -> Self {
+        ServeLimits::from(&ApiLimits::default())
+    }
+}
+
+impl From<&ApiLimits> for ServeLimits {
+    fn from(l: &ApiLimits) -> Self {
+        ServeLimits {
+            max_connections: l.max_connections.max(1),
+            header_timeout: Duration::from_secs(l.header_timeout_secs),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The rustls server config of `cfg.tls` (`None` without TLS): TLS 1.2 and
+/// 1.3, ALPN `http/1.1`, and client certificates verified against
+/// `client_ca` when given (required with `require_client_cert`).
+pub fn tls_config(cfg: &ApiConfig) -> Result<Option<Arc<rustls::ServerConfig>>, ApiError> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let Some(t) = &cfg.tls else {
+        return Ok(None);
+    };
+    let err = |path: &Path, reason: String| ApiError::Tls {
+        path: path.display().to_string(),
+        reason,
+    };
+    let open = |path: &Path| {
+        std::fs::File::open(path)
+            .map(BufReader::new)
+            .map_err(|e| err(path, e.to_string()))
+    };
+    let load_certs = |path: &Path| -> Result<Vec<CertificateDer<'static>>, ApiError> {
+        let certs = rustls_pemfile::certs(&mut open(path)?)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| err(path, e.to_string()))?;
+        if certs.is_empty() {
+            return Err(err(path, "no PEM certificate found".into()));
+        }
+        Ok(certs)
+    };
+    let certs = load_certs(&t.cert)?;
+    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut open(&t.key)?)
+        .map_err(|e| err(&t.key, e.to_string()))?
+        .ok_or_else(|| err(&t.key, "no PEM private key found".into()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| err(&t.cert, e.to_string()))?;
+    let builder = match &t.client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in load_certs(ca)? {
+                roots.add(c).map_err(|e| err(ca, e.to_string()))?;
+            }
+            let v = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            );
+            let v = if t.require_client_cert {
+                v
+            } else {
+                v.allow_unauthenticated()
+            };
+            builder.with_client_cert_verifier(v.build().map_err(|e| err(ca, e.to_string()))?)
+        }
+    };
+    let mut config = builder
+        .with_single_cert(certs, key)
+        .map_err(|e| err(&t.key, e.to_string()))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Some(Arc::new(config)))
+}
+
+/// Serves `app` on `listener` (over TLS when `tls` is given) until
+/// `shutdown` completes, with the default [`ServeLimits`].
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with(listener, tls, app, shutdown, ServeLimits::default()).await
+}
+
+/// [`serve`] with explicit limits (`ServeLimits::from(&cfg.limits)`).
+pub async fn serve_with(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    limits: ServeLimits,
+) -> std::io::Result<()> {
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (tcp, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // EMFILE and friends: wait instead of spinning.
+                    tracing::warn!("api: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let app = app.clone();
+        let acceptor = acceptor.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let _permit = permit;
+            match acceptor {
+                None => serve_conn(TokioIo::new(tcp), app, peer, None, watcher, limits).await,
+                Some(acc) => {
+                    let tls =
+                        match tokio::time::timeout(limits.header_timeout, acc.accept(tcp)).await {
+                            Ok(Ok(s)) => s,
+                            Ok(Err(e)) => {
+                                tracing::debug!("api: TLS handshake with {peer} failed: {e}");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!("api: TLS handshake with {peer} timed out");
+                                return;
+                            }
+                        };
+                    let cert = tls
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                        .and_then(|c| ClientCert::from_der(c.as_ref()));
+                    serve_conn(TokioIo::new(tls), app, peer, cert, watcher, limits).await;
+                }
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("api: requests still in flight after the grace period; closing");
+    }
+    Ok(())
+}
+
+async fn serve_conn<I>(
+    io: TokioIo<I>,
+    app: Router,
+    peer: SocketAddr,
+    cert: Option<ClientCert>,
+    watcher: hyper_util::server::graceful::Watcher,
+    limits: ServeLimits,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+        req.extensions_mut().insert(PeerAddr(peer));
+        if let Some(c) = &cert {
+            req.extensions_mut().insert(c.clone());
+        }
+        app.clone().oneshot(req)
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .serve_connection(io, svc);
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!("api: connection from {peer}: {e}");
+    }
+}
