@@ -21,9 +21,9 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+pub use api::{ApiClient, ApiConfig, ApiLimits, ApiRole, ApiTls, ApiToken, DEFAULT_API_LISTEN};
 pub use capture::{CaptureConfig, CaptureInterface, DEFAULT_SILENCE_SECS};
 pub use daemon::DaemonConfig;
-pub use api::{ApiClient, ApiConfig, ApiLimits, ApiRole, ApiTls, ApiToken, DEFAULT_API_LISTEN};
 pub use error::{check_errors_json, check_report, ConfigError, ConfigErrors, ErrorKind};
 pub use lines::LineIndex;
 pub use service::{Service, ServiceError};

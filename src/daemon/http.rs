@@ -1,8 +1,8 @@
 //! The daemon's HTTP listener: Prometheus `/metrics` (no authentication:
-//! restrict it by the listen address) and the incident API beside it.
+//! restrict it by the listen address) and the incident API beside it
+//! (bearer tokens or client certificates; `src/api`).
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::http::header::CONTENT_TYPE;
@@ -11,15 +11,11 @@ use axum::routing::get;
 use axum::Router;
 
 use super::Shared;
+use crate::api::{self, ApiState, ServeLimits};
 
-/// Reload requests from the API (answered with the reload's outcome).
-pub type ReloadSender =
-    tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Result<String, String>>>;
-
-/// The router: `/metrics` (+ the API).
-pub fn router(shared: Arc<Shared>, db: PathBuf, reload: ReloadSender) -> Router {
-    let _ = (db, reload);
-    Router::new().route(
+/// The router: the API (`/api/v1/...`) and `/metrics`.
+pub fn router(shared: Arc<Shared>, api: Arc<ApiState>) -> Router {
+    api::router(api).route(
         "/metrics",
         get(move || {
             let sh = Arc::clone(&shared);
@@ -37,16 +33,14 @@ pub fn router(shared: Arc<Shared>, db: PathBuf, reload: ReloadSender) -> Router 
 /// Serves until `shutdown` completes.
 pub async fn serve(
     listener: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shared: Arc<Shared>,
-    db: PathBuf,
-    reload: ReloadSender,
+    api: Arc<ApiState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let app = router(shared, db, reload);
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
+    let limits = ServeLimits::from(&api.config().limits);
+    let app = router(shared, api);
+    if let Err(e) = api::serve_with(listener, tls, app, shutdown, limits).await {
         tracing::error!("HTTP listener / HTTP 服务: {e}");
     }
 }

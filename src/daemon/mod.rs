@@ -78,6 +78,9 @@ pub enum DaemonError {
         /// Why.
         source: std::io::Error,
     },
+    /// The API could not be set up (store, TLS certificates).
+    #[error("API: {0}")]
+    Api(String),
     /// A syslog listener could not be started.
     #[error("syslog: {0}")]
     Syslog(String),
@@ -142,8 +145,7 @@ pub struct RunSummary {
 
 /// The address of the HTTP listener (metrics and API).
 pub fn http_listen(cfg: &crate::config::Config) -> SocketAddr {
-    let _ = cfg;
-    SocketAddr::from(([127, 0, 0, 1], 9750))
+    cfg.api.listen
 }
 
 fn mkdir(what: &'static str, p: &Path) -> Result<(), DaemonError> {
@@ -271,10 +273,29 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, DaemonError> {
         tracing::info!("syslog listener {name} on {addr} / syslog 接收端口");
     }
     let listen = http_listen(&cfg);
+    let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(4);
+    let api = crate::api::ApiState::new(&cfg.api, db.clone(), Some(reload_tx))
+        .and_then(|a| crate::api::tls_config(&cfg.api).map(|t| (a, t)));
+    let (api, tls) = match api {
+        Ok(v) => v,
+        Err(e) => {
+            shared.stop.store(true, Ordering::Release);
+            drop(stx);
+            rt.block_on(log.shutdown());
+            let _ = capture.join(Instant::now() + Duration::from_secs(5));
+            let _ = consumer.join();
+            return Err(DaemonError::Api(e.to_string()));
+        }
+    };
     let res = rt.block_on(async_main(
         Arc::clone(&shared),
         &notifier,
-        listen,
+        Http {
+            listen,
+            tls,
+            api,
+            reload_rx,
+        },
         db.clone(),
         capture.slots.clone(),
         log,
@@ -317,10 +338,18 @@ fn join_until<T>(h: std::thread::JoinHandle<T>, deadline: Instant) -> Option<T> 
 
 /// The async side: HTTP, signals, reload, watchdog, metrics refresh,
 /// silence checks. Returns (reloads ok, failed) when asked to stop.
+/// What the HTTP listener needs.
+struct Http {
+    listen: SocketAddr,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    api: Arc<crate::api::ApiState>,
+    reload_rx: tokio::sync::mpsc::Receiver<tokio::sync::oneshot::Sender<Result<String, String>>>,
+}
+
 async fn async_main(
     shared: Arc<Shared>,
     notifier: &sdnotify::Notifier,
-    listen: SocketAddr,
+    http: Http,
     db: PathBuf,
     slots: Vec<Arc<workers::WorkerSlot>>,
     log: LogService,
@@ -337,25 +366,30 @@ async fn async_main(
     let mut term = sig(SignalKind::terminate())?;
     let mut int = sig(SignalKind::interrupt())?;
     let (stop_http_tx, stop_http_rx) = tokio::sync::oneshot::channel::<()>();
-    let (reload_tx, mut reload_rx) =
-        tokio::sync::mpsc::channel::<tokio::sync::oneshot::Sender<Result<String, String>>>(4);
+    let Http {
+        listen,
+        tls,
+        api,
+        mut reload_rx,
+    } = http;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| DaemonError::Listen {
             addr: listen,
             source,
         })?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let http = tokio::spawn(http::serve(
         listener,
+        tls,
         Arc::clone(&shared),
-        db.clone(),
-        reload_tx,
+        api,
         async {
             let _ = stop_http_rx.await;
         },
     ));
     let status = format!(
-        "running: {} signature rules, {} log rules, {} capture workers, metrics on http://{listen}/metrics",
+        "running: {} signature rules, {} log rules, {} capture workers, metrics on {scheme}://{listen}/metrics",
         shared.snapshot.load().counts.signatures,
         shared.snapshot.load().counts.log_rules,
         slots.len()
