@@ -251,3 +251,59 @@ daemon:
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
+
+/// `config/demo.yaml` (CONTRACT.md): syslog on 127.0.0.1:5514, metrics
+/// and API on 127.0.0.1:9750, state under ./var, no capture.
+#[test]
+fn demo_config_runs_unprivileged() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = common::repo();
+    std::fs::create_dir_all(dir.path().join("config")).unwrap();
+    let text = std::fs::read_to_string(repo.join("config/demo.yaml"))
+        .unwrap()
+        .replace("../rules", &repo.join("rules").display().to_string());
+    let cfg = dir.path().join("config/demo.yaml");
+    std::fs::write(&cfg, text).unwrap();
+    let mut child = Command::new(common::bin())
+        .args(["run", "-c"])
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr: SocketAddr = "127.0.0.1:9750".parse().unwrap();
+    wait_for(60, "demo metrics", || {
+        assert!(child.try_wait().unwrap().is_none(), "demo daemon exited");
+        http(addr, "GET", "/metrics", None).is_some_and(|r| r.1.contains("zoneguard_"))
+    });
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.send_to(
+        b"<86>Nov 28 10:00:00 oa-app01 sudo: pam_unix(sudo:auth): authentication failure; logname=bob uid=1000 euid=0 tty=/dev/pts/0 ruser=bob rhost=  user=bob",
+        "127.0.0.1:5514",
+    )
+    .unwrap();
+    wait_for(20, "the demo's UDP listener counts it", || {
+        http(addr, "GET", "/metrics", None).is_some_and(|r| {
+            metric(
+                &r.1,
+                "zoneguard_syslog_messages_total{listener=\"udp5514\",outcome=\"received\"}",
+            ) == Some(1.0)
+        })
+    });
+    let (st, _) = http(
+        addr,
+        "GET",
+        "/api/v1/incidents",
+        Some("zoneguard-demo-viewer"),
+    )
+    .unwrap();
+    assert_eq!(st, 200);
+    kill(&child, "TERM");
+    let t0 = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(t0.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(dir.path().join("var/lib/incidents.db").exists());
+    assert!(dir.path().join("var/log/eve.json").exists());
+}
