@@ -19,6 +19,7 @@ pub mod applayer;
 pub mod capture;
 pub mod config;
 pub mod decode;
+pub mod detect;
 pub mod flow;
 pub mod incident;
 pub mod logrules;

@@ -25,6 +25,9 @@ use super::{
 };
 use crate::taxonomy::Taxonomy;
 
+#[path = "detect.rs"]
+pub(super) mod detect;
+
 /// Highest protection level of MLPS 2.0.
 const MAX_LEVEL: u64 = 5;
 /// Largest flow table accepted (entries).
@@ -437,6 +440,7 @@ const TOP_KEYS: &[&str] = &[
     "defrag",
     "policy",
     "outputs",
+    "detect",
 ];
 
 /// Parses and validates; see [`Config::validate_at`].
@@ -592,6 +596,7 @@ fn read_document(
     cfg.defrag = read_defrag(top.get("defrag"), e);
     cfg.policy = read_policy(top.get("policy"), e);
     cfg.outputs = read_outputs(top.get("outputs"), e);
+    cfg.detect = detect::read_detect(top.get("detect"), e);
 
     check_zones(&cfg.zones, e);
     check_groups(&cfg, e);

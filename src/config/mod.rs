@@ -17,6 +17,9 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+pub use build::detect::{
+    DetectConfig, DnsTunnelConfig, FloodConfig, PortScanConfig, SshBruteforceConfig,
+};
 pub use error::{check_errors_json, check_report, ConfigError, ConfigErrors, ErrorKind};
 pub use lines::LineIndex;
 pub use service::{Service, ServiceError};
@@ -66,6 +69,8 @@ pub struct Config {
     pub policy: PolicySettings,
     /// Output settings.
     pub outputs: Outputs,
+    /// Built-in cross-flow detectors (`detect:`).
+    pub detect: DetectConfig,
 }
 
 /// Whether every device of a zone must be in its inventory.
@@ -446,6 +451,7 @@ impl Config {
             defrag: DefragSettings::default(),
             policy: PolicySettings::default(),
             outputs: Outputs::default(),
+            detect: DetectConfig::default(),
         }
     }
 
