@@ -129,6 +129,13 @@ impl Observation {
         if d.frag.is_some() || d.checksum_bad {
             return None;
         }
+        // most packets show nothing: decide on the transport layer first
+        match &d.l4 {
+            L4::Tcp(t) if t.flags & (TCP_SYN | TCP_RST) != 0 => {}
+            L4::Icmp(_) => {}
+            L4::Udp(u) if u.dst_port == 53 || u.src_port == 53 => {}
+            _ => return None,
+        }
         let (src, dst) = match &d.l3 {
             L3::Ipv4(h) => (IpAddr::V4(h.src), IpAddr::V4(h.dst)),
             L3::Ipv6(h) => (IpAddr::V6(h.src), IpAddr::V6(h.dst)),

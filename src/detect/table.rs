@@ -1,6 +1,7 @@
 //! Capped tracking tables and the small fixed-size sets the detectors
 //! count with.
 
+use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hash};
 
 use rustc_hash::{FxBuildHasher, FxHashMap};
@@ -8,12 +9,16 @@ use rustc_hash::{FxBuildHasher, FxHashMap};
 use crate::time::Timestamp;
 
 /// A hash map that never holds more than `cap` entries: inserting into a
-/// full table first evicts an arbitrary entry (the first the map yields —
-/// deterministic for the same input) and counts it. It grows by doubling up
-/// to the cap, so the steady state does not allocate.
+/// full table first evicts the oldest entry (first inserted; deterministic
+/// for the same input) and counts it. Insertion order is kept in a ring of
+/// keys (at most twice the cap; keys of entries that ended are skipped and
+/// compacted away), so an eviction is O(1) amortized even when a flood of
+/// new keys keeps the table full. Map and ring grow by doubling up to the
+/// cap, so the steady state does not allocate.
 #[derive(Debug)]
 pub(crate) struct Table<K, V> {
     map: FxHashMap<K, V>,
+    order: VecDeque<K>,
     cap: usize,
     /// Entries evicted because the table was full.
     pub evicted: u64,
@@ -25,6 +30,7 @@ impl<K: Hash + Eq + Copy, V> Table<K, V> {
         let cap = cap.max(1);
         Table {
             map: FxHashMap::with_capacity_and_hasher(cap.min(1024), FxBuildHasher),
+            order: VecDeque::with_capacity(cap.min(1024)),
             cap,
             evicted: 0,
         }
@@ -37,11 +43,20 @@ impl<K: Hash + Eq + Copy, V> Table<K, V> {
 
     /// The entry of `k`, created by `make` if new (evicting one when full).
     pub fn get_or_insert(&mut self, k: K, make: impl FnOnce() -> V) -> &mut V {
-        if self.map.len() >= self.cap && !self.map.contains_key(&k) {
-            if let Some(victim) = self.map.keys().next().copied() {
-                self.map.remove(&victim);
-                self.evicted += 1;
+        if !self.map.contains_key(&k) {
+            if self.map.len() >= self.cap {
+                while let Some(old) = self.order.pop_front() {
+                    if self.map.remove(&old).is_some() {
+                        self.evicted += 1;
+                        break;
+                    }
+                }
             }
+            if self.order.len() >= self.cap.saturating_mul(2) {
+                let map = &self.map;
+                self.order.retain(|k| map.contains_key(k));
+            }
+            self.order.push_back(k);
         }
         self.map.entry(k).or_insert_with(make)
     }
@@ -169,6 +184,18 @@ mod tests {
         }
         assert_eq!(t.len(), 4);
         assert_eq!(t.evicted, 6);
+        // the oldest went first
+        let mut keys: Vec<u32> = t.map.keys().copied().collect();
+        keys.sort();
+        assert_eq!(keys, vec![6, 7, 8, 9]);
+        // entries that ended leave stale keys; the ring stays bounded
+        for round in 0..100u32 {
+            t.retain(|_| false);
+            for i in 0..4 {
+                t.get_or_insert(1000 + round * 4 + i, || 0);
+            }
+            assert!(t.order.len() <= 8);
+        }
         // an existing key never evicts
         let k = *t.map.keys().next().unwrap();
         *t.get_or_insert(k, || 0) += 1;
