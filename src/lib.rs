@@ -21,6 +21,7 @@ pub mod capture;
 pub mod config;
 pub mod daemon;
 pub mod decode;
+pub mod detect;
 pub mod flow;
 pub mod incident;
 pub mod logrules;

@@ -26,6 +26,9 @@ use super::{
 };
 use crate::taxonomy::Taxonomy;
 
+#[path = "detect.rs"]
+pub(super) mod detect;
+
 /// Highest protection level of MLPS 2.0.
 const MAX_LEVEL: u64 = 5;
 /// Largest flow table accepted (entries).
@@ -442,6 +445,7 @@ const TOP_KEYS: &[&str] = &[
     "capture",
     "syslog",
     "api",
+    "detect",
 ];
 
 /// Parses and validates; see [`Config::validate_at`].
@@ -603,6 +607,7 @@ fn read_document(
     cfg.api = super::api::read(top.get("api"), base_dir, &cfg.zones, &mut |k, p, m| {
         e.push(k, p, m)
     });
+    cfg.detect = detect::read_detect(top.get("detect"), e);
 
     check_zones(&cfg.zones, e);
     check_groups(&cfg, e);

@@ -24,6 +24,9 @@ use std::path::{Path, PathBuf};
 pub use api::{ApiClient, ApiConfig, ApiLimits, ApiRole, ApiTls, ApiToken, DEFAULT_API_LISTEN};
 pub use capture::{CaptureConfig, CaptureInterface, DEFAULT_SILENCE_SECS};
 pub use daemon::DaemonConfig;
+pub use build::detect::{
+    DetectConfig, DnsTunnelConfig, FloodConfig, PortScanConfig, SshBruteforceConfig,
+};
 pub use error::{check_errors_json, check_report, ConfigError, ConfigErrors, ErrorKind};
 pub use lines::LineIndex;
 pub use service::{Service, ServiceError};
@@ -82,6 +85,8 @@ pub struct Config {
     pub syslog: SyslogConfig,
     /// The REST API (`api:`).
     pub api: ApiConfig,
+    /// Built-in cross-flow detectors (`detect:`).
+    pub detect: DetectConfig,
 }
 
 /// Whether every device of a zone must be in its inventory.
@@ -466,6 +471,7 @@ impl Config {
             capture: CaptureConfig::default(),
             syslog: SyslogConfig::default(),
             api: ApiConfig::default(),
+            detect: DetectConfig::default(),
         }
     }
 

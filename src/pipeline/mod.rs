@@ -51,6 +51,9 @@ pub struct Engine {
     pub app: AppConfig,
     /// The compiled signature ruleset (empty: no signature matching).
     pub rules: Arc<Ruleset>,
+    /// Thresholds of the built-in cross-flow detectors (None: off, as
+    /// with `-S` or `detect.enabled: false`).
+    pub detect: Option<crate::config::DetectConfig>,
 }
 
 /// The per-class timeouts of the flow table (order of [`crate::flow::TimeoutClass`]:
@@ -136,6 +139,7 @@ impl Engine {
                 ..AppConfig::default()
             },
             rules,
+            detect: (!opts.signatures_only && cfg.detect.enabled).then(|| cfg.detect.clone()),
         })
     }
 }

@@ -22,6 +22,7 @@ use super::{Engine, Worker};
 use crate::alert::{Alert, AlertAddrs, PolicyKind};
 use crate::capture::{CaptureError, CaptureReader};
 use crate::decode::decode;
+use crate::detect::{CrossFlow, CrossFlowStats, Observation};
 use crate::incident::{CorrelatorConfig, Manager};
 use crate::output::{EveBuf, EveWriter};
 use crate::queue::StoreConfig;
@@ -81,6 +82,8 @@ pub struct ReplaySummary {
     pub rogue_dropped: u64,
     /// What the incident layer did, when it ran.
     pub incidents: Option<crate::incident::Summary>,
+    /// Counters of the cross-flow detectors, when they ran.
+    pub detect: Option<CrossFlowStats>,
 }
 
 impl ReplaySummary {
@@ -102,6 +105,7 @@ struct WorkerOutcome {
     read: u64,
     error: Option<CaptureError>,
     last_ts: Timestamp,
+    detect: Option<CrossFlowStats>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -120,6 +124,13 @@ fn run_worker(
     let mut cnt: u64 = 0;
     let mut error = None;
     let mut last_ts = Timestamp::default();
+    // The cross-flow detectors run in worker 0, which sees every packet in
+    // capture order: their alerts are the same for any number of workers.
+    let mut cross = match (&engine.detect, id) {
+        (Some(c), 0) => Some(CrossFlow::new(c, Arc::new(engine.policy.clone()))),
+        _ => None,
+    };
+    let mut found: Vec<crate::alert::Alert> = Vec::new();
     'files: for path in pcaps {
         let mut reader = match CaptureReader::open(path) {
             Ok(r) => r,
@@ -138,6 +149,15 @@ fn run_worker(
                         w.process(p.ts, cnt, p.data.len(), &d);
                     } else {
                         w.advance_clock(p.ts);
+                    }
+                    if let Some(cf) = cross.as_mut() {
+                        if let Some(o) = Observation::from_decoded(p.ts, cnt, &d) {
+                            cf.observe(&o, &mut found);
+                        }
+                        cf.advance(p.ts, &mut found);
+                        for a in found.drain(..) {
+                            w.emit_alert(&a);
+                        }
                     }
                     if id == 0 && cnt & 0xfff == 0 {
                         progress.store(cnt, Ordering::Relaxed);
@@ -165,6 +185,7 @@ fn run_worker(
         read: cnt,
         error,
         last_ts,
+        detect: cross.map(|c| c.stats()),
     }
 }
 
@@ -236,6 +257,9 @@ pub fn replay(
             summary.capture_error = o.error;
         }
         rogue_lists.push(o.rogue.candidates);
+        if o.detect.is_some() {
+            summary.detect = o.detect;
+        }
     }
 
     let mut buf = EveBuf::new(eve, engine.tz);
@@ -325,6 +349,9 @@ pub fn stats_json(s: &ReplaySummary) -> serde_json::Value {
             "forced": st.flows_ended[1], "shutdown": st.flows_ended[2],
             "emergency_mode_entered": st.flow_table.emergency_entered,
         },
-        "detect": {"alert": st.total_alerts()},
+        "detect": {"alert": st.total_alerts(), "crossflow": s.detect.as_ref().map(|d| serde_json::json!({
+            "observations": d.observations, "evicted": d.evicted,
+            "resolvers_full": d.resolvers_full, "resolver_queries": d.resolver_queries,
+        }))},
     })
 }

@@ -857,6 +857,12 @@ impl<'w> Worker<'w> {
         );
     }
 
+    /// Writes an alert found outside the worker's own path (the cross-flow
+    /// detectors), counts it and keeps it for the incident layer.
+    pub fn emit_alert(&mut self, a: &Alert) {
+        self.out.emit(a);
+    }
+
     /// Ends the worker: flushes every flow (reason shutdown) and the EVE
     /// buffer, and returns its counters, rogue candidates and kept alerts.
     pub fn finish(mut self) -> (WorkerStats, RogueLocal, Vec<Alert>) {
