@@ -1,6 +1,7 @@
 //! Commands of the `zoneguard` binary. `anyhow` lives here, at the edge;
 //! the library below uses typed errors.
 
+mod central;
 mod check;
 mod incidents;
 mod replay;
@@ -41,6 +42,9 @@ pub enum Command {
     Incidents(incidents::IncidentsArgs),
     /// The tamper-evident audit log (审计日志).
     Audit(incidents::AuditArgs),
+    /// Consume the alerts of many sensors from NATS JetStream into one
+    /// incident queue, until SIGTERM/SIGINT (汇聚多个传感器的告警).
+    Central(central::CentralArgs),
 }
 
 /// Runs a parsed command line.
@@ -51,6 +55,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Syslog(a) => syslog::run(a),
         Command::Incidents(a) => incidents::run(a),
         Command::Audit(a) => incidents::run_audit(a),
+        Command::Central(a) => central::run(a),
     }
 }
 

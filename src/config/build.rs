@@ -437,6 +437,7 @@ const TOP_KEYS: &[&str] = &[
     "defrag",
     "policy",
     "outputs",
+    "queue",
 ];
 
 /// Parses and validates; see [`Config::validate_at`].
@@ -592,6 +593,11 @@ fn read_document(
     cfg.defrag = read_defrag(top.get("defrag"), e);
     cfg.policy = read_policy(top.get("policy"), e);
     cfg.outputs = read_outputs(top.get("outputs"), e);
+    let (queue, queue_errors) = super::queue::read(top.get("queue"), base_dir);
+    cfg.queue = queue;
+    queue_errors
+        .into_iter()
+        .for_each(|q| e.push(q.kind, q.path, q.message));
 
     check_zones(&cfg.zones, e);
     check_groups(&cfg, e);

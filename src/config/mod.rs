@@ -10,6 +10,7 @@
 mod build;
 mod error;
 mod lines;
+mod queue;
 mod service;
 mod vars;
 
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 pub use error::{check_errors_json, check_report, ConfigError, ConfigErrors, ErrorKind};
 pub use lines::LineIndex;
+pub use queue::{valid_token as valid_nats_token, NatsConfig, NatsTls, QueueBackend, QueueConfig};
 pub use service::{Service, ServiceError};
 pub use vars::Vars;
 
@@ -66,6 +68,8 @@ pub struct Config {
     pub policy: PolicySettings,
     /// Output settings.
     pub outputs: Outputs,
+    /// Where alerts are queued: the local store, or also NATS JetStream.
+    pub queue: QueueConfig,
 }
 
 /// Whether every device of a zone must be in its inventory.
@@ -446,6 +450,7 @@ impl Config {
             defrag: DefragSettings::default(),
             policy: PolicySettings::default(),
             outputs: Outputs::default(),
+            queue: QueueConfig::default(),
         }
     }
 

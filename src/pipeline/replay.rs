@@ -81,6 +81,9 @@ pub struct ReplaySummary {
     pub rogue_dropped: u64,
     /// What the incident layer did, when it ran.
     pub incidents: Option<crate::incident::Summary>,
+    /// The alerts given to the incident layer, in the order it saw them
+    /// (empty without `incidents_db`): what a NATS sensor publishes.
+    pub alerts: Vec<Alert>,
 }
 
 impl ReplaySummary {
@@ -295,6 +298,7 @@ pub fn replay(
             mgr.on_alert(a);
         }
         summary.incidents = Some(mgr.finish());
+        summary.alerts = alerts;
     }
     buf.stats(summary.last_ts, &stats_json(&summary));
     drop(buf);
