@@ -55,7 +55,7 @@ impl Spool {
             "PRAGMA journal_mode=WAL;
              PRAGMA synchronous=FULL;
              CREATE TABLE IF NOT EXISTS nats_spool (
-                row INTEGER PRIMARY KEY,
+                row INTEGER PRIMARY KEY AUTOINCREMENT,
                 msg_id TEXT NOT NULL UNIQUE,
                 subject TEXT NOT NULL,
                 payload BLOB NOT NULL
