@@ -335,9 +335,15 @@ impl AlertPublisher {
 }
 
 impl Drop for AlertPublisher {
+    /// Without [`AlertPublisher::close`]: stops sending and writes what is
+    /// still buffered to the spool (counted as dropped without one); the
+    /// publishes in flight are settled by the background task.
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
         self.shared.wake.notify_one();
+        let rest: Vec<Item> = lock(&self.shared.queue).drain(..).collect();
+        self.shared.spill_items(rest);
+        self.shared.spill();
     }
 }
 
