@@ -410,6 +410,14 @@ fn two_sensors_central_killed_mid_stream_exact_counts() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("汇聚节点摘要"), "{stdout}");
+    eprintln!(
+        "killed at {at_kill} of {published}; after restart:\n{}",
+        stdout
+            .lines()
+            .filter(|l| l.contains("received") || l.contains("applied") || l.contains("duplicates"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 
     let (alerts, incidents, ledger) = db_counts(&db);
     assert_eq!(ledger, published, "every alert applied exactly once");
