@@ -593,11 +593,7 @@ fn read_document(
     cfg.defrag = read_defrag(top.get("defrag"), e);
     cfg.policy = read_policy(top.get("policy"), e);
     cfg.outputs = read_outputs(top.get("outputs"), e);
-    let (queue, queue_errors) = super::queue::read(top.get("queue"), base_dir);
-    cfg.queue = queue;
-    queue_errors
-        .into_iter()
-        .for_each(|q| e.push(q.kind, q.path, q.message));
+    cfg.queue = super::queue::read(top.get("queue"), base_dir, &mut |k, p, m| e.push(k, p, m));
 
     check_zones(&cfg.zones, e);
     check_groups(&cfg, e);

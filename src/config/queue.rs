@@ -340,8 +340,21 @@ fn get<'v>(m: &'v serde_yaml_ng::Mapping, key: &str) -> Option<&'v Value> {
 
 /// Reads the `queue:` section (absent or null: the defaults). Relative
 /// file names are resolved against `base_dir` (the config's directory).
-/// Every problem is returned with its document path.
-pub(crate) fn read(v: Option<&Value>, base_dir: &Path) -> (QueueConfig, Vec<ConfigError>) {
+/// Every problem goes to `push` (kind, document path, message), as the
+/// other sections report theirs.
+pub(super) fn read(
+    v: Option<&Value>,
+    base_dir: &Path,
+    push: &mut dyn FnMut(ErrorKind, String, String),
+) -> QueueConfig {
+    let (cfg, errs) = read_all(v, base_dir);
+    for e in errs {
+        push(e.kind, e.path, e.message);
+    }
+    cfg
+}
+
+fn read_all(v: Option<&Value>, base_dir: &Path) -> (QueueConfig, Vec<ConfigError>) {
     let mut errs = Vec::new();
     let mut cfg = QueueConfig::default();
     let Some(v) = v.filter(|v| !v.is_null()) else {
@@ -479,7 +492,7 @@ mod tests {
 
     fn parse(text: &str) -> (QueueConfig, Vec<ConfigError>) {
         let v: Value = serde_yaml_ng::from_str(text).unwrap();
-        read(v.get("queue"), Path::new("/etc/zg"))
+        read_all(v.get("queue"), Path::new("/etc/zg"))
     }
 
     #[test]
