@@ -2,6 +2,7 @@
 //! the library below uses typed errors.
 
 mod api;
+mod central;
 mod check;
 mod incidents;
 mod replay;
@@ -49,6 +50,9 @@ pub enum Command {
     Audit(incidents::AuditArgs),
     /// REST API tools: `api token` makes a bearer token (接口工具).
     Api(api::ApiArgs),
+    /// Consume the alerts of many sensors from NATS JetStream into one
+    /// incident queue, until SIGTERM/SIGINT (汇聚多个传感器的告警).
+    Central(central::CentralArgs),
 }
 
 /// Runs a parsed command line.
@@ -61,6 +65,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Incidents(a) => incidents::run(a),
         Command::Audit(a) => incidents::run_audit(a),
         Command::Api(a) => api::run(a),
+        Command::Central(a) => central::run(a),
     }
 }
 

@@ -169,6 +169,11 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
             print!("{}", inc.render());
         }
     }
+    if cfg.queue.backend == zoneguard::config::QueueBackend::Nats
+        && !super::central::publish_replay(&cfg, &summary.alerts, a.quiet)?
+    {
+        return Ok(ExitCode::from(1));
+    }
     if let Some(err) = summary
         .incidents
         .as_ref()

@@ -446,6 +446,7 @@ const TOP_KEYS: &[&str] = &[
     "syslog",
     "api",
     "detect",
+    "queue",
 ];
 
 /// Parses and validates; see [`Config::validate_at`].
@@ -608,6 +609,7 @@ fn read_document(
         e.push(k, p, m)
     });
     cfg.detect = detect::read_detect(top.get("detect"), e);
+    cfg.queue = super::queue::read(top.get("queue"), base_dir, &mut |k, p, m| e.push(k, p, m));
 
     check_zones(&cfg.zones, e);
     check_groups(&cfg, e);

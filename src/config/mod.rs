@@ -13,6 +13,7 @@ mod capture;
 mod daemon;
 mod error;
 mod lines;
+mod queue;
 mod service;
 mod syslog;
 mod vars;
@@ -29,6 +30,7 @@ pub use build::detect::{
 };
 pub use error::{check_errors_json, check_report, ConfigError, ConfigErrors, ErrorKind};
 pub use lines::LineIndex;
+pub use queue::{valid_token as valid_nats_token, NatsConfig, NatsTls, QueueBackend, QueueConfig};
 pub use service::{Service, ServiceError};
 pub use syslog::{ExpectedSender, SenderId, SyslogConfig};
 pub use vars::Vars;
@@ -87,6 +89,8 @@ pub struct Config {
     pub api: ApiConfig,
     /// Built-in cross-flow detectors (`detect:`).
     pub detect: DetectConfig,
+    /// Where alerts are queued: the local store, or also NATS JetStream.
+    pub queue: QueueConfig,
 }
 
 /// Whether every device of a zone must be in its inventory.
@@ -472,6 +476,7 @@ impl Config {
             syslog: SyslogConfig::default(),
             api: ApiConfig::default(),
             detect: DetectConfig::default(),
+            queue: QueueConfig::default(),
         }
     }
 

@@ -80,6 +80,26 @@ impl Manager {
         self.corr.set_policy(policy);
     }
 
+    /// Like [`Manager::on_alert`], with rows committed in the same
+    /// transaction as the incident's new state (the NATS central's record
+    /// of the message; `hook` is given the incident id); waits for room in
+    /// the writer's channel.
+    pub fn on_alert_with(
+        &mut self,
+        a: &Alert,
+        hook: impl FnOnce(i64) -> Box<dyn queue::CommitHook>,
+    ) -> Result<i64, StoreError> {
+        let o = self.corr.on_alert(a);
+        let id = o.update.incident.id;
+        if let Some(slot) = self.latest.get_mut(&id) {
+            slot.clone_from(&o.update.incident);
+        } else if o.opened && self.latest.len() < MAX_SUMMARY_INCIDENTS {
+            self.latest.insert(id, o.update.incident.clone());
+        }
+        self.store.submit_with(o.update, hook(id))?;
+        Ok(id)
+    }
+
     /// Blocks until everything queued so far is committed.
     pub fn sync(&mut self) -> Result<(), StoreError> {
         self.store.sync()

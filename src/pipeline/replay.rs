@@ -84,6 +84,9 @@ pub struct ReplaySummary {
     pub incidents: Option<crate::incident::Summary>,
     /// Counters of the cross-flow detectors, when they ran.
     pub detect: Option<CrossFlowStats>,
+    /// The alerts given to the incident layer, in the order it saw them
+    /// (empty without `incidents_db`): what a NATS sensor publishes.
+    pub alerts: Vec<Alert>,
 }
 
 impl ReplaySummary {
@@ -319,6 +322,7 @@ pub fn replay(
             mgr.on_alert(a);
         }
         summary.incidents = Some(mgr.finish());
+        summary.alerts = alerts;
     }
     buf.stats(summary.last_ts, &stats_json(&summary));
     drop(buf);

@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod db;
+pub mod nats;
 pub mod schema;
 pub mod writer;
 
@@ -20,7 +21,7 @@ pub use db::{
     apply_action, evidence, list, load, open_by_grade_unit, page, prune, timeline, unit_summary,
     Cursor, Filter, PageQuery, UnitSummary,
 };
-pub use writer::{Store, StoreConfig, StoreStats, Submitted};
+pub use writer::{CommitHook, Store, StoreConfig, StoreStats, Submitted};
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]

@@ -69,8 +69,18 @@ pub enum Submitted {
     Dropped,
 }
 
+/// Rows written in the same transaction as one update: how a consumer of
+/// an outside queue (the NATS central) records that a message has been
+/// applied, so that its acknowledgement can follow the commit and a
+/// re-delivery can be recognised (docs/scale-out.md).
+pub trait CommitHook: Send + 'static {
+    /// Writes the rows; runs inside the update's transaction.
+    fn write(&self, conn: &Connection) -> Result<(), StoreError>;
+}
+
 enum Msg {
     Update(Box<IncidentUpdate>, u64),
+    Hooked(Box<IncidentUpdate>, u64, Box<dyn CommitHook>),
     Sync(Sender<Result<(), String>>),
 }
 
@@ -190,6 +200,33 @@ impl Store {
         Submitted::Coalesced
     }
 
+    /// Hands an update to the writer together with rows that must commit
+    /// in the same transaction; waits for room in the channel instead of
+    /// coalescing (for consumers of an outside queue, never the packet
+    /// path).
+    pub fn submit_with(
+        &mut self,
+        upd: IncidentUpdate,
+        hook: Box<dyn CommitHook>,
+    ) -> Result<(), StoreError> {
+        let tx = self
+            .tx
+            .as_ref()
+            .ok_or_else(|| StoreError::WriterGone("store closed".into()))?;
+        while let Some(id) = self.dirty_order.pop_front() {
+            if let Some((upd, seq)) = self.dirty.remove(&id) {
+                tx.send(Msg::Update(Box::new(upd), seq))
+                    .map_err(|_| StoreError::WriterGone("channel closed".into()))?;
+                self.stats.queued.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.seq += 1;
+        tx.send(Msg::Hooked(Box::new(upd), self.seq, hook))
+            .map_err(|_| StoreError::WriterGone("channel closed".into()))?;
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Blocks until every update submitted so far is committed to disk.
     pub fn sync(&mut self) -> Result<(), StoreError> {
         let tx = self
@@ -268,7 +305,7 @@ fn writer_loop(mut conn: Connection, rx: Receiver<Msg>, stats: Arc<StoreStats>, 
         let mut max_seq = 0;
         for m in batch.drain(..) {
             match m {
-                Msg::Update(_, seq) => {
+                Msg::Update(_, seq) | Msg::Hooked(_, seq, _) => {
                     n += 1;
                     max_seq = max_seq.max(seq);
                 }
@@ -288,13 +325,21 @@ fn writer_loop(mut conn: Connection, rx: Receiver<Msg>, stats: Arc<StoreStats>, 
 }
 
 fn commit_batch(conn: &mut Connection, batch: &[Msg]) -> Result<(), StoreError> {
-    if !batch.iter().any(|m| matches!(m, Msg::Update(..))) {
+    if !batch
+        .iter()
+        .any(|m| matches!(m, Msg::Update(..) | Msg::Hooked(..)))
+    {
         return Ok(());
     }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     for m in batch {
-        if let Msg::Update(u, _) = m {
-            apply_update(&tx, u)?;
+        match m {
+            Msg::Update(u, _) => apply_update(&tx, u)?,
+            Msg::Hooked(u, _, hook) => {
+                apply_update(&tx, u)?;
+                hook.write(&tx)?;
+            }
+            Msg::Sync(_) => {}
         }
     }
     tx.commit()?;
