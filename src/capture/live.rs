@@ -472,7 +472,8 @@ impl LiveCapture {
 
     /// The kernel's counters (PACKET_STATISTICS) accumulated since the
     /// socket was opened. Reading resets the kernel's own copy, so read
-    /// them only through this method.
+    /// them only through this method, and at least every few minutes: the
+    /// kernel counts in 32 bits between reads.
     pub fn kernel_stats(&mut self) -> Result<KernelStats, LiveError> {
         let (packets, drops) =
             sys::packet_statistics(self.fd).map_err(|source| LiveError::Read {
