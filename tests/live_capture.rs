@@ -650,6 +650,13 @@ fn measure_capture_rate() {
         .split(',')
         .map(str::to_string)
         .collect();
+    // a modest buffer, so a reader that falls behind shows up as drops
+    // within a step instead of being hidden by a buffer larger than it
+    let buffer: usize = std::env::var("ZG_MEASURE_BUFFER")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4 << 20);
+    let loops = std::env::var("ZG_MEASURE_LOOPS").unwrap_or_else(|_| "10".into());
     let (na, nb) = (NetNs::new("a"), NetNs::new("b"));
     let veth = Veth::new(&na, &nb, 9000);
     let pcap = repo().join("samples/dehong-sample.pcap");
@@ -658,7 +665,7 @@ fn measure_capture_rate() {
         (0..sockets)
             .map(|_| {
                 let mut o = opts(&a, 4747);
-                o.buffer_bytes = 64 << 20;
+                o.buffer_bytes = buffer;
                 LiveCapture::open(&o).expect("open")
             })
             .collect()
@@ -722,7 +729,8 @@ fn measure_capture_rate() {
             "-i",
             &veth.b,
             &rate,
-            "--loop=3",
+            &format!("--loop={loops}"),
+            "--preload-pcap",
             pcap.to_str().expect("path"),
         ]);
         let text = format!(
@@ -742,4 +750,89 @@ fn measure_capture_rate() {
     for r in readers {
         r.join().expect("reader");
     }
+}
+
+/// PR_SET_MDWE / PR_GET_MDWE (Linux 6.3) and PR_MDWE_REFUSE_EXEC_GAIN:
+/// what systemd's MemoryDenyWriteExecute=yes enforces (by seccomp, or by
+/// this prctl from systemd 253 on).
+const PR_SET_MDWE: libc::c_int = 65;
+const PR_GET_MDWE: libc::c_int = 66;
+const PR_MDWE_REFUSE_EXEC_GAIN: libc::c_ulong = 1;
+
+/// The decision behind `MemoryDenyWriteExecute=` in systemd/zoneguard.service
+/// (docs/systemd.md): under "memory deny write execute" PCRE2 cannot JIT,
+/// and the engine's `jit_if_available` falls back to the interpreter, which
+/// still matches.
+#[test]
+fn pcre2_jit_is_refused_under_memory_deny_write_execute() {
+    // SAFETY: PR_GET_MDWE only reads this process's flags.
+    let flags = unsafe { libc::prctl(PR_GET_MDWE, 0, 0, 0, 0) };
+    if flags < 0 {
+        eprintln!("!!!!! SKIPPED pcre2_jit_is_refused_under_memory_deny_write_execute: kernel without PR_SET_MDWE (< 6.3) !!!!!");
+        return;
+    }
+    // without MDWE (this process) the JIT works
+    let jit = pcre2::bytes::RegexBuilder::new()
+        .jit(true)
+        .build(r"^(?:GET|POST)\s+/[a-z]+\.php\?id=\d+")
+        .expect("JIT outside MDWE");
+    assert!(jit
+        .is_match(b"GET /index.php?id=42 HTTP/1.1")
+        .expect("match"));
+    let exe = std::env::current_exe().expect("test binary");
+    let out = Command::new(exe)
+        .args([
+            "--exact",
+            "child_pcre2_under_mdwe",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("ZG_LIVE_CHILD", "1")
+        .output()
+        .expect("run child");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "child failed: {text}");
+    assert!(text.contains("under MDWE: JIT refused"), "{text}");
+    assert!(text.contains("under MDWE: interpreter matches"), "{text}");
+}
+
+/// Run by `pcre2_jit_is_refused_under_memory_deny_write_execute`: MDWE
+/// cannot be switched off again, so it is set in a child, before any JIT
+/// (PCRE2 keeps executable memory it mapped earlier and would reuse it).
+#[test]
+#[ignore = "run in a child by pcre2_jit_is_refused_under_memory_deny_write_execute"]
+fn child_pcre2_under_mdwe() {
+    use pcre2::bytes::RegexBuilder;
+    assert_eq!(
+        std::env::var("ZG_LIVE_CHILD").as_deref(),
+        Ok("1"),
+        "run only as a child"
+    );
+    let pattern = r"^(?:GET|POST)\s+/[a-z]+\.php\?id=\d+";
+    let subject = b"GET /index.php?id=42 HTTP/1.1";
+    // SAFETY: PR_SET_MDWE takes plain integer flags and only restricts
+    // this (child) process's future mappings.
+    let rc = unsafe { libc::prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN, 0, 0, 0) };
+    assert_eq!(
+        rc,
+        0,
+        "prctl(PR_SET_MDWE): {}",
+        std::io::Error::last_os_error()
+    );
+    match RegexBuilder::new().jit(true).build(pattern) {
+        Err(e) => println!("under MDWE: JIT refused: {e}"),
+        Ok(_) => println!("under MDWE: JIT still compiles"),
+    }
+    let re = RegexBuilder::new()
+        .jit_if_available(true)
+        .build(pattern)
+        .expect("interpreter");
+    assert!(re.is_match(subject).expect("match"));
+    assert!(!re.is_match(b"GET /index.php?id=x").expect("match"));
+    println!("under MDWE: interpreter matches");
 }

@@ -248,7 +248,9 @@ impl std::fmt::Debug for LiveCapture {
     }
 }
 
-fn valid_ifname(name: &str) -> bool {
+/// Whether Linux accepts `name` as an interface name: 1-15 bytes, not `.`
+/// or `..`, no `/`, `:`, blanks or control characters.
+pub fn valid_interface_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_IFNAME_LEN
         && name != "."
@@ -287,7 +289,7 @@ impl LiveCapture {
             interface: name.to_string(),
             reason,
         };
-        if !valid_ifname(name) {
+        if !valid_interface_name(name) {
             return Err(invalid(format!(
                 "'{}' is not an interface name (1-{MAX_IFNAME_LEN} characters, no '/', ':' or blanks)",
                 name.escape_debug()
@@ -470,7 +472,8 @@ impl LiveCapture {
 
     /// The kernel's counters (PACKET_STATISTICS) accumulated since the
     /// socket was opened. Reading resets the kernel's own copy, so read
-    /// them only through this method.
+    /// them only through this method, and at least every few minutes: the
+    /// kernel counts in 32 bits between reads.
     pub fn kernel_stats(&mut self) -> Result<KernelStats, LiveError> {
         let (packets, drops) =
             sys::packet_statistics(self.fd).map_err(|source| LiveError::Read {
@@ -527,13 +530,13 @@ mod tests {
 
     #[test]
     fn interface_names() {
-        assert!(valid_ifname("eth0"));
-        assert!(valid_ifname("veth-zg-123456"));
-        assert!(!valid_ifname(""));
-        assert!(!valid_ifname("a-name-longer-than-15"));
-        assert!(!valid_ifname("eth0/1"));
-        assert!(!valid_ifname("eth 0"));
-        assert!(!valid_ifname(".."));
+        assert!(valid_interface_name("eth0"));
+        assert!(valid_interface_name("veth-zg-123456"));
+        assert!(!valid_interface_name(""));
+        assert!(!valid_interface_name("a-name-longer-than-15"));
+        assert!(!valid_interface_name("eth0/1"));
+        assert!(!valid_interface_name("eth 0"));
+        assert!(!valid_interface_name(".."));
     }
 
     #[test]

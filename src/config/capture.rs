@@ -24,8 +24,8 @@ use serde_yaml_ng::Value;
 
 use super::error::ErrorKind;
 use crate::capture::live::{
-    compile_filter, default_fanout_group, LiveOptions, DEFAULT_BUFFER_BYTES, DEFAULT_READ_TIMEOUT,
-    MAX_BUFFER_BYTES, MAX_IFNAME_LEN, MIN_BUFFER_BYTES,
+    compile_filter, default_fanout_group, valid_interface_name, LiveOptions, DEFAULT_BUFFER_BYTES,
+    DEFAULT_READ_TIMEOUT, MAX_BUFFER_BYTES, MAX_IFNAME_LEN, MIN_BUFFER_BYTES,
 };
 use crate::capture::LinkType;
 
@@ -192,17 +192,6 @@ fn string(v: &Value, path: &str, push: Push<'_>) -> Option<String> {
     }
 }
 
-/// Whether Linux accepts `name` as an interface name.
-fn valid_ifname(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_IFNAME_LEN
-        && name != "."
-        && name != ".."
-        && !name
-            .chars()
-            .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control())
-}
-
 const INTERFACE_KEYS: &[&str] = &[
     "name",
     "workers",
@@ -226,7 +215,7 @@ fn read_interface(v: &Value, path: &str, push: Push<'_>) -> Option<CaptureInterf
         Some(n) => string(n, &format!("{path}.name"), push),
     };
     let name = name.and_then(|n| {
-        if valid_ifname(&n) {
+        if valid_interface_name(&n) {
             Some(n)
         } else {
             push(
