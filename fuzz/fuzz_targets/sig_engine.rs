@@ -39,6 +39,7 @@ fuzz_target!(|data: &[u8]| {
         app_proto: None,
         l4_valid: true,
         ts: Timestamp(0),
+        stream_sizes: Some((1, 1)),
     };
     let mut flow = None;
     let mut st = DetectState::default();
@@ -46,5 +47,8 @@ fuzz_target!(|data: &[u8]| {
     let mut hits = Vec::new();
     for _ in 0..3 {
         rs.match_packet(&view, &mut flow, &mut st, &mut sc, &mut hits);
+        // The same bytes as stream data: joins the previous copy's tail.
+        sc.stream.data(payload);
+        rs.match_stream(&view, &mut flow, &mut st, &mut sc, &mut hits);
     }
 });

@@ -33,6 +33,7 @@ fn pkt(payload: &[u8]) -> PacketView<'_> {
         app_proto: None,
         l4_valid: true,
         ts: Timestamp::from_secs_micros(100, 0),
+        stream_sizes: None,
     }
 }
 
@@ -160,4 +161,47 @@ fn port_groups_by_source_and_destination() {
     let mut got = sids(&rs, &p, &mut f);
     got.sort();
     assert_eq!(got, [1, 3]);
+}
+
+/// Issue 4: at least 95 % of the active ET Open rules are accepted, i.e.
+/// loaded *and* run by the engine; every rejection names its keyword.
+#[test]
+fn et_open_engine_acceptance() {
+    let base =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/rules/et-open");
+    let Ok(rd) = std::fs::read_dir(&base) else {
+        eprintln!("shared corpus not found; skipping");
+        return;
+    };
+    let mut files: Vec<_> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "rules"))
+        .collect();
+    files.sort();
+    let vars = Vars::suricata_defaults().resolve();
+    let classes = Classification::from_file(&base.join("classification.config"))
+        .unwrap_or_else(|_| Classification::suricata_default());
+    let load = crate::signatures::load_rule_files(&files, &vars, &classes);
+    let rs = Ruleset::compile(&load, &classes);
+    assert!(
+        rs.unsupported().is_empty(),
+        "{:?}",
+        rs.unsupported().first()
+    );
+    let active = load.active();
+    let pct = rs.len() as f64 * 100.0 / active.max(1) as f64;
+    eprintln!(
+        "ET Open: {active} active rules, {} run by the engine ({pct:.2} %)",
+        rs.len()
+    );
+    for (k, n) in load.rejections_by_keyword() {
+        eprintln!("  {k}: {n}");
+    }
+    for r in &load.rejected {
+        assert!(
+            !r.keyword.is_empty() && !r.keyword.starts_with('<') && r.reason.contains(&r.keyword),
+            "rejection without its keyword: {r:?}"
+        );
+    }
+    assert!(pct >= 95.0, "only {pct:.2} % of ET Open run");
 }
