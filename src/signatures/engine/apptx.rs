@@ -74,6 +74,23 @@ pub fn buffer_kind(b: Buffer, flow_dir: Option<FlowDir>) -> Option<(AppKind, boo
     })
 }
 
+/// True for buffers whose content depends on the side inspected
+/// (request or response headers, bodies): the prefilter scans both.
+pub fn sided(b: Buffer) -> bool {
+    use Buffer as B;
+    matches!(
+        b,
+        B::FileData
+            | B::HttpHeader
+            | B::HttpHeaderNames
+            | B::HttpHeaderRaw
+            | B::HttpContentType
+            | B::HttpContentLen
+            | B::HttpStart
+            | B::HttpConnection
+    )
+}
+
 /// One transaction, borrowed.
 #[derive(Debug, Clone, Copy)]
 pub enum TxView<'a> {

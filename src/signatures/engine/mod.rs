@@ -480,20 +480,7 @@ pub(crate) fn app_name(p: super::header::AppProto) -> &'static str {
 }
 
 fn fast_pattern(r: &Rule) -> Option<(Buffer, Vec<u8>)> {
-    let (list, c) = r.fast_pattern_content()?;
-    if c.negated {
-        return None;
-    }
-    let p = match c.fast_pattern_chop {
-        Some((off, len)) => c
-            .pattern
-            .get(usize::from(off)..usize::from(off) + usize::from(len))?
-            .to_vec(),
-        None => c.pattern.to_vec(),
-    };
-    // The prefilter scans the buffer before its transforms.
-    let p = support::untransformed_pattern(&list.transforms, p)?;
-    Some((list.buffer, p))
+    support::prefilter_pattern(r)
 }
 
 fn compile_pcre(p: &super::rule::Pcre) -> Result<pcre2::bytes::Regex, String> {
@@ -795,6 +782,9 @@ impl Ruleset {
                 }
                 Some(b) => {
                     tx.each(*b, true, &mut |buf| pf.candidates(buf, None, scratch));
+                    if apptx::sided(*b) {
+                        tx.each(*b, false, &mut |buf| pf.candidates(buf, None, scratch));
+                    }
                 }
             }
         }

@@ -158,3 +158,42 @@ pub fn untransformed_pattern(
     }
     (!p.is_empty()).then_some(p)
 }
+
+/// The prefilter pattern of `r` and the buffer it is scanned in: the
+/// rule's fast pattern when the prefilter can use it, else the longest
+/// positive content that it can (not in `base64_data`, whose bytes exist
+/// only during inspection, nor behind a transform that changes them).
+/// None: the rule is a candidate for every packet or transaction.
+pub fn prefilter_pattern(r: &Rule) -> Option<(Buffer, Vec<u8>)> {
+    let usable = |l: &crate::signatures::rule::BufferList,
+                  c: &crate::signatures::rule::Content|
+     -> Option<(Buffer, Vec<u8>)> {
+        if c.negated || l.buffer == Buffer::Base64Data {
+            return None;
+        }
+        let p = match c.fast_pattern_chop {
+            Some((off, len)) => c
+                .pattern
+                .get(usize::from(off)..usize::from(off) + usize::from(len))?
+                .to_vec(),
+            None => c.pattern.to_vec(),
+        };
+        Some((l.buffer, untransformed_pattern(&l.transforms, p)?))
+    };
+    if let Some(fp) = r.fast_pattern_content().and_then(|(l, c)| usable(l, c)) {
+        return Some(fp);
+    }
+    let mut best: Option<(Buffer, Vec<u8>)> = None;
+    for l in &r.lists {
+        for m in &l.matches {
+            if let Match::Content(c) = m {
+                if let Some(cand) = usable(l, c) {
+                    if best.as_ref().is_none_or(|b| cand.1.len() > b.1.len()) {
+                        best = Some(cand);
+                    }
+                }
+            }
+        }
+    }
+    best
+}

@@ -205,3 +205,121 @@ fn et_open_engine_acceptance() {
     }
     assert!(pct >= 95.0, "only {pct:.2} % of ET Open run");
 }
+
+fn tx_sids(rs: &Ruleset, tx: &TxView<'_>) -> Vec<u32> {
+    let mut st = DetectState::default();
+    let mut sc = Scratch::default();
+    let mut hits = Vec::new();
+    let mut flow = None;
+    rs.match_tx(
+        tx,
+        None,
+        (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 40000),
+        (IpAddr::V4(Ipv4Addr::new(8, 8, 8, 8)), 443),
+        Timestamp::from_secs_micros(100, 0),
+        &mut flow,
+        &mut st,
+        &mut sc,
+        &mut hits,
+    );
+    let mut v: Vec<u32> = hits
+        .iter()
+        .filter_map(|h| rs.rule(h.rule).map(|r| r.rule.sid))
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+#[test]
+fn tls_transforms_and_fingerprints() {
+    use crate::applayer::tls::{Fingerprint, TlsInfo};
+    let rs = ruleset(
+        "alert tls any any -> any any (msg:\"sni\"; tls.sni; dotprefix; content:\".evil.com\"; endswith; sid:1;)\n\
+         alert tls any any -> any any (msg:\"lower\"; tls.sni; to_lowercase; content:\"bad.org\"; sid:2;)\n\
+         alert tls any any -> any any (msg:\"ja3\"; ja3.hash; content:\"e7d705a3286e19ea42f587b344ee6865\"; sid:3;)\n\
+         alert tls any any -> any any (msg:\"sha\"; tls.sni; to_sha256; content:\"|2c f2 4d ba 5f b0 a3 0e 26 e8 3b 2a c5 b9 e2 9e 1b 16 1e 5c 1f a7 42 5e 73 04 33 62 93 8b 98 24|\"; sid:4;)",
+    );
+    let mut t = TlsInfo {
+        sni: Some("evil.com".into()),
+        ..TlsInfo::default()
+    };
+    assert_eq!(tx_sids(&rs, &TxView::Tls(&t)), [1]);
+    t.sni = Some("notevil.com".into());
+    assert_eq!(tx_sids(&rs, &TxView::Tls(&t)), Vec::<u32>::new());
+    t.sni = Some("WWW.BAD.ORG".into());
+    t.ja3 = Some(Fingerprint {
+        hash: "e7d705a3286e19ea42f587b344ee6865".into(),
+        string: String::new(),
+    });
+    assert_eq!(tx_sids(&rs, &TxView::Tls(&t)), [2, 3]);
+    // sha256("hello")
+    t.sni = Some("hello".into());
+    t.ja3 = None;
+    assert_eq!(tx_sids(&rs, &TxView::Tls(&t)), [4]);
+}
+
+#[test]
+fn http_buffers_base64_and_byte_extract() {
+    use crate::applayer::http::HttpTransaction;
+    let rs = ruleset(
+        "alert http any any -> any any (msg:\"names\"; http.header_names; content:\"|0d 0a|X-Evil|0d 0a|\"; sid:4;)\n\
+         alert http any any -> any any (msg:\"ctype\"; http.content_type; content:\"application/x-evil\"; sid:5;)\n\
+         alert http any any -> any any (msg:\"urldecode\"; http.uri.raw; url_decode; content:\"/../etc\"; sid:6;)\n\
+         alert http any any -> any any (msg:\"b64\"; http.request_body; content:\"data=\"; base64_decode:relative; base64_data; content:\"secret\"; sid:7;)\n\
+         alert http any any -> any any (msg:\"extract\"; http.uri; content:\"/len/\"; byte_extract:1,0,n,relative,string; content:\"X\"; distance:n; within:1; sid:8;)\n\
+         alert http any any -> any any (msg:\"accept\"; http.accept_lang; content:\"zh-CN\"; sid:9;)",
+    );
+    let t = HttpTransaction {
+        method: "POST".into(),
+        uri_raw: "/a/%2e%2e/etc/passwd".into(),
+        uri: "/len/2abX".into(),
+        protocol: "HTTP/1.1".into(),
+        request_content_type: Some("application/x-evil".into()),
+        request_headers: vec![
+            ("Host".into(), "a".into()),
+            ("X-Evil".into(), "1".into()),
+            ("Accept-Language".into(), "zh-CN".into()),
+        ],
+        request_body: b"data=c2VjcmV0IQ==".to_vec(),
+        ..HttpTransaction::default()
+    };
+    assert_eq!(tx_sids(&rs, &TxView::Http(&t)), [4, 5, 6, 7, 8, 9]);
+    let t2 = HttpTransaction {
+        uri_raw: "/a/etc".into(),
+        uri: "/len/1abX".into(),
+        request_headers: vec![("X-Evil-Not".into(), "1".into())],
+        request_body: b"data=bm90aGluZw==".to_vec(),
+        ..HttpTransaction::default()
+    };
+    assert_eq!(tx_sids(&rs, &TxView::Http(&t2)), Vec::<u32>::new());
+}
+
+#[test]
+fn stream_window_joins_segments_once() {
+    let rs = ruleset(
+        "alert tcp any any -> any any (msg:\"split\"; content:\"EVILPAYLOAD\"; sid:1;)\n\
+         alert tcp any any -> any any (msg:\"whole\"; content:\"hello\"; sid:2;)\n\
+         alert tcp-pkt any any -> any any (msg:\"pkt\"; content:\"EVILPAYLOAD\"; sid:3;)",
+    );
+    assert!(rs.inspects_stream());
+    let mut flow = None;
+    let mut st = DetectState::default();
+    let mut sc = Scratch::default();
+    let mut run = |payload: &[u8]| {
+        let mut hits = Vec::new();
+        let p = pkt(payload);
+        rs.match_packet(&p, &mut flow, &mut st, &mut sc, &mut hits);
+        sc.stream.begin();
+        sc.stream.data(payload);
+        rs.match_stream(&p, &mut flow, &mut st, &mut sc, &mut hits);
+        let mut v: Vec<u32> = hits
+            .iter()
+            .filter_map(|h| rs.rule(h.rule).map(|r| r.rule.sid))
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    assert_eq!(run(b"hello EVIL"), [2]);
+    assert_eq!(run(b"PAYLOAD"), [1]);
+    assert_eq!(run(b"more"), Vec::<u32>::new());
+}
