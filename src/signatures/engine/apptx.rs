@@ -50,9 +50,12 @@ pub fn buffer_kind(b: Buffer, flow_dir: Option<FlowDir>) -> Option<(AppKind, boo
         | B::HttpReferer
         | B::HttpProtocol
         | B::HttpRequestLine => (AppKind::Http, false),
-        B::HttpStatCode | B::HttpResponseBody | B::HttpLocation | B::HttpServer => {
-            (AppKind::Http, true)
-        }
+        B::HttpStatCode
+        | B::HttpStatMsg
+        | B::HttpResponseLine
+        | B::HttpResponseBody
+        | B::HttpLocation
+        | B::HttpServer => (AppKind::Http, true),
         B::HttpAccept | B::HttpAcceptEnc | B::HttpAcceptLang => (AppKind::Http, false),
         B::HttpHeaderNames
         | B::HttpHeaderRaw
@@ -61,7 +64,7 @@ pub fn buffer_kind(b: Buffer, flow_dir: Option<FlowDir>) -> Option<(AppKind, boo
         | B::HttpStart
         | B::HttpConnection => (AppKind::Http, flow_dir == Some(FlowDir::ToClient)),
         B::Ja3Hash | B::Ja3String | B::Ja4Hash => (AppKind::Tls, false),
-        B::Ja3sHash | B::Ja3sString | B::TlsCertFingerprint => (AppKind::Tls, true),
+        B::Ja3sHash | B::Ja3sString | B::TlsCertFingerprint | B::TlsCerts => (AppKind::Tls, true),
         B::SshHassh | B::SshHasshString => (AppKind::Ssh, false),
         B::SshHasshServer | B::SshHasshServerString => (AppKind::Ssh, true),
         B::FileData => (AppKind::Http, flow_dir != Some(FlowDir::ToServer)),
@@ -307,12 +310,27 @@ impl<'a> TxView<'a> {
                         );
                         None
                     }
-                    B::HttpContentType => {
-                        if to_client {
-                            t.content_type.as_deref().map(str::as_bytes)
-                        } else {
-                            t.request_content_type.as_deref().map(str::as_bytes)
-                        }
+                    // The whole header value, as Suricata's buffer.
+                    B::HttpContentType => side_header(t, to_client, "content-type"),
+                    B::HttpStatMsg => t.status_msg.as_deref().map(str::as_bytes),
+                    B::HttpResponseLine => {
+                        composed(
+                            |s| {
+                                s.extend_from_slice(
+                                    t.response_protocol.as_deref().unwrap_or("").as_bytes(),
+                                );
+                                if let Some(code) = t.status {
+                                    s.push(b' ');
+                                    push_u16(s, code);
+                                }
+                                if let Some(m) = &t.status_msg {
+                                    s.push(b' ');
+                                    s.extend_from_slice(m.as_bytes());
+                                }
+                            },
+                            f,
+                        );
+                        None
                     }
                     B::HttpContentLen => side_header(t, to_client, "content-length"),
                     B::HttpConnection => side_header(t, to_client, "connection"),
@@ -335,6 +353,13 @@ impl<'a> TxView<'a> {
                 }
             }
             Self::Tls(t) => {
+                if b == B::TlsCerts {
+                    // One buffer per certificate of the chain.
+                    for der in &t.certs {
+                        f(der);
+                    }
+                    return;
+                }
                 let v = match b {
                     B::TlsSni => t.sni.as_deref(),
                     B::TlsCertSubject => t.cert.as_ref().map(|c| c.subject.as_str()),

@@ -256,6 +256,17 @@ fn tls_transforms_and_fingerprints() {
     t.sni = Some("hello".into());
     t.ja3 = None;
     assert_eq!(tx_sids(&rs, &TxView::Tls(&t)), [4]);
+    // tls.certs: each certificate of the chain is one buffer.
+    let rs = ruleset(
+        "alert tls any any -> any any (msg:\"certs\"; tls.certs; content:\"|06 03 55 04 03|\"; content:\"Evil CA\"; distance:2; within:7; sid:5;)",
+    );
+    t.certs = vec![
+        b"\x30\x00other".to_vec(),
+        b"\x06\x03\x55\x04\x03\x0c\x07Evil CA".to_vec(),
+    ];
+    assert_eq!(tx_sids(&rs, &TxView::Tls(&t)), [5]);
+    t.certs.truncate(1);
+    assert_eq!(tx_sids(&rs, &TxView::Tls(&t)), Vec::<u32>::new());
 }
 
 #[test]
@@ -276,6 +287,10 @@ fn http_buffers_base64_and_byte_extract() {
         protocol: "HTTP/1.1".into(),
         request_content_type: Some("application/x-evil".into()),
         request_headers: vec![
+            (
+                "Content-Type".into(),
+                "application/x-evil; charset=x".into(),
+            ),
             ("Host".into(), "a".into()),
             ("X-Evil".into(), "1".into()),
             ("Accept-Language".into(), "zh-CN".into()),
@@ -292,6 +307,24 @@ fn http_buffers_base64_and_byte_extract() {
         ..HttpTransaction::default()
     };
     assert_eq!(tx_sids(&rs, &TxView::Http(&t2)), Vec::<u32>::new());
+}
+
+#[test]
+fn http_response_line_and_stat_msg() {
+    use crate::applayer::http::HttpTransaction;
+    let rs = ruleset(
+        "alert http any any -> any any (msg:\"msg\"; flow:to_client; http.stat_msg; content:\"Not Found\"; sid:1;)\n\
+         alert http any any -> any any (msg:\"line\"; flow:to_client; http.response_line; content:\"HTTP/1.1 404 Not\"; startswith; sid:2;)\n\
+         alert http any any -> any any (msg:\"server\"; http.server; content:\"nginx\"; sid:3;)",
+    );
+    let t = HttpTransaction {
+        status: Some(404),
+        status_msg: Some("Not Found".into()),
+        response_protocol: Some("HTTP/1.1".into()),
+        response_headers: vec![("Server".into(), "nginx/1.2".into())],
+        ..HttpTransaction::default()
+    };
+    assert_eq!(tx_sids(&rs, &TxView::Http(&t)), [1, 2, 3]);
 }
 
 #[test]
