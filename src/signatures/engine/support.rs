@@ -126,7 +126,19 @@ pub fn check(r: &Rule) -> Result<(Option<AppKind>, bool), NotRun> {
     if let Proto::App(p) = r.proto {
         if let Some(k) = app {
             if !k.matches_name(super::app_name(p)) {
-                return Err(not_run(p.as_str(), "header protocol and buffers disagree"));
+                let buf = r
+                    .lists
+                    .iter()
+                    .map(|l| l.buffer)
+                    .find(|b| !matches!(b, Buffer::Payload | Buffer::Base64Data))
+                    .map_or("<buffer>", Buffer::name);
+                return Err(NotRun {
+                    keyword: buf.to_string(),
+                    reason: format!(
+                        "filled from {k:?} transactions only, not in a rule for protocol {}",
+                        p.as_str()
+                    ),
+                });
             }
         }
     }

@@ -122,6 +122,46 @@ proptest::proptest! {
         let mut f = None;
         let _ = sids(&rs, &pkt(&payload), &mut f);
     }
+
+    #[test]
+    fn variables_base64_and_stream_never_panic(payload in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+        // The fixed rules of fuzz/fuzz_targets/sig_engine.rs.
+        let rs = ruleset(
+            "alert tcp any any -> any any (msg:\"d\"; content:\"L\"; byte_extract:1,0,n,relative; content:\"M\"; distance:n; within:4; byte_test:1,<,n,0,relative; isdataat:n,relative; sid:4;)\n\
+             alert tcp any any -> any any (msg:\"e\"; content:\"=\"; base64_decode:bytes 64,relative; base64_data; content:\"Z\"; byte_extract:2,0,v,relative,string,hex; content:\"Q\"; distance:v; sid:5;)\n\
+             alert tcp any any -> any any (msg:\"f\"; flowint:c,+,1; flowint:c,>,2; xbits:set,x,track ip_pair; stream_size:client,>,0; sid:6;)",
+        );
+        let mut f = None;
+        let mut st = DetectState::default();
+        let mut sc = Scratch::default();
+        let mut hits = Vec::new();
+        let mut p = pkt(&payload);
+        p.stream_sizes = Some((1, 1));
+        for _ in 0..3 {
+            rs.match_packet(&p, &mut f, &mut st, &mut sc, &mut hits);
+            sc.stream.data(&payload);
+            rs.match_stream(&p, &mut f, &mut st, &mut sc, &mut hits);
+        }
+    }
+}
+
+#[test]
+fn byte_extract_and_base64_on_payload() {
+    let rs = ruleset(
+        "alert tcp any any -> any any (msg:\"d\"; content:\"L\"; byte_extract:1,0,n,relative; content:\"M\"; distance:n; within:1; sid:4;)\n\
+         alert tcp any any -> any any (msg:\"e\"; content:\"=\"; base64_decode:bytes 64,relative; base64_data; content:\"Z\"; byte_extract:2,0,v,relative,string,hex; content:\"Q\"; distance:v; within:1; sid:5;)",
+    );
+    let mut f = None;
+    // n = 2: "M" two bytes after the extracted byte.
+    assert_eq!(sids(&rs, &pkt(b"L\x02abM"), &mut f), [4]);
+    assert_eq!(sids(&rs, &pkt(b"L\x01abM"), &mut f), Vec::<u32>::new());
+    // base64("Z03xyzQ") = "WjAzeHl6UQ==": v = 0x03, "Q" 3 bytes later.
+    assert_eq!(sids(&rs, &pkt(b"x=WjAzeHl6UQ=="), &mut f), [5]);
+    // base64("Z02xyzQ"): v = 2, no "Q" there.
+    assert_eq!(
+        sids(&rs, &pkt(b"x=WjAyeHl6UQ=="), &mut f),
+        Vec::<u32>::new()
+    );
 }
 
 #[test]
