@@ -353,8 +353,8 @@ pub struct Ruleset {
     /// Rules rejected by the loader.
     pub rejected: usize,
     uses_bodies: bool,
-    /// Some rule inspects the reassembled TCP stream.
-    inspects_stream: bool,
+    /// What stream inspection needs to know of the rules.
+    stream: stream::StreamInfo,
 }
 
 /// A packet as the engine sees it.
@@ -544,7 +544,8 @@ impl Ruleset {
             };
             let vars = VarOps::new(r, &mut var_names);
             let stream = stream::StreamUse::of(r, app);
-            rs.inspects_stream |= stream.on_stream();
+            rs.stream
+                .add(stream, fast_pattern(r).map_or(0, |(_, p)| p.len()));
             let mut flowbits = Vec::new();
             for f in &r.flowbits {
                 let mut ids = Vec::with_capacity(f.names.len());
@@ -687,7 +688,7 @@ impl Ruleset {
     /// pipeline then collects each packet's stream data into
     /// [`Scratch::stream`] and calls [`Ruleset::match_stream`].
     pub fn inspects_stream(&self) -> bool {
-        self.inspects_stream
+        self.stream.any
     }
 
     /// True when some rule reads HTTP bodies (they must be decompressed).

@@ -73,6 +73,28 @@ impl StreamScratch {
     }
 }
 
+/// What stream inspection needs to know of a ruleset.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StreamInfo {
+    /// Some rule inspects the stream.
+    pub any: bool,
+    /// Some rule inspects only the stream (`only_stream`, `tcp-stream`).
+    pub stream_only: bool,
+    /// Longest prefilter pattern of a stream rule.
+    pub max_pattern: usize,
+}
+
+impl StreamInfo {
+    /// Accounts for a rule with prefilter pattern length `fp_len`.
+    pub fn add(&mut self, u: StreamUse, fp_len: usize) {
+        if u.stream {
+            self.any = true;
+            self.stream_only |= !u.packet;
+            self.max_pattern = self.max_pattern.max(fp_len);
+        }
+    }
+}
+
 /// How a rule takes part in packet and stream inspection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamUse {
@@ -136,6 +158,8 @@ impl Ruleset {
     /// in `scratch.stream` by the pipeline) against the stream rules,
     /// appending alerting rules to `hits` (after the packet's own hits),
     /// then keeps the stream's last bytes in `flow` for the next packet.
+    /// Call it right after [`Ruleset::match_packet`] for the same packet
+    /// and scratch: it reuses that call's prefilter candidates.
     pub fn match_stream(
         &self,
         p: &PacketView<'_>,
@@ -144,7 +168,7 @@ impl Ruleset {
         scratch: &mut Scratch,
         hits: &mut Vec<Hit>,
     ) {
-        if !self.inspects_stream || p.proto != 6 {
+        if !self.stream.any || p.proto != 6 {
             scratch.stream.begin();
             return;
         }
@@ -195,13 +219,31 @@ impl Ruleset {
         let Some(pf) = self.packet.get(G_TCP) else {
             return;
         };
+        // In order (the new bytes are this packet's payload): every match
+        // inside them was the packet inspection's, so with no old bytes
+        // only stream-only rules can add anything, and the candidates are
+        // the packet's (its fast patterns are in the payload) plus those
+        // whose pattern starts in the old bytes.
+        let in_order = win.get(old..) == Some(p.payload);
+        if in_order && old == 0 && !self.stream.stream_only {
+            return;
+        }
         let mut view = *p;
-        view.payload = win;
-        let mut cand = std::mem::take(&mut scratch.cand);
-        cand.clear();
-        scratch.cand = cand;
+        let prev = std::mem::take(&mut scratch.cand);
+        if in_order {
+            for &r in &prev {
+                scratch.push(r);
+            }
+            let end = old
+                .saturating_add(self.stream.max_pattern.saturating_sub(1))
+                .min(win.len());
+            view.payload = win.get(..end).unwrap_or(win);
+        } else {
+            view.payload = win;
+        }
         pf.candidates(&view, scratch);
         scratch.finish();
+        view.payload = win;
         let cand = std::mem::take(&mut scratch.cand);
         let tail = win.get(..old).unwrap_or_default();
         for &i in &cand {
