@@ -225,24 +225,27 @@ impl<'a> TxView<'a> {
                     B::HttpHeader => {
                         // Suricata's http.header: "Name: value\r\n" per
                         // header of the side, without cookies, in order.
-                        let mut s = Vec::new();
                         let hs = if to_client {
                             &t.response_headers
                         } else {
                             &t.request_headers
                         };
-                        for (k, v) in hs {
-                            if k.eq_ignore_ascii_case("cookie")
-                                || k.eq_ignore_ascii_case("set-cookie")
-                            {
-                                continue;
-                            }
-                            s.extend_from_slice(k.as_bytes());
-                            s.extend_from_slice(b": ");
-                            s.extend_from_slice(v.as_bytes());
-                            s.extend_from_slice(b"\r\n");
-                        }
-                        f(&s);
+                        composed(
+                            |s| {
+                                for (k, v) in hs {
+                                    if k.eq_ignore_ascii_case("cookie")
+                                        || k.eq_ignore_ascii_case("set-cookie")
+                                    {
+                                        continue;
+                                    }
+                                    s.extend_from_slice(k.as_bytes());
+                                    s.extend_from_slice(b": ");
+                                    s.extend_from_slice(v.as_bytes());
+                                    s.extend_from_slice(b"\r\n");
+                                }
+                            },
+                            f,
+                        );
                         None
                     }
                     B::HttpRequestLine => {

@@ -39,6 +39,7 @@ pub struct StreamScratch {
     new: Vec<u8>,
     gap: bool,
     win: Vec<u8>,
+    prev: Vec<u32>,
     /// Bytes not stream-inspected because a packet released more than
     /// [`MAX_STREAM_NEW`] at once.
     pub truncated: u64,
@@ -229,11 +230,16 @@ impl Ruleset {
             return;
         }
         let mut view = *p;
-        let prev = std::mem::take(&mut scratch.cand);
+        // The packet's candidates move to `prev` (both vectors keep their
+        // capacity: no allocation per packet).
+        std::mem::swap(&mut scratch.cand, &mut scratch.stream.prev);
+        scratch.cand.clear();
         if in_order {
+            let prev = std::mem::take(&mut scratch.stream.prev);
             for &r in &prev {
                 scratch.push(r);
             }
+            scratch.stream.prev = prev;
             let end = old
                 .saturating_add(self.stream.max_pattern.saturating_sub(1))
                 .min(win.len());
