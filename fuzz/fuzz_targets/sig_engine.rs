@@ -1,7 +1,9 @@
 #![no_main]
 //! Signature engine: the first line of the input is a rule (compiled and,
 //! if accepted, run), the rest a packet payload matched by it and by a
-//! fixed set of rules exercising relative content, byte_* and pcre.
+//! fixed set of rules exercising relative content, byte_* (with
+//! byte_extract variables), base64_decode/base64_data, flowint, xbits and
+//! pcre; the payload is also fed as stream data (stream inspection).
 use std::net::{IpAddr, Ipv4Addr};
 
 use libfuzzer_sys::fuzz_target;
@@ -12,7 +14,10 @@ use zoneguard::time::Timestamp;
 
 const FIXED: &str = "alert tcp any any -> any any (msg:\"a\"; content:\"|00|\"; byte_test:2,>,10,0,relative; isdataat:!4,relative; sid:1;)\n\
 alert tcp any any -> any any (msg:\"b\"; content:\"A\"; byte_jump:1,0,relative,post_offset -1; content:\"B\"; within:3; sid:2;)\n\
-alert tcp any any -> any any (msg:\"c\"; pcre:\"/^.{2}\\x00/s\"; content:\"x\"; distance:-2; sid:3;)\n";
+alert tcp any any -> any any (msg:\"c\"; pcre:\"/^.{2}\\x00/s\"; content:\"x\"; distance:-2; sid:3;)\n\
+alert tcp any any -> any any (msg:\"d\"; content:\"L\"; byte_extract:1,0,n,relative; content:\"M\"; distance:n; within:4; byte_test:1,<,n,0,relative; isdataat:n,relative; sid:4;)\n\
+alert tcp any any -> any any (msg:\"e\"; content:\"=\"; base64_decode:bytes 64,relative; base64_data; content:\"Z\"; byte_extract:2,0,v,relative,string,hex; content:\"Q\"; distance:v; sid:5;)\n\
+alert tcp any any -> any any (msg:\"f\"; flowint:c,+,1; flowint:c,>,2; xbits:set,x,track ip_pair; stream_size:client,>,0; sid:6;)\n";
 
 fuzz_target!(|data: &[u8]| {
     let split = data.iter().position(|&b| b == b'\n').unwrap_or(data.len());
@@ -39,6 +44,7 @@ fuzz_target!(|data: &[u8]| {
         app_proto: None,
         l4_valid: true,
         ts: Timestamp(0),
+        stream_sizes: Some((1, 1)),
     };
     let mut flow = None;
     let mut st = DetectState::default();
@@ -46,5 +52,8 @@ fuzz_target!(|data: &[u8]| {
     let mut hits = Vec::new();
     for _ in 0..3 {
         rs.match_packet(&view, &mut flow, &mut st, &mut sc, &mut hits);
+        // The same bytes as stream data: joins the previous copy's tail.
+        sc.stream.data(payload);
+        rs.match_stream(&view, &mut flow, &mut st, &mut sc, &mut hits);
     }
 });

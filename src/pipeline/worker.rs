@@ -625,8 +625,14 @@ impl<'w> Worker<'w> {
                 events,
                 stream_global,
                 stats,
+                sig,
                 ..
             } = out;
+            // Stream inspection: the in-order bytes this packet makes
+            // available in its direction.
+            let collect = engine.rules.inspects_stream();
+            let sw = &mut sig.scratch.stream;
+            sw.begin();
             if let Some((fl, seq, ack)) = tcp {
                 let i = dir.index();
                 let other = 1 - i;
@@ -659,8 +665,16 @@ impl<'w> Worker<'w> {
                             stream_global,
                             &mut stats.stream,
                             &mut |c| match c {
-                                Chunk::Data(b) => state.on_data(dir, b, ts, events),
+                                Chunk::Data(b) => {
+                                    if collect {
+                                        sw.data(b);
+                                    }
+                                    state.on_data(dir, b, ts, events)
+                                }
                                 Chunk::Gap(n) => {
+                                    if collect {
+                                        sw.gap();
+                                    }
                                     state.on_gap(dir, u32::try_from(n).unwrap_or(u32::MAX))
                                 }
                             },
@@ -712,6 +726,15 @@ impl<'w> Worker<'w> {
             } else {
                 (0, 0)
             };
+            // stream_size: bytes each side sent (Suricata: next_seq - isn,
+            // so the SYN counts one).
+            let stream_sizes = match (proto, flow.data.app.as_ref()) {
+                (6, Some(app)) if !flow.tcp.midstream => {
+                    let [c, s] = &app.streams;
+                    Some((c.offset() + 1, s.offset() + 1))
+                }
+                _ => None,
+            };
             let view = PacketView {
                 src,
                 dst,
@@ -733,6 +756,7 @@ impl<'w> Worker<'w> {
                         && !an.event().contains("opt_")
                 }),
                 ts,
+                stream_sizes,
             };
             let SigWork {
                 state,
@@ -743,6 +767,11 @@ impl<'w> Worker<'w> {
             engine
                 .rules
                 .match_packet(&view, &mut flow.data.detect, state, scratch, hits);
+            if proto == 6 && engine.rules.inspects_stream() {
+                engine
+                    .rules
+                    .match_stream(&view, &mut flow.data.detect, state, scratch, hits);
+            }
             if !hits.is_empty() {
                 let hits = std::mem::take(&mut out.sig.hits);
                 for h in &hits {

@@ -68,6 +68,15 @@ pub enum RuleError {
     /// The rule text exceeds the size cap.
     #[error("rule longer than {0} bytes")]
     TooLong(usize),
+    /// The rule is valid but uses a keyword (or buffer) the matching
+    /// engine does not run.
+    #[error("keyword '{keyword}' is not run by the engine: {reason}")]
+    NotRun {
+        /// The keyword or buffer.
+        keyword: String,
+        /// What is missing.
+        reason: String,
+    },
 }
 
 impl RuleError {
@@ -93,6 +102,7 @@ impl RuleError {
             Self::MissingSid => "sid",
             Self::DuplicateSid { .. } => "<duplicate sid>",
             Self::TooLong(_) => "<size>",
+            Self::NotRun { keyword, .. } => keyword,
         }
     }
 }

@@ -200,6 +200,14 @@ fn finish_rule(
     } else {
         compile_rule(text, Arc::clone(file), line, ctx)
     };
+    // A rule the engine cannot run is rejected too, naming the keyword.
+    let result = result.and_then(|rule| match super::engine::support::check(&rule) {
+        Ok(_) => Ok(rule),
+        Err(e) => Err(RuleError::NotRun {
+            keyword: e.keyword,
+            reason: e.reason,
+        }),
+    });
     let result = result.and_then(|rule| match seen.get(&(rule.gid, rule.sid)) {
         Some((f, l)) => Err(RuleError::DuplicateSid {
             sid: rule.sid,

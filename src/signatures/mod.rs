@@ -34,6 +34,7 @@ pub mod pcre;
 pub mod rule;
 pub mod ruleset;
 pub mod threshold;
+pub mod transform;
 pub mod vars;
 
 pub use addr::{AddrSet, ExprError, PortSet};

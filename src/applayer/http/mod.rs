@@ -52,6 +52,8 @@ pub struct HttpTransaction {
     pub status: Option<u16>,
     /// Response protocol.
     pub response_protocol: Option<String>,
+    /// Response reason phrase (`OK`), bounded.
+    pub status_msg: Option<String>,
     /// Response `Content-Type`.
     pub content_type: Option<String>,
     /// Response `Location`.
@@ -421,6 +423,7 @@ impl HttpState {
                 };
                 tx.status = Some(sl.status);
                 tx.response_protocol = Some(bounded_string(sl.protocol, 32));
+                tx.status_msg = Some(bounded_string(sl.reason, 256));
                 for (n, v) in &headers {
                     if n.eq_ignore_ascii_case("content-type") {
                         let ct = v.split(';').next().unwrap_or_default().trim();

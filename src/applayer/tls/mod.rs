@@ -57,6 +57,9 @@ pub struct TlsInfo {
     pub ja4: Option<String>,
     /// Server (leaf) certificate, when sent in clear.
     pub cert: Option<x509::CertInfo>,
+    /// DER of the certificates the server sent, in order (the
+    /// `tls.certs` rule buffer); at most [`MAX_CERTS`].
+    pub certs: Vec<Vec<u8>>,
     /// Time of the ClientHello (or first record).
     pub ts: Timestamp,
 }
@@ -81,6 +84,9 @@ pub struct TlsState {
     recs: [StreamBuf; 2],
     inner: Inner,
 }
+
+/// Most certificates of a chain kept for `tls.certs`.
+pub const MAX_CERTS: usize = 10;
 
 /// Largest record accepted (2^14 plus expansion, RFC 5246 §6.2.3).
 const MAX_RECORD: usize = 16384 + 2048;
@@ -328,6 +334,20 @@ impl Inner {
                 let leaf = length_data::<_, _, nom::error::Error<&[u8]>, _>(be_u24)(body)
                     .and_then(|(_, list)| length_data(be_u24)(list))
                     .map(|(_, der)| der);
+                // every entry, for `tls.certs`
+                if let Ok((_, mut list)) =
+                    length_data::<_, _, nom::error::Error<&[u8]>, _>(be_u24)(body)
+                {
+                    while self.info.certs.len() < MAX_CERTS {
+                        match length_data::<_, _, nom::error::Error<&[u8]>, _>(be_u24)(list) {
+                            Ok((rest, der)) => {
+                                self.info.certs.push(der.to_vec());
+                                list = rest;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                }
                 match leaf.ok().map(x509::parse_certificate) {
                     Some(Ok(cert)) => self.info.cert = Some(cert),
                     _ => {
@@ -413,6 +433,8 @@ mod tests {
         assert_eq!(t.client_alpns, ["h2", "http/1.1"]);
         let c = t.cert.as_ref().unwrap();
         assert_eq!(c.sans, ["srv.example.com"]);
+        assert_eq!(t.certs.len(), 1);
+        assert_eq!(t.certs[0], cert);
         for split in [1, 3, 64, 1000] {
             let ev = run(split, &cert);
             assert_eq!(format!("{ev:?}"), format!("{whole:?}"), "split {split}");

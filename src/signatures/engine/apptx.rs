@@ -50,7 +50,23 @@ pub fn buffer_kind(b: Buffer, flow_dir: Option<FlowDir>) -> Option<(AppKind, boo
         | B::HttpReferer
         | B::HttpProtocol
         | B::HttpRequestLine => (AppKind::Http, false),
-        B::HttpStatCode | B::HttpResponseBody | B::HttpLocation => (AppKind::Http, true),
+        B::HttpStatCode
+        | B::HttpStatMsg
+        | B::HttpResponseLine
+        | B::HttpResponseBody
+        | B::HttpLocation
+        | B::HttpServer => (AppKind::Http, true),
+        B::HttpAccept | B::HttpAcceptEnc | B::HttpAcceptLang => (AppKind::Http, false),
+        B::HttpHeaderNames
+        | B::HttpHeaderRaw
+        | B::HttpContentType
+        | B::HttpContentLen
+        | B::HttpStart
+        | B::HttpConnection => (AppKind::Http, flow_dir == Some(FlowDir::ToClient)),
+        B::Ja3Hash | B::Ja3String | B::Ja4Hash => (AppKind::Tls, false),
+        B::Ja3sHash | B::Ja3sString | B::TlsCertFingerprint | B::TlsCerts => (AppKind::Tls, true),
+        B::SshHassh | B::SshHasshString => (AppKind::Ssh, false),
+        B::SshHasshServer | B::SshHasshServerString => (AppKind::Ssh, true),
         B::FileData => (AppKind::Http, flow_dir != Some(FlowDir::ToServer)),
         B::HttpHeader => (AppKind::Http, flow_dir == Some(FlowDir::ToClient)),
         B::DnsQuery => (AppKind::Dns, false),
@@ -59,6 +75,23 @@ pub fn buffer_kind(b: Buffer, flow_dir: Option<FlowDir>) -> Option<(AppKind, boo
         B::SshProto | B::SshSoftware => (AppKind::Ssh, false),
         _ => return None,
     })
+}
+
+/// True for buffers whose content depends on the side inspected
+/// (request or response headers, bodies): the prefilter scans both.
+pub fn sided(b: Buffer) -> bool {
+    use Buffer as B;
+    matches!(
+        b,
+        B::FileData
+            | B::HttpHeader
+            | B::HttpHeaderNames
+            | B::HttpHeaderRaw
+            | B::HttpContentType
+            | B::HttpContentLen
+            | B::HttpStart
+            | B::HttpConnection
+    )
 }
 
 /// One transaction, borrowed.
@@ -74,10 +107,69 @@ pub enum TxView<'a> {
     Ssh(&'a SshInfo),
 }
 
+/// Calls `f` with bytes composed by `build` in a per-thread scratch
+/// buffer, so composed buffers (`http.header_names`, `http.start`, ...)
+/// do not allocate per transaction once the buffer has grown.
+fn composed(build: impl FnOnce(&mut Vec<u8>), f: &mut dyn FnMut(&[u8])) {
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUF.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut v) => {
+            v.clear();
+            build(&mut v);
+            f(&v);
+        }
+        Err(_) => {
+            let mut v = Vec::new();
+            build(&mut v);
+            f(&v);
+        }
+    });
+}
+
 fn header_value<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a [u8]> {
     h.iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.as_bytes())
+}
+
+fn side_header<'a>(t: &'a HttpTransaction, to_client: bool, name: &str) -> Option<&'a [u8]> {
+    header_value(
+        if to_client {
+            &t.response_headers
+        } else {
+            &t.request_headers
+        },
+        name,
+    )
+}
+
+fn request_line(t: &HttpTransaction, s: &mut Vec<u8>) {
+    s.extend_from_slice(t.method.as_bytes());
+    s.push(b' ');
+    s.extend_from_slice(t.uri_raw.as_bytes());
+    if !t.protocol.is_empty() {
+        s.push(b' ');
+        s.extend_from_slice(t.protocol.as_bytes());
+    }
+}
+
+fn push_u16(s: &mut Vec<u8>, v: u16) {
+    let mut digits = [0u8; 5];
+    let mut n = v;
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        if let Some(d) = digits.get_mut(i) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    s.extend_from_slice(digits.get(i..).unwrap_or_default());
 }
 
 impl<'a> TxView<'a> {
@@ -125,39 +217,130 @@ impl<'a> TxView<'a> {
                     }),
                     B::HttpLocation => t.location.as_deref().map(str::as_bytes),
                     B::HttpStatCode => {
-                        if let Some(s) = t.status {
-                            f(s.to_string().as_bytes());
+                        if let Some(code) = t.status {
+                            composed(|s| push_u16(s, code), f);
                         }
                         None
                     }
                     B::HttpHeader => {
                         // Suricata's http.header: "Name: value\r\n" per
                         // header of the side, without cookies, in order.
-                        let mut s = Vec::new();
                         let hs = if to_client {
                             &t.response_headers
                         } else {
                             &t.request_headers
                         };
-                        for (k, v) in hs {
-                            if k.eq_ignore_ascii_case("cookie")
-                                || k.eq_ignore_ascii_case("set-cookie")
-                            {
-                                continue;
-                            }
-                            s.extend_from_slice(k.as_bytes());
-                            s.extend_from_slice(b": ");
-                            s.extend_from_slice(v.as_bytes());
-                            s.extend_from_slice(b"\r\n");
-                        }
-                        f(&s);
+                        composed(
+                            |s| {
+                                for (k, v) in hs {
+                                    if k.eq_ignore_ascii_case("cookie")
+                                        || k.eq_ignore_ascii_case("set-cookie")
+                                    {
+                                        continue;
+                                    }
+                                    s.extend_from_slice(k.as_bytes());
+                                    s.extend_from_slice(b": ");
+                                    s.extend_from_slice(v.as_bytes());
+                                    s.extend_from_slice(b"\r\n");
+                                }
+                            },
+                            f,
+                        );
                         None
                     }
                     B::HttpRequestLine => {
-                        let s = format!("{} {} {}", t.method, t.uri_raw, t.protocol);
-                        f(s.as_bytes());
+                        composed(|s| request_line(t, s), f);
                         None
                     }
+                    B::HttpHeaderNames => {
+                        // Suricata: "\r\nName1\r\nName2\r\n\r\n".
+                        let hs = if to_client {
+                            &t.response_headers
+                        } else {
+                            &t.request_headers
+                        };
+                        composed(
+                            |s| {
+                                s.extend_from_slice(b"\r\n");
+                                for (k, _) in hs {
+                                    s.extend_from_slice(k.as_bytes());
+                                    s.extend_from_slice(b"\r\n");
+                                }
+                                s.extend_from_slice(b"\r\n");
+                            },
+                            f,
+                        );
+                        None
+                    }
+                    B::HttpHeaderRaw => {
+                        let raw = if to_client {
+                            &t.response_headers_raw
+                        } else {
+                            &t.request_headers_raw
+                        };
+                        composed(
+                            |s| {
+                                s.extend_from_slice(raw);
+                                s.extend_from_slice(b"\r\n\r\n");
+                            },
+                            f,
+                        );
+                        None
+                    }
+                    B::HttpStart => {
+                        // Request (or response) line and headers, ending
+                        // with the empty line.
+                        composed(
+                            |s| {
+                                if to_client {
+                                    s.extend_from_slice(
+                                        t.response_protocol.as_deref().unwrap_or("").as_bytes(),
+                                    );
+                                    if let Some(code) = t.status {
+                                        s.push(b' ');
+                                        push_u16(s, code);
+                                    }
+                                    s.extend_from_slice(b"\r\n");
+                                    s.extend_from_slice(&t.response_headers_raw);
+                                } else {
+                                    request_line(t, s);
+                                    s.extend_from_slice(b"\r\n");
+                                    s.extend_from_slice(&t.request_headers_raw);
+                                }
+                                s.extend_from_slice(b"\r\n\r\n");
+                            },
+                            f,
+                        );
+                        None
+                    }
+                    // The whole header value, as Suricata's buffer.
+                    B::HttpContentType => side_header(t, to_client, "content-type"),
+                    B::HttpStatMsg => t.status_msg.as_deref().map(str::as_bytes),
+                    B::HttpResponseLine => {
+                        composed(
+                            |s| {
+                                s.extend_from_slice(
+                                    t.response_protocol.as_deref().unwrap_or("").as_bytes(),
+                                );
+                                if let Some(code) = t.status {
+                                    s.push(b' ');
+                                    push_u16(s, code);
+                                }
+                                if let Some(m) = &t.status_msg {
+                                    s.push(b' ');
+                                    s.extend_from_slice(m.as_bytes());
+                                }
+                            },
+                            f,
+                        );
+                        None
+                    }
+                    B::HttpContentLen => side_header(t, to_client, "content-length"),
+                    B::HttpConnection => side_header(t, to_client, "connection"),
+                    B::HttpAccept => header_value(&t.request_headers, "accept"),
+                    B::HttpAcceptEnc => header_value(&t.request_headers, "accept-encoding"),
+                    B::HttpAcceptLang => header_value(&t.request_headers, "accept-language"),
+                    B::HttpServer => header_value(&t.response_headers, "server"),
                     _ => None,
                 };
                 if let Some(v) = v {
@@ -173,11 +356,24 @@ impl<'a> TxView<'a> {
                 }
             }
             Self::Tls(t) => {
+                if b == B::TlsCerts {
+                    // One buffer per certificate of the chain.
+                    for der in &t.certs {
+                        f(der);
+                    }
+                    return;
+                }
                 let v = match b {
                     B::TlsSni => t.sni.as_deref(),
                     B::TlsCertSubject => t.cert.as_ref().map(|c| c.subject.as_str()),
                     B::TlsCertIssuer => t.cert.as_ref().map(|c| c.issuer.as_str()),
                     B::TlsCertSerial => t.cert.as_ref().map(|c| c.serial.as_str()),
+                    B::TlsCertFingerprint => t.cert.as_ref().map(|c| c.fingerprint.as_str()),
+                    B::Ja3Hash => t.ja3.as_ref().map(|j| j.hash.as_str()),
+                    B::Ja3String => t.ja3.as_ref().map(|j| j.string.as_str()),
+                    B::Ja3sHash => t.ja3s.as_ref().map(|j| j.hash.as_str()),
+                    B::Ja3sString => t.ja3s.as_ref().map(|j| j.string.as_str()),
+                    B::Ja4Hash => t.ja4.as_deref(),
                     _ => None,
                 };
                 if let Some(v) = v {
@@ -191,6 +387,19 @@ impl<'a> TxView<'a> {
                         B::SshSoftware => f(side.software_version.as_bytes()),
                         _ => {}
                     }
+                }
+                let hassh = |side: &'a Option<crate::applayer::ssh::SshSide>| {
+                    side.as_ref().and_then(|s| s.hassh.as_ref())
+                };
+                let v = match b {
+                    B::SshHassh => hassh(&t.client).map(|h| h.1.as_str()),
+                    B::SshHasshString => hassh(&t.client).map(|h| h.0.as_str()),
+                    B::SshHasshServer => hassh(&t.server).map(|h| h.1.as_str()),
+                    B::SshHasshServerString => hassh(&t.server).map(|h| h.0.as_str()),
+                    _ => None,
+                };
+                if let Some(v) = v {
+                    f(v.as_bytes());
                 }
             }
         }

@@ -12,13 +12,17 @@
 //!        ──threshold / detection_filter, pass──> alerts
 //! ```
 //!
-//! Rules the engine cannot evaluate (keywords parsed but not implemented
-//! here, such as `byte_extract` or transforms) are listed in
-//! [`Ruleset::unsupported`] with the reason, never silently dropped.
+//! Rules the engine cannot evaluate are rejected by the loader
+//! ([`support::check`]); anything else found at compile time (a pcre that
+//! does not compile) is listed in [`Ruleset::unsupported`] with the reason,
+//! never silently dropped. TCP payload rules also inspect the reassembled
+//! stream ([`stream`]).
 
 pub mod apptx;
 pub mod inspect;
 pub mod state;
+pub mod stream;
+pub mod support;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -26,18 +30,16 @@ use std::sync::Arc;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 use self::apptx::{AppKind, TxView};
-use self::inspect::{inspect, Step};
+use self::inspect::{InspectScratch, Program};
 use self::state::{
-    detection_filter_step, threshold_step, Counter, DetectState, FlowDetect, TrackKey,
+    detection_filter_step, threshold_step, Counter, DetectState, FlowDetect, TrackKey, VarOps,
     MAX_FLOW_THRESHOLDS,
 };
 use super::buffer::Buffer;
 use super::classification::Classification;
 use super::header::{Action, Direction, Proto};
 use super::loader::LoadResult;
-use super::rule::{
-    FlagsMode, FlowDir, FlowState, FlowbitCmd, Match, Num, PacketMatch, Rule, UintCmp,
-};
+use super::rule::{FlagsMode, FlowDir, FlowState, FlowbitCmd, PacketMatch, Rule, UintCmp};
 use crate::time::Timestamp;
 
 /// A rule as the engine runs it.
@@ -45,10 +47,14 @@ use crate::time::Timestamp;
 pub struct EngineRule {
     /// The compiled rule.
     pub rule: Rule,
-    /// Per-buffer steps, pcre compiled.
-    lists: Vec<(Buffer, Vec<Step>)>,
+    /// Per-buffer programs (transforms, steps, pcre compiled).
+    lists: Vec<(Buffer, Program)>,
     /// Flowbits with interned ids.
     flowbits: Vec<(FlowbitCmd, Vec<u16>, bool)>,
+    /// xbits and flowints with interned ids.
+    vars: VarOps,
+    /// How the rule takes part in stream inspection.
+    stream: stream::StreamUse,
     /// The application whose transactions the rule inspects (None: packets).
     app: Option<AppKind>,
     /// App rule inspects the response side (header matched server → client).
@@ -347,6 +353,8 @@ pub struct Ruleset {
     /// Rules rejected by the loader.
     pub rejected: usize,
     uses_bodies: bool,
+    /// What stream inspection needs to know of the rules.
+    stream: stream::StreamInfo,
 }
 
 /// A packet as the engine sees it.
@@ -386,6 +394,9 @@ pub struct PacketView<'a> {
     pub l4_valid: bool,
     /// Packet time.
     pub ts: Timestamp,
+    /// TCP: bytes each side sent so far (client, server), as
+    /// `stream_size` compares them (SYN counted).
+    pub stream_sizes: Option<(u64, u64)>,
 }
 
 /// A matching rule that alerts.
@@ -401,6 +412,10 @@ pub struct Scratch {
     cand: Vec<u32>,
     /// One bit per rule: already a candidate.
     seen: Vec<u64>,
+    /// Transform and base64 output of the inspections.
+    ins: InspectScratch,
+    /// Stream data of the current packet (see [`stream`]).
+    pub stream: stream::StreamScratch,
 }
 
 impl Scratch {
@@ -457,98 +472,15 @@ fn flowbit_rank(r: &Rule) -> u8 {
     }
 }
 
-fn app_name(p: super::header::AppProto) -> &'static str {
+pub(crate) fn app_name(p: super::header::AppProto) -> &'static str {
     match p.as_str() {
         "http1" => "http",
         s => s,
     }
 }
 
-/// Checks what the engine cannot evaluate; Ok(app kind of the rule).
-fn support(r: &Rule) -> Result<(Option<AppKind>, bool), String> {
-    if !r.xbits.is_empty() {
-        return Err("xbits is not evaluated by the engine".into());
-    }
-    if !r.flowints.is_empty() {
-        return Err("flowint is not evaluated by the engine".into());
-    }
-    let mut app: Option<AppKind> = None;
-    let mut to_client = false;
-    for l in &r.lists {
-        if !l.transforms.is_empty() {
-            return Err(format!(
-                "transforms on {} are not supported",
-                l.buffer.name()
-            ));
-        }
-        for m in &l.matches {
-            let var = |n: &Num| matches!(n, Num::Var(_));
-            match m {
-                Match::ByteExtract(_) => return Err("byte_extract is not supported".into()),
-                Match::Base64Decode(_) => return Err("base64_decode is not supported".into()),
-                Match::Content(c)
-                    if [&c.offset, &c.depth, &c.distance, &c.within]
-                        .iter()
-                        .any(|o| o.as_ref().is_some_and(var)) =>
-                {
-                    return Err("byte_extract variables are not supported".into())
-                }
-                _ => {}
-            }
-        }
-        if l.buffer == Buffer::Payload {
-            continue;
-        }
-        let (k, tc) = apptx::buffer_kind(l.buffer, r.flow.dir)
-            .ok_or_else(|| format!("buffer {} is not inspected by the engine", l.buffer.name()))?;
-        if app.is_some_and(|a| a != k) {
-            return Err("buffers of two application protocols".into());
-        }
-        app = Some(k);
-        to_client |= tc;
-    }
-    // Payload content next to application buffers is inspected on the
-    // datagram that carried the transaction (UDP); on TCP such a rule
-    // never matches (no stream inspection yet).
-    for p in &r.packet {
-        let ok = match p {
-            PacketMatch::Urilen { .. } => app == Some(AppKind::Http),
-            PacketMatch::AppLayerProtocol { .. } => true,
-            PacketMatch::StreamSize { .. }
-            | PacketMatch::FragBits { .. }
-            | PacketMatch::IpOpts(_)
-            | PacketMatch::TlsVersion(_)
-            | PacketMatch::SslVersion { .. }
-            | PacketMatch::AppLayerEvent { .. } => false,
-            _ => app.is_none(),
-        };
-        if !ok {
-            return Err(format!("packet keyword {p:?} is not supported here"));
-        }
-    }
-    if let Proto::App(p) = r.proto {
-        if let Some(k) = app {
-            if !k.matches_name(app_name(p)) {
-                return Err("header protocol and buffers disagree".into());
-            }
-        }
-    }
-    Ok((app, to_client))
-}
-
 fn fast_pattern(r: &Rule) -> Option<(Buffer, Vec<u8>)> {
-    let (list, c) = r.fast_pattern_content()?;
-    if c.negated {
-        return None;
-    }
-    let p = match c.fast_pattern_chop {
-        Some((off, len)) => c
-            .pattern
-            .get(usize::from(off)..usize::from(off) + usize::from(len))?
-            .to_vec(),
-        None => c.pattern.to_vec(),
-    };
-    Some((list.buffer, p))
+    support::prefilter_pattern(r)
 }
 
 fn compile_pcre(p: &super::rule::Pcre) -> Result<pcre2::bytes::Regex, String> {
@@ -586,6 +518,7 @@ impl Ruleset {
             ..Ruleset::default()
         };
         let mut bit_names: Vec<Box<str>> = Vec::new();
+        let mut var_names = state::Names::default();
         let mut order: Vec<&Rule> = load.rules.iter().collect();
         order.sort_by_key(|r| (action_rank(r.action), flowbit_rank(r), r.priority));
         for r in order {
@@ -595,36 +528,24 @@ impl Ruleset {
                 sid: r.sid,
                 reason,
             };
-            let (app, to_client) = match support(r) {
+            let (app, to_client) = match support::check(r) {
                 Ok(v) => v,
+                Err(e) => {
+                    rs.unsupported.push(unsupported(e.to_string()));
+                    continue;
+                }
+            };
+            let lists = match inspect::build_programs(&r.lists, compile_pcre) {
+                Ok(l) => l,
                 Err(e) => {
                     rs.unsupported.push(unsupported(e));
                     continue;
                 }
             };
-            let mut lists = Vec::with_capacity(r.lists.len());
-            let mut bad = None;
-            for l in &r.lists {
-                let mut steps = Vec::with_capacity(l.matches.len());
-                for m in &l.matches {
-                    let re = match m {
-                        Match::Pcre(p) => match compile_pcre(p) {
-                            Ok(re) => Some(re),
-                            Err(e) => {
-                                bad = Some(e);
-                                None
-                            }
-                        },
-                        _ => None,
-                    };
-                    steps.push(Step { m: m.clone(), re });
-                }
-                lists.push((l.buffer, steps));
-            }
-            if let Some(e) = bad {
-                rs.unsupported.push(unsupported(e));
-                continue;
-            }
+            let vars = VarOps::new(r, &mut var_names);
+            let stream = stream::StreamUse::of(r, app);
+            rs.stream
+                .add(stream, fast_pattern(r).map_or(0, |(_, p)| p.len()));
             let mut flowbits = Vec::new();
             for f in &r.flowbits {
                 let mut ids = Vec::with_capacity(f.names.len());
@@ -716,6 +637,8 @@ impl Ruleset {
                 rule: r.clone(),
                 lists,
                 flowbits,
+                vars,
+                stream,
                 app,
                 to_client,
                 need_app_proto,
@@ -761,6 +684,13 @@ impl Ruleset {
         &self.unsupported
     }
 
+    /// True when some rule inspects the reassembled TCP stream: the
+    /// pipeline then collects each packet's stream data into
+    /// [`Scratch::stream`] and calls [`Ruleset::match_stream`].
+    pub fn inspects_stream(&self) -> bool {
+        self.stream.any
+    }
+
     /// True when some rule reads HTTP bodies (they must be decompressed).
     pub fn uses_bodies(&self) -> bool {
         self.uses_bodies
@@ -800,11 +730,17 @@ impl Ruleset {
             let Some(r) = self.rules.get(i as usize) else {
                 continue;
             };
-            if !packet_header(r, p) || !self.packet_checks(r, p) || !flowbits_ok(r, flow) {
+            if !r.stream.on_packet()
+                || !packet_header(r, p)
+                || !self.packet_checks(r, p)
+                || !flowbits_ok(r, flow)
+                || !r.vars.check(flow, st, p.src, p.dst, p.ts)
+            {
                 continue;
             }
-            let ok = r.lists.iter().all(|(b, steps)| match b {
-                Buffer::Payload => inspect(steps, p.payload),
+            let ins = &mut scratch.ins;
+            let ok = r.lists.iter().all(|(b, prog)| match b {
+                Buffer::Payload => prog.run(p.payload, ins),
                 _ => false,
             });
             if !ok {
@@ -847,6 +783,9 @@ impl Ruleset {
                 }
                 Some(b) => {
                     tx.each(*b, true, &mut |buf| pf.candidates(buf, None, scratch));
+                    if apptx::sided(*b) {
+                        tx.each(*b, false, &mut |buf| pf.candidates(buf, None, scratch));
+                    }
                 }
             }
         }
@@ -871,16 +810,17 @@ impl Ruleset {
             if r.rule.flow.state == Some(FlowState::NotEstablished) {
                 continue;
             }
-            if !flowbits_ok(r, flow) {
+            if !flowbits_ok(r, flow) || !r.vars.check(flow, st, src.0, dst.0, ts) {
                 continue;
             }
-            let ok = r.lists.iter().all(|(b, steps)| {
+            let ins = &mut scratch.ins;
+            let ok = r.lists.iter().all(|(b, prog)| {
                 if *b == Buffer::Payload {
-                    return datagram.is_some_and(|d| inspect(steps, d));
+                    return datagram.is_some_and(|d| prog.run(d, ins));
                 }
                 let mut m = false;
                 tx.each(*b, r.to_client, &mut |buf| {
-                    if !m && inspect(steps, buf) {
+                    if !m && prog.run(buf, ins) {
                         m = true;
                     }
                 });
@@ -911,6 +851,7 @@ impl Ruleset {
         hits: &mut Vec<Hit>,
     ) {
         apply_flowbits(r, flow);
+        r.vars.apply(flow, st, src, dst, ts);
         if r.rule.noalert {
             return;
         }
@@ -1105,6 +1046,7 @@ fn packet_check(m: &PacketMatch, p: &PacketView<'_>) -> bool {
             let is = p.app_proto.is_some_and(|a| a.eq_ignore_ascii_case(name));
             is != *negated
         }
+        PacketMatch::StreamSize { side, cmp } => stream::stream_size(*side, *cmp, p),
         _ => false,
     }
 }

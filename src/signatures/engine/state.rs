@@ -6,7 +6,10 @@ use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
 
-use crate::signatures::rule::{DetectionFilter, Threshold, ThresholdKind, Track, UniqueOn};
+use crate::signatures::rule::{
+    DetectionFilter, FlowbitCmd, FlowintOp, Num, Rule, Threshold, ThresholdKind, Track, UniqueOn,
+    XbitTrack,
+};
 use crate::time::Timestamp;
 
 /// Most flowbits one flow holds.
@@ -27,6 +30,11 @@ pub struct FlowDetect {
     pub thresholds: Vec<(u32, Counter)>,
     /// Flowbits or counters not kept because a cap was hit.
     pub cap_hits: u32,
+    /// `flowint` counters: (interned name, value).
+    pub ints: Vec<(u16, u64)>,
+    /// Last bytes of each direction's reassembled stream ([to server, to
+    /// client]), for stream inspection across segments.
+    pub tails: [Vec<u8>; 2],
 }
 
 impl FlowDetect {
@@ -105,6 +113,224 @@ pub struct DetectState {
     pub table: FxHashMap<(u32, bool, TrackKey), Counter>,
     /// Entries not created because the table was full.
     pub cap_hits: u64,
+    /// `xbits` set: (bit, host or host pair) → expiry (seconds).
+    pub xbits: FxHashMap<(u16, TrackKey), i64>,
+    /// `xbits` not set because the table was full of live bits.
+    pub xbit_cap_hits: u64,
+}
+
+/// Most `xbits` one worker holds.
+pub const MAX_XBITS: usize = 65_536;
+/// Most `flowint` counters one flow holds.
+pub const MAX_FLOWINTS: usize = 64;
+/// Expiry of an `xbits` bit set without `expire` (Suricata's default).
+pub const XBIT_DEFAULT_EXPIRE: u32 = 30;
+
+/// Interned names of xbits and flowints, shared by the rules of a ruleset.
+#[derive(Debug, Default)]
+pub struct Names {
+    xbits: Vec<Box<str>>,
+    ints: Vec<Box<str>>,
+}
+
+fn intern(v: &mut Vec<Box<str>>, name: &str) -> u16 {
+    let i = match v.iter().position(|x| &**x == name) {
+        Some(i) => i,
+        None => {
+            v.push(name.into());
+            v.len() - 1
+        }
+    };
+    u16::try_from(i).unwrap_or(u16::MAX)
+}
+
+/// A flowint operand: a number or another counter.
+#[derive(Debug, Clone, Copy)]
+enum IntArg {
+    Lit(u64),
+    Var(u16),
+}
+
+/// A rule's `xbits` and `flowint` keywords with interned names.
+#[derive(Debug, Default)]
+pub struct VarOps {
+    xbits: Vec<(FlowbitCmd, u16, XbitTrack, u32)>,
+    ints: Vec<(u16, FlowintOp, Option<IntArg>)>,
+}
+
+/// The key of an xbit for a packet from `src` to `dst`: hosts for
+/// `ip_src` / `ip_dst` (so a bit set on a source is seen when that host
+/// is a destination), the unordered pair for `ip_pair`.
+fn xbit_key(track: XbitTrack, src: IpAddr, dst: IpAddr) -> TrackKey {
+    match track {
+        XbitTrack::IpSrc | XbitTrack::Tx => TrackKey::Addr(src),
+        XbitTrack::IpDst => TrackKey::Addr(dst),
+        XbitTrack::IpPair => {
+            if src <= dst {
+                TrackKey::Pair(src, dst)
+            } else {
+                TrackKey::Pair(dst, src)
+            }
+        }
+    }
+}
+
+impl VarOps {
+    /// Interns the names of `r`'s xbits and flowints.
+    pub fn new(r: &Rule, names: &mut Names) -> Self {
+        let xbits = r
+            .xbits
+            .iter()
+            .map(|x| (x.cmd, intern(&mut names.xbits, &x.name), x.track, x.expire))
+            .collect();
+        let ints = r
+            .flowints
+            .iter()
+            .map(|f| {
+                let arg = f.value.as_ref().map(|v| match v {
+                    Num::Lit(n) => IntArg::Lit(u64::try_from(*n).unwrap_or(0)),
+                    Num::Var(name) => IntArg::Var(intern(&mut names.ints, name)),
+                });
+                (intern(&mut names.ints, &f.name), f.op, arg)
+            })
+            .collect();
+        VarOps { xbits, ints }
+    }
+
+    /// True when the rule has neither xbits nor flowints.
+    pub fn is_empty(&self) -> bool {
+        self.xbits.is_empty() && self.ints.is_empty()
+    }
+
+    /// The read conditions (`isset`, `isnotset`, flowint comparisons) hold.
+    pub fn check(
+        &self,
+        flow: &Option<Box<FlowDetect>>,
+        st: &DetectState,
+        src: IpAddr,
+        dst: IpAddr,
+        ts: Timestamp,
+    ) -> bool {
+        let now = ts.secs();
+        for &(cmd, bit, track, _) in &self.xbits {
+            let live = st
+                .xbits
+                .get(&(bit, xbit_key(track, src, dst)))
+                .is_some_and(|&exp| exp > now);
+            match cmd {
+                FlowbitCmd::IsSet if !live => return false,
+                FlowbitCmd::IsNotSet if live => return false,
+                _ => {}
+            }
+        }
+        let get = |id: u16| {
+            flow.as_ref()
+                .and_then(|f| f.ints.iter().find(|(k, _)| *k == id).map(|&(_, v)| v))
+        };
+        for &(id, op, arg) in &self.ints {
+            let v = get(id);
+            let want = match arg {
+                Some(IntArg::Lit(n)) => Some(n),
+                Some(IntArg::Var(o)) => get(o),
+                None => None,
+            };
+            let ok = match op {
+                FlowintOp::IsSet => v.is_some(),
+                FlowintOp::NotSet => v.is_none(),
+                FlowintOp::Set | FlowintOp::Add | FlowintOp::Sub => {
+                    // A counter operand must exist to modify by it.
+                    !matches!(arg, Some(IntArg::Var(_))) || want.is_some()
+                }
+                _ => match (v, want) {
+                    (Some(v), Some(w)) => match op {
+                        FlowintOp::Eq => v == w,
+                        FlowintOp::Ne => v != w,
+                        FlowintOp::Lt => v < w,
+                        FlowintOp::Le => v <= w,
+                        FlowintOp::Gt => v > w,
+                        _ => v >= w,
+                    },
+                    _ => false,
+                },
+            };
+            if !ok {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Applies the writes (xbits set/unset/toggle, flowint =, +, -) of a
+    /// matching rule.
+    pub fn apply(
+        &self,
+        flow: &mut Option<Box<FlowDetect>>,
+        st: &mut DetectState,
+        src: IpAddr,
+        dst: IpAddr,
+        ts: Timestamp,
+    ) {
+        let now = ts.secs();
+        for &(cmd, bit, track, expire) in &self.xbits {
+            let key = (bit, xbit_key(track, src, dst));
+            let live = st.xbits.get(&key).is_some_and(|&exp| exp > now);
+            let set = match cmd {
+                FlowbitCmd::Set => true,
+                FlowbitCmd::Toggle => !live,
+                FlowbitCmd::Unset => false,
+                _ => continue,
+            };
+            if !set {
+                st.xbits.remove(&key);
+                continue;
+            }
+            if st.xbits.len() >= MAX_XBITS && !st.xbits.contains_key(&key) {
+                st.xbits.retain(|_, exp| *exp > now);
+                if st.xbits.len() >= MAX_XBITS {
+                    st.xbit_cap_hits += 1;
+                    continue;
+                }
+            }
+            let e = if expire == 0 {
+                XBIT_DEFAULT_EXPIRE
+            } else {
+                expire
+            };
+            st.xbits.insert(key, now.saturating_add(i64::from(e)));
+        }
+        for &(id, op, arg) in &self.ints {
+            if !matches!(op, FlowintOp::Set | FlowintOp::Add | FlowintOp::Sub) {
+                continue;
+            }
+            let fd = flow.get_or_insert_with(Box::default);
+            let operand = match arg {
+                Some(IntArg::Lit(n)) => n,
+                Some(IntArg::Var(o)) => match fd.ints.iter().find(|(k, _)| *k == o) {
+                    Some(&(_, v)) => v,
+                    None => continue,
+                },
+                None => continue,
+            };
+            let slot = match fd.ints.iter().position(|(k, _)| *k == id) {
+                Some(i) => fd.ints.get_mut(i).map(|(_, v)| v),
+                None if fd.ints.len() < MAX_FLOWINTS => {
+                    fd.ints.push((id, 0));
+                    fd.ints.last_mut().map(|(_, v)| v)
+                }
+                None => {
+                    fd.cap_hits = fd.cap_hits.saturating_add(1);
+                    None
+                }
+            };
+            if let Some(v) = slot {
+                *v = match op {
+                    FlowintOp::Set => operand,
+                    FlowintOp::Add => v.saturating_add(operand),
+                    _ => v.saturating_sub(operand),
+                };
+            }
+        }
+    }
 }
 
 impl DetectState {
@@ -298,6 +524,64 @@ mod tests {
             .map(|(i, &p)| detection_filter_step(&mut c, i == 0, &f, ts, (1, p)))
             .collect();
         assert_eq!(r, [false, false, false, false, true]);
+    }
+
+    fn rule(opts: &str) -> Rule {
+        let vars = crate::signatures::Vars::suricata_defaults().resolve();
+        let classes = crate::signatures::Classification::suricata_default();
+        let text = format!("alert ip any any -> any any (msg:\"x\"; {opts} sid:1;)");
+        let load = crate::signatures::load_rules_str(&text, "t", &vars, &classes);
+        load.rules.into_iter().next().expect("rule compiles")
+    }
+
+    #[test]
+    fn xbits_track_hosts_and_expire() {
+        let mut names = Names::default();
+        let set = VarOps::new(&rule("xbits:set,b,track ip_src,expire 10;"), &mut names);
+        let isset = VarOps::new(&rule("xbits:isset,b,track ip_dst;"), &mut names);
+        let notset = VarOps::new(&rule("xbits:isnotset,b,track ip_src;"), &mut names);
+        let unset = VarOps::new(&rule("xbits:unset,b,track ip_src;"), &mut names);
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let t0 = Timestamp::from_secs_micros(100, 0);
+        let (mut st, mut f) = (DetectState::default(), None);
+        assert!(!isset.check(&f, &st, b, a, t0));
+        set.apply(&mut f, &mut st, a, b, t0);
+        // Set on A as source, seen with A as destination.
+        assert!(isset.check(&f, &st, b, a, t0));
+        assert!(!isset.check(&f, &st, a, b, t0));
+        assert!(!notset.check(&f, &st, a, b, t0));
+        // Expired after 10 s.
+        let t1 = Timestamp::from_secs_micros(111, 0);
+        assert!(!isset.check(&f, &st, b, a, t1));
+        set.apply(&mut f, &mut st, a, b, t1);
+        unset.apply(&mut f, &mut st, a, b, t1);
+        assert!(notset.check(&f, &st, a, b, t1));
+        let pair = VarOps::new(&rule("xbits:set,p,track ip_pair;"), &mut names);
+        let pair_is = VarOps::new(&rule("xbits:isset,p,track ip_pair;"), &mut names);
+        pair.apply(&mut f, &mut st, a, b, t0);
+        assert!(pair_is.check(&f, &st, b, a, t0));
+        assert!(!pair_is.check(&f, &st, a, a, t0));
+    }
+
+    #[test]
+    fn flowint_counts() {
+        let mut names = Names::default();
+        let add = VarOps::new(&rule("flowint:n,+,2;"), &mut names);
+        let gt = VarOps::new(&rule("flowint:n,>,3;"), &mut names);
+        let unset = VarOps::new(&rule("flowint:n,notset;"), &mut names);
+        let copy = VarOps::new(&rule("flowint:m,=,n;"), &mut names);
+        let eq = VarOps::new(&rule("flowint:m,==,4;"), &mut names);
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let t = Timestamp::from_secs_micros(1, 0);
+        let (mut st, mut f) = (DetectState::default(), None);
+        assert!(unset.check(&f, &st, a, b, t));
+        assert!(!gt.check(&f, &st, a, b, t));
+        assert!(!copy.check(&f, &st, a, b, t));
+        add.apply(&mut f, &mut st, a, b, t);
+        add.apply(&mut f, &mut st, a, b, t);
+        assert!(gt.check(&f, &st, a, b, t) && !unset.check(&f, &st, a, b, t));
+        copy.apply(&mut f, &mut st, a, b, t);
+        assert!(eq.check(&f, &st, a, b, t));
     }
 
     #[test]
