@@ -573,8 +573,10 @@ mod tests {
         );
         m.update_listeners(&[ListenerCounters::default()]);
         m.set_rules("signature", 1, 0);
-        let mut s = WorkerStats::default();
-        s.flows_ended = [1, 1, 1];
+        let s = WorkerStats {
+            flows_ended: [1, 1, 1],
+            ..WorkerStats::default()
+        };
         m.update_workers(&s, 1);
         let mut known: Vec<String> = m
             .registry()
