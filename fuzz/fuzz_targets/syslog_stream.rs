@@ -14,11 +14,26 @@ use zoneguard::syslog::framing::FrameDecoder;
 use zoneguard::syslog::ParseOptions;
 
 const RULES: &[(&str, &str)] = &[
-    ("accounts.yml", include_str!("../../rules/sigma/accounts.yml")),
-    ("firewall.yml", include_str!("../../rules/sigma/firewall.yml")),
-    ("log_tampering.yml", include_str!("../../rules/sigma/log_tampering.yml")),
-    ("services.yml", include_str!("../../rules/sigma/services.yml")),
-    ("ssh_bruteforce.yml", include_str!("../../rules/sigma/ssh_bruteforce.yml")),
+    (
+        "accounts.yml",
+        include_str!("../../rules/sigma/accounts.yml"),
+    ),
+    (
+        "firewall.yml",
+        include_str!("../../rules/sigma/firewall.yml"),
+    ),
+    (
+        "log_tampering.yml",
+        include_str!("../../rules/sigma/log_tampering.yml"),
+    ),
+    (
+        "services.yml",
+        include_str!("../../rules/sigma/services.yml"),
+    ),
+    (
+        "ssh_bruteforce.yml",
+        include_str!("../../rules/sigma/ssh_bruteforce.yml"),
+    ),
     (
         "ssh_login_after_failures.yml",
         include_str!("../../rules/sigma/ssh_login_after_failures.yml"),
@@ -31,7 +46,8 @@ fn rules() -> RuleSet {
     static SET: std::sync::OnceLock<RuleSet> = std::sync::OnceLock::new();
     SET.get_or_init(|| {
         let mut opts = LoadOptions::default();
-        opts.placeholders.insert("admins".into(), vec!["ops".into()]);
+        opts.placeholders
+            .insert("admins".into(), vec!["ops".into()]);
         let mut set = RuleSet::new();
         for (name, text) in RULES {
             set.load_str(text, name, &opts);
