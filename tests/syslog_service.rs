@@ -313,3 +313,30 @@ fn a_huge_line_and_junk_leave_the_listener_serving() {
     assert_eq!(c.connections, 2);
     rt.block_on(r.svc.shutdown());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starts_and_shuts_down_from_inside_the_runtime() {
+    let cfg = config(&[ListenerProtocol::Udp, ListenerProtocol::Tcp]);
+    let rules = Arc::new(load_rules(&cfg).expect("rules"));
+    let eve = Arc::new(EveWriter::from_writer(
+        Box::new(std::io::sink()),
+        EventTypes::all(),
+    ));
+    let (tx, _rx) = crossbeam_channel::bounded(8);
+    let svc = LogService::start(&tokio::runtime::Handle::current(), &cfg, rules, tx, eve)
+        .expect("starts inside the runtime");
+    let to = addr(&svc, "l1");
+    let mut s = tokio::net::TcpStream::connect(to).await.expect("connect");
+    tokio::io::AsyncWriteExt::write_all(&mut s, b"<13>1 - h a - - - one\n")
+        .await
+        .expect("send");
+    drop(s);
+    let t = Instant::now();
+    while counters(&svc, "l1").parsed < 1 {
+        assert!(t.elapsed() < LIMIT, "timed out");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::timeout(LIMIT, svc.shutdown())
+        .await
+        .expect("shutdown ends");
+}

@@ -217,10 +217,10 @@ pub fn load_rules(cfg: &Config) -> Result<RuleSet, LoadIoError> {
 
 impl LogService {
     /// Binds every listener of `cfg.syslog`, starts `cfg.syslog.workers`
-    /// worker threads and begins receiving. Must not be called from a
-    /// thread that is running `rt` (it does not block on it, but binds
-    /// inside its context). Alerts go to `alerts` (never blocking: a full
-    /// channel drops and counts) and to `eve`.
+    /// worker threads and begins receiving. Binds synchronously inside
+    /// `rt`'s context and never blocks on it, so it may be called from
+    /// inside or outside the runtime. Alerts go to `alerts` (never
+    /// blocking: a full channel drops and counts) and to `eve`.
     pub fn start(
         rt: &tokio::runtime::Handle,
         cfg: &Config,
