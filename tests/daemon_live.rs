@@ -260,6 +260,36 @@ fn daemon_end_to_end_over_veth() {
         });
         assert!(found, "planted {} ({}) not alerted", ev["id"], ev["kind"]);
     }
+    // the cross-flow detectors and shipped rules run in the daemon too; the
+    // replay rate (4 000 packets/s) changes the planted events' timing, so
+    // rate-based kinds are reported, and the rate-independent ones asserted
+    let mut missing = Vec::new();
+    for ev in truth.iter().filter(|e| {
+        [
+            "port_scan",
+            "web_attack",
+            "ssh_bruteforce",
+            "syn_flood",
+            "icmp_flood",
+            "dns_tunnel",
+        ]
+        .contains(&e["kind"].as_str().unwrap_or(""))
+    }) {
+        let found = alerts.iter().any(|a| {
+            a["alert"]["metadata"]["taxonomy"][0] == ev["category"]
+                && (a["src_ip"] == ev["src"] || a["dest_ip"] == ev["src"])
+        });
+        if !found {
+            missing.push(format!("{} ({})", ev["id"], ev["kind"]));
+        }
+    }
+    eprintln!("detector events not alerted at this replay rate: {missing:?}");
+    assert!(
+        !missing
+            .iter()
+            .any(|m| m.contains("port_scan") || m.contains("web_attack")),
+        "scans and web attacks are found whatever the rate: {missing:?}"
+    );
     assert!(
         alerts
             .iter()

@@ -16,6 +16,7 @@ use super::workers::ToConsumer;
 use super::Shared;
 use crate::alert::{Alert, AlertAddrs, PolicyKind};
 use crate::decode::Mac;
+use crate::detect::CrossFlow;
 use crate::incident::{Manager, Summary};
 use crate::output::EveBuf;
 use crate::pipeline::rogue::RogueCandidate;
@@ -46,6 +47,8 @@ pub fn run(
     stats: &ConsumerStats,
 ) -> Summary {
     let mut seen_gen = shared.generation.load(Ordering::Acquire);
+    let mut cross = cross_flow(shared);
+    let mut found: Vec<Alert> = Vec::new();
     let mut rogue_seen: FxHashSet<(Mac, Option<IpAddr>, i64)> = FxHashSet::default();
     let mut workers_open = true;
     let mut singles_open = true;
@@ -69,6 +72,15 @@ pub fn run(
                 Ok(ToConsumer::Rogue(cands)) => {
                     handled += rogue(shared, &mut mgr, &mut rogue_seen, cands, stats);
                 }
+                Ok(ToConsumer::Observations(batch)) => {
+                    if let Some(cf) = cross.as_mut() {
+                        for o in &batch {
+                            cf.observe(o, &mut found);
+                            cf.advance(o.ts, &mut found);
+                        }
+                        handled += emit(shared, &mut mgr, &mut found);
+                    }
+                }
                 Err(_) => workers_open = false,
             },
             recv(srx) -> m => match m {
@@ -85,6 +97,8 @@ pub fn run(
         if g != seen_gen {
             seen_gen = g;
             mgr.set_policy(Arc::new(shared.snapshot.load().engine.policy.clone()));
+            // new thresholds or zones: the detectors start afresh
+            cross = cross_flow(shared);
         }
         if handled > 0 {
             stats.alerts.fetch_add(handled as u64, Ordering::Relaxed);
@@ -106,6 +120,31 @@ pub fn run(
             .set_queue("alerts", from_workers.len() + singles.len(), 0);
     }
     mgr.finish()
+}
+
+/// The cross-flow detectors of the running snapshot (None: off).
+fn cross_flow(shared: &Shared) -> Option<CrossFlow> {
+    let snap = shared.snapshot.load();
+    let engine = &snap.engine;
+    engine
+        .detect
+        .as_ref()
+        .map(|c| CrossFlow::new(c, Arc::new(engine.policy.clone())))
+}
+
+/// Writes, counts and correlates the detectors' alerts.
+fn emit(shared: &Shared, mgr: &mut Manager, found: &mut Vec<Alert>) -> usize {
+    if found.is_empty() {
+        return 0;
+    }
+    let mut buf = EveBuf::new(&shared.eve, shared.snapshot.load().engine.tz);
+    let n = found.len();
+    for a in found.drain(..) {
+        buf.alert(&a);
+        shared.metrics.count_alert(&a);
+        mgr.on_alert(&a);
+    }
+    n
 }
 
 fn rogue(

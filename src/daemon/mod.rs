@@ -542,6 +542,11 @@ fn refresh_metrics(shared: &Shared, slots: &[Arc<workers::WorkerSlot>]) {
         .map(|s| s.alerts_dropped.load(Ordering::Relaxed))
         .sum();
     shared.metrics.set_queue("worker_alerts", 0, dropped);
+    let obs: u64 = slots
+        .iter()
+        .map(|s| s.observations_dropped.load(Ordering::Relaxed))
+        .sum();
+    shared.metrics.set_queue("detector_observations", 0, obs);
     shared
         .metrics
         .update_eve(shared.eve.records(), shared.eve.lost_records());

@@ -19,6 +19,7 @@ use super::Shared;
 use crate::alert::Alert;
 use crate::capture::LinkType;
 use crate::decode::decode;
+use crate::detect::Observation;
 use crate::output::EveBuf;
 use crate::pipeline::rogue::RogueCandidate;
 use crate::pipeline::{Worker, WorkerStats};
@@ -44,6 +45,9 @@ pub enum ToConsumer {
     Alerts(Vec<Alert>),
     /// Rogue-device candidates (merged and reported by the consumer).
     Rogue(Vec<RogueCandidate>),
+    /// Observations for the cross-flow detectors (scans, floods, brute
+    /// force, DNS tunnels), which the consumer runs over every worker's.
+    Observations(Vec<Observation>),
 }
 
 /// What one worker last published.
@@ -68,6 +72,8 @@ pub struct WorkerSlot {
     pub last_packet: AtomicU64,
     /// Alerts dropped because the consumer's queue stayed full.
     pub alerts_dropped: AtomicU64,
+    /// Detector observations dropped (per-worker cap or queue full).
+    pub observations_dropped: AtomicU64,
     /// The worker has ended.
     pub done: AtomicBool,
 }
@@ -80,6 +86,7 @@ impl WorkerSlot {
             published: Mutex::new(Published::default()),
             last_packet: AtomicU64::new(0),
             alerts_dropped: AtomicU64::new(0),
+            observations_dropped: AtomicU64::new(0),
             done: AtomicBool::new(false),
         }
     }
@@ -88,6 +95,11 @@ impl WorkerSlot {
 /// Alerts a worker holds while the consumer's queue is full (beyond:
 /// counted as dropped; they are in eve.json).
 const MAX_PENDING_ALERTS: usize = 100_000;
+
+/// Detector observations a worker collects between two hand-overs
+/// (beyond: counted as dropped; a flood that fills this is detected long
+/// before).
+const MAX_OBSERVATIONS: usize = 65_536;
 
 fn wall_now() -> Timestamp {
     Timestamp::from_chrono(&chrono::Utc::now())
@@ -154,6 +166,7 @@ pub fn run_worker(
     let mut since_publish: u32 = 0;
     let mut last_publish = Instant::now();
     let mut pending: Vec<Alert> = Vec::new();
+    let mut obs: Vec<Observation> = Vec::new();
     let mut errors: u64 = 0;
     let publish_every = Duration::from_millis(100);
     loop {
@@ -167,6 +180,15 @@ pub fn run_worker(
                 since_publish += 1;
                 let d = decode(linktype, data, &engine.decode);
                 w.process(ts, cnt, data.len(), &d);
+                if engine.detect.is_some() {
+                    if let Some(o) = Observation::from_decoded(ts, cnt, &d) {
+                        if obs.len() < MAX_OBSERVATIONS {
+                            obs.push(o);
+                        } else {
+                            slot.observations_dropped.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
             }
             Ok(None) => {
                 w.advance_clock(wall_now());
@@ -196,6 +218,13 @@ pub fn run_worker(
             publish(&mut w, &mut *src, slot, cnt);
             pending.append(&mut w.take_alerts());
             hand_over(tx, &mut pending, slot, None);
+            if !obs.is_empty() {
+                let batch = std::mem::take(&mut obs);
+                let n = batch.len() as u64;
+                if tx.try_send(ToConsumer::Observations(batch)).is_err() {
+                    slot.observations_dropped.fetch_add(n, Ordering::Relaxed);
+                }
+            }
             let rogue = w.take_rogue();
             if !rogue.candidates.is_empty() {
                 // rogue findings are rare; wait briefly rather than lose one
