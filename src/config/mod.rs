@@ -23,11 +23,11 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 pub use api::{ApiClient, ApiConfig, ApiLimits, ApiRole, ApiTls, ApiToken, DEFAULT_API_LISTEN};
-pub use capture::{CaptureConfig, CaptureInterface, DEFAULT_SILENCE_SECS};
-pub use daemon::DaemonConfig;
 pub use build::detect::{
     DetectConfig, DnsTunnelConfig, FloodConfig, PortScanConfig, SshBruteforceConfig,
 };
+pub use capture::{CaptureConfig, CaptureInterface, DEFAULT_SILENCE_SECS};
+pub use daemon::DaemonConfig;
 pub use error::{check_errors_json, check_report, ConfigError, ConfigErrors, ErrorKind};
 pub use lines::LineIndex;
 pub use queue::{valid_token as valid_nats_token, NatsConfig, NatsTls, QueueBackend, QueueConfig};

@@ -31,6 +31,9 @@ pub struct ConsumerStats {
     pub rogue_alerts: AtomicU64,
     /// Failed commits of the incident store (each retried by the next).
     pub store_errors: AtomicU64,
+    /// Alerts not handed to the NATS publisher because its queue was full
+    /// (they are in the local store and eve.json).
+    pub publish_dropped: AtomicU64,
 }
 
 /// Remembered rogue findings (beyond: forgotten, which at worst repeats
@@ -41,11 +44,17 @@ const MAX_ROGUE_SEEN: usize = 100_000;
 /// the incident windows and returns the summary.
 pub fn run(
     shared: &Shared,
-    mut mgr: Manager,
+    mgr: Manager,
     from_workers: Receiver<ToConsumer>,
     singles: Receiver<Alert>,
     stats: &ConsumerStats,
+    publish: Option<tokio::sync::mpsc::Sender<Alert>>,
 ) -> Summary {
+    let mut mgr = Sink {
+        mgr,
+        publish,
+        stats,
+    };
     let mut seen_gen = shared.generation.load(Ordering::Acquire);
     let mut cross = cross_flow(shared);
     let mut found: Vec<Alert> = Vec::new();
@@ -119,7 +128,32 @@ pub fn run(
             .metrics
             .set_queue("alerts", from_workers.len() + singles.len(), 0);
     }
-    mgr.finish()
+    mgr.mgr.finish()
+}
+
+/// Where alerts go: the local incident queue, and NATS when this sensor
+/// feeds a central (`queue.backend: nats`).
+struct Sink<'a> {
+    mgr: Manager,
+    publish: Option<tokio::sync::mpsc::Sender<Alert>>,
+    stats: &'a ConsumerStats,
+}
+
+impl Sink<'_> {
+    fn on_alert(&mut self, a: &Alert) {
+        self.mgr.on_alert(a);
+        if let Some(tx) = &self.publish {
+            if tx.try_send(a.clone()).is_err() {
+                self.stats.publish_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+    fn sync(&mut self) -> Result<(), crate::queue::StoreError> {
+        self.mgr.sync()
+    }
+    fn set_policy(&mut self, p: Arc<crate::policy::ZonePolicy>) {
+        self.mgr.set_policy(p);
+    }
 }
 
 /// The cross-flow detectors of the running snapshot (None: off).
@@ -133,7 +167,7 @@ fn cross_flow(shared: &Shared) -> Option<CrossFlow> {
 }
 
 /// Writes, counts and correlates the detectors' alerts.
-fn emit(shared: &Shared, mgr: &mut Manager, found: &mut Vec<Alert>) -> usize {
+fn emit(shared: &Shared, mgr: &mut Sink<'_>, found: &mut Vec<Alert>) -> usize {
     if found.is_empty() {
         return 0;
     }
@@ -149,7 +183,7 @@ fn emit(shared: &Shared, mgr: &mut Manager, found: &mut Vec<Alert>) -> usize {
 
 fn rogue(
     shared: &Shared,
-    mgr: &mut Manager,
+    mgr: &mut Sink<'_>,
     seen: &mut FxHashSet<(Mac, Option<IpAddr>, i64)>,
     cands: Vec<RogueCandidate>,
     stats: &ConsumerStats,

@@ -31,10 +31,12 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 
 use crate::alert::{Action, Alert, AlertAddrs, AlertSource};
+use crate::config::QueueBackend;
 use crate::incident::{CorrelatorConfig, Manager, Summary};
 use crate::metrics::{InterfaceCounters, ListenerCounters, Metrics};
 use crate::output::rotate::{RotateControl, RotatePolicy};
 use crate::output::{EveWriter, EventTypes};
+use crate::queue::nats::publisher::AlertPublisher;
 use crate::queue::StoreConfig;
 use crate::syslog::service::LogService;
 use crate::time::Timestamp;
@@ -78,6 +80,9 @@ pub enum DaemonError {
         /// Why.
         source: std::io::Error,
     },
+    /// The NATS publisher could not be set up.
+    #[error("NATS: {0}")]
+    Nats(String),
     /// The API could not be set up (store, TLS certificates).
     #[error("API: {0}")]
     Api(String),
@@ -231,12 +236,27 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, DaemonError> {
     let (wtx, wrx) = crossbeam_channel::bounded::<workers::ToConsumer>(1024);
     let (stx, srx) = crossbeam_channel::bounded::<Alert>(65_536);
     let consumer_stats = Arc::new(consumer::ConsumerStats::default());
+    // many sensors, one queue: alerts also go to NATS JetStream
+    let (publish_tx, publisher) = if cfg.queue.backend == QueueBackend::Nats {
+        let mut qc = cfg.queue.clone();
+        if qc.nats.spool.is_none() {
+            // nothing acknowledged is lost while NATS is away
+            qc.nats.spool = Some(d.state_dir.join("nats-spool.db"));
+        }
+        let publisher = rt
+            .block_on(AlertPublisher::connect(&qc))
+            .map_err(|e| DaemonError::Nats(e.to_string()))?;
+        let (tx, rx) = tokio::sync::mpsc::channel::<Alert>(65_536);
+        (Some(tx), Some((Arc::new(publisher), rx)))
+    } else {
+        (None, None)
+    };
     let consumer = {
         let shared = Arc::clone(&shared);
         let st = Arc::clone(&consumer_stats);
         std::thread::Builder::new()
             .name("zg-alerts".into())
-            .spawn(move || consumer::run(&shared, mgr, wrx, srx, &st))
+            .spawn(move || consumer::run(&shared, mgr, wrx, srx, &st, publish_tx))
             .map_err(|source| DaemonError::Thread {
                 what: "alert consumer",
                 source,
@@ -287,6 +307,17 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, DaemonError> {
             return Err(DaemonError::Api(e.to_string()));
         }
     };
+    let publish_task = publisher.map(|(p, mut rx)| {
+        let task_p = Arc::clone(&p);
+        let task = rt.spawn(async move {
+            while let Some(a) = rx.recv().await {
+                if let Err(e) = task_p.publish(&a).await {
+                    tracing::warn!("NATS publish / NATS 发布: {e}");
+                }
+            }
+        });
+        (p, task)
+    });
     let res = rt.block_on(async_main(
         Arc::clone(&shared),
         &notifier,
@@ -307,6 +338,21 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, DaemonError> {
     let deadline = Instant::now() + Duration::from_secs(cfg.daemon.shutdown_timeout_secs);
     let packets = capture.join(deadline);
     let incidents = join_until(consumer, deadline);
+    if let Some((p, task)) = publish_task {
+        // the consumer has ended: its sender is gone, the task drains
+        let left = deadline.saturating_duration_since(Instant::now());
+        let st = rt.block_on(async {
+            let _ = tokio::time::timeout(left, task).await;
+            p.close().await
+        });
+        tracing::info!(
+            "NATS: {} published, {} acknowledged, {} spooled, {} dropped / 已发布、已确认、已暂存、丢弃",
+            st.published,
+            st.acked,
+            st.spooled,
+            st.dropped
+        );
+    }
     let _ = shared.eve.flush();
     rt.shutdown_timeout(Duration::from_millis(500));
     let (reloads_ok, reloads_failed) = res?;
