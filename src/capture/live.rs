@@ -26,6 +26,7 @@
 
 mod caps;
 mod filter;
+mod libpcap;
 mod sys;
 
 use std::io;

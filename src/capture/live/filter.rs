@@ -4,9 +4,9 @@
 //! SO_ATTACH_FILTER so the kernel drops unwanted packets before they are
 //! queued.
 //!
-//! libpcap (through the `pcap` crate) is used for compiling only, on a
-//! "dead" handle: no capture goes through it. Why libpcap and not a subset
-//! of our own, see `docs/dependencies.md`.
+//! libpcap (loaded at run time, `libpcap.rs`) is used for compiling only,
+//! on a "dead" handle: no capture goes through it. Why libpcap and not a
+//! subset of our own, see `docs/dependencies.md`.
 
 use crate::capture::LinkType;
 
@@ -129,27 +129,27 @@ pub fn compile_filter(expression: &str, linktype: LinkType) -> Result<BpfFilter,
         expression: expression.to_string(),
         reason,
     };
-    let dead = pcap::Capture::dead(pcap::Linktype(dlt)).map_err(|e| compile_err(e.to_string()))?;
-    let program = dead
-        .compile(expression, true)
-        .map_err(|e| compile_err(e.to_string()))?;
-    let raw = program.get_instructions();
+    let raw = super::libpcap::compile(dlt, 65535, expression).map_err(compile_err)?;
     if raw.len() > MAX_FILTER_INSNS {
         return Err(FilterError::TooLong {
             expression: expression.to_string(),
             len: raw.len(),
         });
     }
-    let mut insns = Vec::with_capacity(raw.len());
-    for (i, insn) in raw.iter().enumerate() {
-        let text = insn.to_string();
-        let mut parsed = parse_insn(&text)
-            .ok_or_else(|| compile_err(format!("instruction {i} unreadable: '{text}'")))?;
-        if parsed.code == BPF_RET_K && parsed.k != 0 {
-            parsed.k = FILTER_ACCEPT_LEN;
-        }
-        insns.push(parsed);
-    }
+    let insns: Vec<BpfInsn> = raw
+        .iter()
+        .map(|i| BpfInsn {
+            code: i.code,
+            jt: i.jt,
+            jf: i.jf,
+            // libpcap writes its own snapshot length into the accepts
+            k: if i.code == BPF_RET_K && i.k != 0 {
+                FILTER_ACCEPT_LEN
+            } else {
+                i.k
+            },
+        })
+        .collect();
     if insns.is_empty() {
         return Err(compile_err("empty program".into()));
     }
