@@ -20,6 +20,7 @@ pub mod apptx;
 pub mod inspect;
 mod prefilter;
 pub mod state;
+mod thresholds;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -32,6 +33,7 @@ use self::state::{
     detection_filter_step, threshold_step, Counter, DetectState, FlowDetect, TrackKey,
     MAX_FLOW_THRESHOLDS,
 };
+pub use self::thresholds::{ThresholdApplied, ThresholdNote};
 use super::buffer::Buffer;
 use super::classification::Classification;
 use super::header::{Action, Direction, Proto};
@@ -63,6 +65,8 @@ pub struct EngineRule {
     pub category: Arc<str>,
     /// `alert.metadata`.
     pub metadata: Vec<(Arc<str>, Vec<Arc<str>>)>,
+    /// Address suppressions from threshold.config.
+    suppress: Vec<thresholds::Suppress>,
 }
 
 impl EngineRule {
@@ -463,6 +467,7 @@ impl Ruleset {
                 msg: Arc::from(r.msg.as_str()),
                 category,
                 metadata,
+                suppress: Vec::new(),
             });
         }
         let mut errs = Vec::new();
@@ -544,10 +549,12 @@ impl Ruleset {
         let Some(pf) = self.packet.get(g) else {
             return;
         };
+        let inspect_payload = payload_inspected(p, flow);
+        let payload = if inspect_payload { p.payload } else { &[] };
         let Scratch { cands, lower } = scratch;
         cands.clear();
         pf.candidates(
-            p.payload,
+            payload,
             p.src,
             p.dst,
             p.sport,
@@ -565,7 +572,7 @@ impl Ruleset {
                 continue;
             }
             let ok = r.lists.iter().all(|(b, steps)| match b {
-                Buffer::Payload => inspect(steps, p.payload),
+                Buffer::Payload => inspect_payload && inspect(steps, p.payload),
                 _ => false,
             });
             if !ok {
@@ -675,6 +682,9 @@ impl Ruleset {
         if r.rule.noalert {
             return;
         }
+        if !r.suppress.is_empty() && thresholds::suppressed(&r.suppress, src, dst) {
+            return;
+        }
         if let Some(df) = &r.rule.detection_filter {
             let pass = with_counter(i, true, df.track, src, dst, flow, st, |c, fresh| {
                 detection_filter_step(c, fresh, df, ts, ports)
@@ -775,6 +785,41 @@ fn packet_header(r: &EngineRule, p: &PacketView<'_>) -> bool {
             (rr.src.contains(p.src) && rr.dst.contains(p.dst))
                 || (rr.dir == Direction::Both && rr.src.contains(p.dst) && rr.dst.contains(p.src))
         }
+}
+
+/// Largest TLS record (2^14 plus expansion, RFC 5246 §6.2.3).
+const MAX_TLS_RECORD: usize = 16384 + 2048;
+
+/// Whether the packet's payload is inspected. As Suricata with its default
+/// `app-layer.protocols.tls.encryption-handling: track-only`, a TLS flow's
+/// payload is no longer inspected once application data flows: payload
+/// rules (content, pcre, …) are not evaluated on it and the payload is not
+/// scanned, while header-only rules still run. The switch happens at the
+/// first TCP segment of a TLS flow that starts with an application-data
+/// record header (Suricata switches when its parser meets the first such
+/// record; a record that starts inside a segment is met a segment later
+/// here, so zoneguard inspects at most a little more, never less).
+fn payload_inspected(p: &PacketView<'_>, flow: &mut Option<Box<FlowDetect>>) -> bool {
+    if flow.as_ref().is_some_and(|f| f.no_payload) {
+        return false;
+    }
+    if p.proto == 6 && p.app_proto == Some("tls") && tls_appdata_start(p.payload) {
+        flow.get_or_insert_with(Box::default).no_payload = true;
+        return false;
+    }
+    true
+}
+
+/// The bytes start with a TLS application-data record header (type 23,
+/// version 3.x, a valid length).
+fn tls_appdata_start(b: &[u8]) -> bool {
+    match b {
+        [0x17, 0x03, minor, hi, lo, ..] if *minor <= 4 => {
+            let len = usize::from(u16::from_be_bytes([*hi, *lo]));
+            (1..=MAX_TLS_RECORD).contains(&len)
+        }
+        _ => false,
+    }
 }
 
 fn flow_ok(r: &EngineRule, p: &PacketView<'_>) -> bool {

@@ -27,6 +27,9 @@ pub struct FlowDetect {
     pub thresholds: Vec<(u32, Counter)>,
     /// Flowbits or counters not kept because a cap was hit.
     pub cap_hits: u32,
+    /// The flow's payload is no longer inspected (TLS application data
+    /// seen: Suricata's `encryption-handling: track-only` default).
+    pub no_payload: bool,
 }
 
 impl FlowDetect {
