@@ -21,8 +21,9 @@
 
 use std::net::IpAddr;
 
-use aho_corasick::automaton::{Automaton, OverlappingState};
+use aho_corasick::automaton::{Automaton, OverlappingState, StateID};
 use aho_corasick::dfa::DFA;
+use aho_corasick::nfa::contiguous::NFA;
 use aho_corasick::{Anchored, Input, MatchKind, StartKind};
 use memchr::memmem::Finder;
 use rustc_hash::FxHashMap;
@@ -44,14 +45,21 @@ enum Searcher {
     /// Many: a bitmap of the patterns' first two bytes is tested at every
     /// position (independent loads from an 8 KiB table, so the loop runs
     /// at the processor's throughput instead of waiting on one transition
-    /// after another); only where it hits, an anchored DFA walks the
+    /// after another); only where it hits, an anchored walk of the
     /// pattern trie from that position.
     Many {
         /// Bit `b0 << 8 | b1`: some pattern starts with `b0 b1` (a
         /// one-byte pattern `b0` sets all of `b0`'s row).
         bigrams: Box<[u64; 1024]>,
-        /// Anchored DFA over the patterns.
-        dfa: DFA,
+        /// The same for the patterns shorter than four bytes only.
+        short: Box<[u64; 1024]>,
+        /// Bit [`quad_hash`] of the first four bytes of each longer
+        /// pattern: where only long patterns start with the bigram, the
+        /// walk happens only if this second filter hits too.
+        quads: Box<[u64]>,
+        /// The pattern trie (a contiguous NFA: a fraction of a DFA's
+        /// memory and build time; walked only where the filters hit).
+        nfa: NFA,
     },
 }
 
@@ -249,34 +257,47 @@ impl Prefilter {
             [(p, _)] => Searcher::One(Finder::new(&p[..]).into_owned()),
             _ => {
                 let few = pats.len() <= MAX_PREFILTERED;
-                let dfa = DFA::builder()
-                    .match_kind(MatchKind::Standard)
-                    .byte_classes(true)
-                    .prefilter(few)
-                    .start_kind(if few {
-                        StartKind::Unanchored
-                    } else {
-                        StartKind::Anchored
-                    })
-                    .build(pats.iter().map(|(p, _)| &p[..]))
-                    .map_err(|e| format!("prefilter: {e}"))?;
                 if few {
+                    let dfa = DFA::builder()
+                        .match_kind(MatchKind::Standard)
+                        .byte_classes(true)
+                        .prefilter(true)
+                        .start_kind(StartKind::Unanchored)
+                        .build(pats.iter().map(|(p, _)| &p[..]))
+                        .map_err(|e| format!("prefilter: {e}"))?;
                     Searcher::Few(dfa)
                 } else {
+                    let nfa = NFA::builder()
+                        .match_kind(MatchKind::Standard)
+                        .prefilter(false)
+                        .build(pats.iter().map(|(p, _)| &p[..]))
+                        .map_err(|e| format!("prefilter: {e}"))?;
                     let mut bigrams = Box::new([0u64; 1024]);
+                    let mut short = Box::new([0u64; 1024]);
+                    let mut quads = vec![0u64; QUAD_BITS / 64].into_boxed_slice();
                     for (p, _) in &pats {
                         let b0 = usize::from(p.first().copied().unwrap_or(0)) << 8;
                         let range = match p.get(1) {
                             Some(&b1) => b0 | usize::from(b1)..=b0 | usize::from(b1),
                             None => b0..=b0 | 0xff,
                         };
+                        let q = p.get(..4).map(quad_hash);
                         for k in range {
-                            if let Some(w) = bigrams.get_mut(k >> 6) {
-                                *w |= 1 << (k & 63);
+                            set_bit(&mut bigrams[..], k);
+                            if q.is_none() {
+                                set_bit(&mut short[..], k);
                             }
                         }
+                        if let Some(q) = q {
+                            set_bit(&mut quads, q);
+                        }
                     }
-                    Searcher::Many { bigrams, dfa }
+                    Searcher::Many {
+                        bigrams,
+                        short,
+                        quads,
+                        nfa,
+                    }
                 }
             }
         };
@@ -328,9 +349,14 @@ impl Prefilter {
                 }
                 self.expand(c);
             }
-            Searcher::Many { bigrams, dfa } => {
+            Searcher::Many {
+                bigrams,
+                short,
+                quads,
+                nfa,
+            } => {
                 c.pats.clear();
-                scan_bigrams(bigrams, dfa, lower, c);
+                scan_grams(bigrams, short, quads, nfa, lower, c);
                 self.expand(c);
             }
         }
@@ -369,7 +395,7 @@ impl Prefilter {
             Searcher::None => 0,
             Searcher::One(_) => 64,
             Searcher::Few(d) => d.memory_usage(),
-            Searcher::Many { dfa, .. } => dfa.memory_usage() + 8192,
+            Searcher::Many { nfa, .. } => nfa.memory_usage() + 2 * 8192 + QUAD_BITS / 8,
         };
         PrefilterStats {
             searchers: usize::from(self.scans()),
@@ -386,38 +412,79 @@ impl Prefilter {
     }
 }
 
+/// Bits of the four-byte filter of a [`Searcher::Many`] (32 KiB).
+const QUAD_BITS: usize = 1 << 18;
+
+/// Hash of four bytes into `0..QUAD_BITS`.
+#[inline(always)]
+fn quad_hash(q: &[u8]) -> usize {
+    let v = match q {
+        [a, b, c, d, ..] => u32::from_le_bytes([*a, *b, *c, *d]),
+        _ => 0,
+    };
+    (v.wrapping_mul(0x9E37_79B1) >> (32 - 18)) as usize
+}
+
+fn set_bit(bits: &mut [u64], k: usize) {
+    if let Some(w) = bits.get_mut(k >> 6) {
+        *w |= 1 << (k & 63);
+    }
+}
+
+#[inline(always)]
+fn bit(bits: &[u64], k: usize) -> bool {
+    bits.get(k >> 6).is_some_and(|w| w & (1 << (k & 63)) != 0)
+}
+
 /// Every pattern of `dfa` (anchored) that occurs in `hay`, into
-/// `c.pats`: the bigram test at each position, the DFA walk where it hits.
-fn scan_bigrams(bits: &[u64; 1024], dfa: &DFA, hay: &[u8], c: &mut Cands) {
-    let Ok(start) = dfa.start_state(Anchored::Yes) else {
+/// `c.pats`: the bigram test at each position; where it hits and only
+/// patterns of four bytes or more start with that bigram, the four-byte
+/// test; the anchored trie walk where both hit.
+fn scan_grams(
+    bigrams: &[u64; 1024],
+    short: &[u64; 1024],
+    quads: &[u64],
+    nfa: &NFA,
+    hay: &[u8],
+    c: &mut Cands,
+) {
+    let Ok(start) = nfa.start_state(Anchored::Yes) else {
         return;
     };
     for (at, w) in hay.windows(2).enumerate() {
         let k = (usize::from(w[0]) << 8) | usize::from(w[1]);
-        if bits[k >> 6] & (1 << (k & 63)) != 0 {
-            walk(dfa, start, hay.get(at..).unwrap_or_default(), c);
+        if bigrams[k >> 6] & (1 << (k & 63)) == 0 {
+            continue;
         }
+        let rest = hay.get(at..).unwrap_or_default();
+        if short[k >> 6] & (1 << (k & 63)) == 0 {
+            match rest.get(..4) {
+                Some(q) if bit(quads, quad_hash(q)) => {}
+                _ => continue,
+            }
+        }
+        walk(nfa, start, rest, c);
     }
     // A one-byte pattern in the last byte (no bigram there).
     if let Some(last) = hay.len().checked_sub(1) {
-        walk(dfa, start, hay.get(last..).unwrap_or_default(), c);
+        walk(nfa, start, hay.get(last..).unwrap_or_default(), c);
     }
 }
 
 /// The patterns that start at `hay[0]` (and any suffix patterns the
 /// states passed through carry: occurrences too), into `c.pats`.
 #[inline]
-fn walk(dfa: &DFA, start: aho_corasick::automaton::StateID, hay: &[u8], c: &mut Cands) {
+fn walk(nfa: &NFA, start: StateID, hay: &[u8], c: &mut Cands) {
     let mut sid = start;
     for &b in hay {
-        sid = dfa.next_state(Anchored::Yes, sid, b);
-        if dfa.is_special(sid) {
-            if dfa.is_dead(sid) {
+        sid = nfa.next_state(Anchored::Yes, sid, b);
+        if nfa.is_special(sid) {
+            if nfa.is_dead(sid) {
                 return;
             }
-            if dfa.is_match(sid) {
-                for i in 0..dfa.match_len(sid) {
-                    c.push_pat(dfa.match_pattern(sid, i).as_u32());
+            if nfa.is_match(sid) {
+                for i in 0..nfa.match_len(sid) {
+                    c.push_pat(nfa.match_pattern(sid, i).as_u32());
                 }
             }
         }
