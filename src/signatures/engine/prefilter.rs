@@ -451,6 +451,10 @@ fn scan_grams(
     let Ok(start) = nfa.start_state(Anchored::Yes) else {
         return;
     };
+    // Walks revisit bytes (a run of zeros against patterns of zeros walks
+    // deep from every position): past this budget the rest of the buffer
+    // is scanned once, unanchored, so hostile input costs O(length).
+    let mut budget = hay.len().saturating_mul(WALK_BUDGET).saturating_add(256);
     for (at, w) in hay.windows(2).enumerate() {
         let k = (usize::from(w[0]) << 8) | usize::from(w[1]);
         if bigrams[k >> 6] & (1 << (k & 63)) == 0 {
@@ -463,7 +467,14 @@ fn scan_grams(
                 _ => continue,
             }
         }
-        walk(nfa, start, rest, c);
+        let steps = walk(nfa, start, rest, c);
+        budget = budget.saturating_sub(steps);
+        if budget == 0 {
+            // Occurrences starting before `at` were found by the walks;
+            // every one starting at `at` or later lies within `rest`.
+            scan_unanchored(nfa, rest, c);
+            return;
+        }
     }
     // A one-byte pattern in the last byte (no bigram there).
     if let Some(last) = hay.len().checked_sub(1) {
@@ -471,16 +482,37 @@ fn scan_grams(
     }
 }
 
+/// Trie-walk steps allowed per buffer byte before falling back to one
+/// unanchored scan.
+const WALK_BUDGET: usize = 4;
+
+/// Every pattern of `nfa` that occurs in `hay` (unanchored, overlapping),
+/// into `c.pats`.
+fn scan_unanchored(nfa: &NFA, hay: &[u8], c: &mut Cands) {
+    let Ok(mut sid) = nfa.start_state(Anchored::No) else {
+        return;
+    };
+    for &b in hay {
+        sid = nfa.next_state(Anchored::No, sid, b);
+        if nfa.is_match(sid) {
+            for i in 0..nfa.match_len(sid) {
+                c.push_pat(nfa.match_pattern(sid, i).as_u32());
+            }
+        }
+    }
+}
+
 /// The patterns that start at `hay[0]` (and any suffix patterns the
 /// states passed through carry: occurrences too), into `c.pats`.
 #[inline]
-fn walk(nfa: &NFA, start: StateID, hay: &[u8], c: &mut Cands) {
+/// Returns the steps taken.
+fn walk(nfa: &NFA, start: StateID, hay: &[u8], c: &mut Cands) -> usize {
     let mut sid = start;
-    for &b in hay {
+    for (n, &b) in hay.iter().enumerate() {
         sid = nfa.next_state(Anchored::Yes, sid, b);
         if nfa.is_special(sid) {
             if nfa.is_dead(sid) {
-                return;
+                return n + 1;
             }
             if nfa.is_match(sid) {
                 for i in 0..nfa.match_len(sid) {
@@ -489,6 +521,7 @@ fn walk(nfa: &NFA, start: StateID, hay: &[u8], c: &mut Cands) {
             }
         }
     }
+    hay.len()
 }
 
 /// Most ports a rule's port set may name to be grouped by port.
@@ -770,6 +803,22 @@ mod tests {
         assert_eq!(pf.stats().patterns, 1);
         assert_eq!(found(&pf, hay), vec![0, 1]);
         assert!(found(&pf, b"").is_empty());
+    }
+
+    #[test]
+    fn runs_that_walk_deep_fall_back_to_one_scan_and_stay_exact() {
+        // 60 patterns of zeros (lengths 2..62) plus others: a run of zeros
+        // walks deep from every position until the budget is spent.
+        let pats: Vec<Vec<u8>> = (2..62)
+            .map(|n| vec![0u8; n])
+            .chain([b"\x00\x00x".to_vec(), b"tail".to_vec(), b"absent".to_vec()])
+            .collect();
+        let pf = build(&pats);
+        let mut hay = vec![0u8; 1400];
+        hay.extend_from_slice(b"\x00\x00x tail");
+        assert_eq!(found(&pf, &hay), naive(&pats, &hay));
+        let short = vec![0u8; 10];
+        assert_eq!(found(&pf, &short), naive(&pats, &short));
     }
 
     proptest! {
