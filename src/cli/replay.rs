@@ -86,7 +86,12 @@ fn load_signatures(
         .as_ref()
         .and_then(|p| Classification::from_file(p).ok())
         .unwrap_or_else(Classification::suricata_default);
-    let rs = Ruleset::compile(&load.result, &classes);
+    let mut rs = Ruleset::compile(&load.result, &classes);
+    // rules.threshold_file applies with -S too, as suricata.yaml's
+    // threshold-file does with `suricata -S`.
+    if let Some(path) = &cfg.rules.threshold_file {
+        apply_thresholds(&mut rs, cfg, path, quiet);
+    }
     const SHOWN: usize = 20;
     for r in load.result.rejected.iter().take(SHOWN) {
         eprintln!(
@@ -111,6 +116,40 @@ fn load_signatures(
         );
     }
     std::sync::Arc::new(rs)
+}
+
+/// Reads threshold.config and applies it to `rs`, reporting bad lines and
+/// entries that changed nothing.
+fn apply_thresholds(
+    rs: &mut zoneguard::signatures::engine::Ruleset,
+    cfg: &zoneguard::config::Config,
+    path: &std::path::Path,
+    quiet: bool,
+) {
+    use zoneguard::signatures::{ruleset, threshold::ThresholdConfig};
+    let vars = ruleset::resolved_vars(cfg);
+    let tc = ThresholdConfig::from_file(path, &vars);
+    for e in &tc.errors {
+        eprintln!("zoneguard: threshold.config / 阈值文件: {e}");
+    }
+    let applied = rs.apply_threshold_config(&tc);
+    for n in &applied.notes {
+        eprintln!(
+            "zoneguard: threshold.config / 阈值文件: {}:{}: {}",
+            path.display(),
+            n.line,
+            n.reason
+        );
+    }
+    if !quiet {
+        println!(
+            "threshold.config / 阈值文件: {} entries, {} rules suppressed, {} suppressed by address, {} thresholds set / 条目、规则被抑制、按地址抑制、阈值",
+            tc.entries.len(),
+            applied.suppressed,
+            applied.suppressed_by_addr,
+            applied.thresholds
+        );
+    }
 }
 
 pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {

@@ -20,21 +20,24 @@
 
 pub mod apptx;
 pub mod inspect;
+mod prefilter;
 pub mod state;
 pub mod stream;
 pub mod support;
+mod thresholds;
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
-
 use self::apptx::{AppKind, TxView};
 use self::inspect::{InspectScratch, Program};
+pub use self::prefilter::PrefilterStats;
+use self::prefilter::{lowercase_into, sum_stats, Cands, PortGroups, Prefilter};
 use self::state::{
     detection_filter_step, threshold_step, Counter, DetectState, FlowDetect, TrackKey, VarOps,
     MAX_FLOW_THRESHOLDS,
 };
+pub use self::thresholds::{ThresholdApplied, ThresholdNote};
 use super::buffer::Buffer;
 use super::classification::Classification;
 use super::header::{Action, Direction, Proto};
@@ -68,6 +71,8 @@ pub struct EngineRule {
     pub category: Arc<str>,
     /// `alert.metadata`.
     pub metadata: Vec<(Arc<str>, Vec<Arc<str>>)>,
+    /// Address suppressions from threshold.config.
+    suppress: Vec<thresholds::Suppress>,
 }
 
 impl EngineRule {
@@ -84,241 +89,6 @@ impl EngineRule {
     /// `drop` / `reject*`: EVE action "blocked".
     pub fn blocked(&self) -> bool {
         !matches!(self.rule.action, Action::Alert | Action::Pass)
-    }
-}
-
-/// Candidate rules of one group: an automaton over the fast patterns and
-/// the rules that have none.
-#[derive(Debug, Default)]
-struct Prefilter {
-    always: Vec<u32>,
-    ac: Option<AhoCorasick>,
-    /// Pattern id → rule index.
-    pat_rule: Vec<u32>,
-    patterns: Vec<Vec<u8>>,
-    /// Rules without a fast pattern whose header names a small IPv4 set
-    /// (IP-list rules): found by address instead of tried on every packet.
-    by_src: AddrIndex,
-    by_dst: AddrIndex,
-}
-
-/// Most ports a rule's port set may name to be grouped by port.
-const MAX_GROUPED_PORTS: u32 = 32;
-
-/// The packet rules of one IP protocol, split by port as Suricata's port
-/// groups: a packet scans only the patterns of rules its ports can match.
-#[derive(Debug, Default)]
-struct PortGroups {
-    /// Rules with no (small) port restriction.
-    any: Prefilter,
-    /// `-> ... PORTS` rules, by destination port.
-    by_dport: rustc_hash::FxHashMap<u16, Prefilter>,
-    /// `PORTS -> ... any` rules, by source port.
-    by_sport: rustc_hash::FxHashMap<u16, Prefilter>,
-}
-
-/// The ports of `p` when it names a few.
-fn few_ports(p: &super::addr::PortSet) -> Option<Vec<u16>> {
-    if p.is_any() {
-        return None;
-    }
-    let n: u32 = p
-        .ranges()
-        .iter()
-        .map(|&(lo, hi)| u32::from(hi.saturating_sub(lo)) + 1)
-        .sum();
-    if n > MAX_GROUPED_PORTS {
-        return None;
-    }
-    Some(p.ranges().iter().flat_map(|&(lo, hi)| lo..=hi).collect())
-}
-
-impl PortGroups {
-    fn add(&mut self, idx: u32, fp: Option<Vec<u8>>, r: &Rule, by_port: bool) {
-        if by_port && r.dir == Direction::Forward {
-            if let Some(ports) = few_ports(&r.dst_ports) {
-                for p in ports {
-                    self.by_dport
-                        .entry(p)
-                        .or_default()
-                        .add(idx, fp.clone(), Some(r));
-                }
-                return;
-            }
-            if r.dst_ports.is_any() {
-                if let Some(ports) = few_ports(&r.src_ports) {
-                    for p in ports {
-                        self.by_sport
-                            .entry(p)
-                            .or_default()
-                            .add(idx, fp.clone(), Some(r));
-                    }
-                    return;
-                }
-            }
-        }
-        self.any.add(idx, fp, Some(r));
-    }
-
-    fn build(&mut self) -> Result<(), String> {
-        self.any.build()?;
-        for pf in self.by_dport.values_mut() {
-            pf.build()?;
-        }
-        for pf in self.by_sport.values_mut() {
-            pf.build()?;
-        }
-        Ok(())
-    }
-
-    fn candidates(&self, p: &PacketView<'_>, sc: &mut Scratch) {
-        let addrs = Some((p.src, p.dst));
-        self.any.candidates(p.payload, addrs, sc);
-        if let Some(pf) = self.by_dport.get(&p.dport) {
-            pf.candidates(p.payload, addrs, sc);
-        }
-        if let Some(pf) = self.by_sport.get(&p.sport) {
-            pf.candidates(p.payload, addrs, sc);
-        }
-    }
-}
-
-/// Largest IPv4 set (addresses) a rule may have to be indexed by it.
-const MAX_INDEXED_ADDRS: u64 = 1 << 20;
-
-/// Rules by IPv4 address: elementary segments and the rules covering each.
-#[derive(Debug, Default)]
-struct AddrIndex {
-    pending: Vec<(u32, u32, u32)>,
-    starts: Vec<u32>,
-    lists: Vec<Vec<u32>>,
-}
-
-impl AddrIndex {
-    fn build(&mut self) {
-        let mut pts: Vec<u32> = Vec::with_capacity(self.pending.len() * 2);
-        for &(lo, hi, _) in &self.pending {
-            pts.push(lo);
-            if let Some(e) = hi.checked_add(1) {
-                pts.push(e);
-            }
-        }
-        pts.sort_unstable();
-        pts.dedup();
-        let mut lists = vec![Vec::new(); pts.len()];
-        for &(lo, hi, r) in &self.pending {
-            let a = pts.partition_point(|&p| p < lo);
-            let b = pts.partition_point(|&p| p <= hi);
-            for l in lists.iter_mut().take(b).skip(a) {
-                if l.last() != Some(&r) {
-                    l.push(r);
-                }
-            }
-        }
-        self.starts = pts;
-        self.lists = lists;
-        self.pending = Vec::new();
-    }
-
-    fn lookup(&self, ip: IpAddr) -> &[u32] {
-        let IpAddr::V4(v4) = ip else {
-            return &[];
-        };
-        let ip = u32::from(v4);
-        let i = self.starts.partition_point(|&p| p <= ip);
-        match i.checked_sub(1).and_then(|i| self.lists.get(i)) {
-            Some(l) => l,
-            None => &[],
-        }
-    }
-}
-
-/// The IPv4 ranges of `a` when it is small and has no IPv6 part.
-fn small_v4(a: &super::addr::AddrSet) -> Option<&[(u32, u32)]> {
-    if a.is_any() || !a.v6_ranges().is_empty() {
-        return None;
-    }
-    let n: u64 = a
-        .v4_ranges()
-        .iter()
-        .map(|&(lo, hi)| u64::from(hi.saturating_sub(lo)) + 1)
-        .sum();
-    (n <= MAX_INDEXED_ADDRS).then_some(a.v4_ranges())
-}
-
-impl Prefilter {
-    fn add(&mut self, idx: u32, fp: Option<Vec<u8>>, index_by: Option<&Rule>) {
-        match fp {
-            Some(p) if !p.is_empty() => {
-                self.patterns.push(p);
-                self.pat_rule.push(idx);
-            }
-            _ => {
-                if let Some(r) = index_by {
-                    let both = r.dir == Direction::Both;
-                    if let Some(rs) = small_v4(&r.src) {
-                        for &(lo, hi) in rs {
-                            self.by_src.pending.push((lo, hi, idx));
-                            if both {
-                                self.by_dst.pending.push((lo, hi, idx));
-                            }
-                        }
-                        return;
-                    }
-                    if let Some(rs) = small_v4(&r.dst) {
-                        for &(lo, hi) in rs {
-                            self.by_dst.pending.push((lo, hi, idx));
-                            if both {
-                                self.by_src.pending.push((lo, hi, idx));
-                            }
-                        }
-                        return;
-                    }
-                }
-                self.always.push(idx)
-            }
-        }
-    }
-
-    fn build(&mut self) -> Result<(), String> {
-        self.by_src.build();
-        self.by_dst.build();
-        if self.patterns.is_empty() {
-            return Ok(());
-        }
-        // Case-insensitive for all: a superset of the candidates; the full
-        // inspection then honours each content's own case.
-        let ac = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            .build(&self.patterns)
-            .map_err(|e| format!("prefilter: {e}"))?;
-        self.ac = Some(ac);
-        self.patterns = Vec::new();
-        Ok(())
-    }
-
-    /// Adds the candidates for `hay` (and, for packets, the addresses)
-    /// to `sc`, each once.
-    fn candidates(&self, hay: &[u8], addrs: Option<(IpAddr, IpAddr)>, sc: &mut Scratch) {
-        for &r in &self.always {
-            sc.push(r);
-        }
-        if let Some((src, dst)) = addrs {
-            for &r in self.by_src.lookup(src) {
-                sc.push(r);
-            }
-            for &r in self.by_dst.lookup(dst) {
-                sc.push(r);
-            }
-        }
-        if let Some(ac) = &self.ac {
-            for m in ac.find_overlapping_iter(hay) {
-                if let Some(&r) = self.pat_rule.get(m.pattern().as_usize()) {
-                    sc.push(r);
-                }
-            }
-        }
     }
 }
 
@@ -409,38 +179,13 @@ pub struct Hit {
 /// Scratch space of one worker (reused, so matching does not allocate).
 #[derive(Debug, Default)]
 pub struct Scratch {
-    cand: Vec<u32>,
-    /// One bit per rule: already a candidate.
-    seen: Vec<u64>,
+    cands: Cands,
+    /// The buffer being scanned, ASCII-lowercased.
+    lower: Vec<u8>,
     /// Transform and base64 output of the inspections.
     ins: InspectScratch,
     /// Stream data of the current packet (see [`stream`]).
     pub stream: stream::StreamScratch,
-}
-
-impl Scratch {
-    fn push(&mut self, r: u32) {
-        let (w, b) = ((r / 64) as usize, r % 64);
-        if self.seen.len() <= w {
-            self.seen.resize(w + 1, 0);
-        }
-        if let Some(word) = self.seen.get_mut(w) {
-            if *word & (1 << b) == 0 {
-                *word |= 1 << b;
-                self.cand.push(r);
-            }
-        }
-    }
-
-    /// Sorts the candidates into evaluation order and clears the marks.
-    fn finish(&mut self) {
-        for &r in &self.cand {
-            if let Some(word) = self.seen.get_mut((r / 64) as usize) {
-                *word = 0;
-            }
-        }
-        self.cand.sort_unstable();
-    }
 }
 
 fn action_rank(a: Action) -> u8 {
@@ -614,7 +359,7 @@ impl Ruleset {
                     for &g in groups {
                         if let Some(pg) = rs.packet.get_mut(g) {
                             let by_port = g == G_TCP || g == G_UDP;
-                            pg.add(idx, fp.as_ref().map(|(_, p)| p.clone()), r, by_port);
+                            pg.add(idx, fp.as_ref().map(|(_, p)| &p[..]), r, by_port);
                         }
                     }
                 }
@@ -629,7 +374,7 @@ impl Ruleset {
                         }
                     };
                     if let Some(pf) = pf {
-                        pf.add(idx, fp.map(|(_, p)| p), None);
+                        pf.add(idx, fp.as_ref().map(|(_, p)| &p[..]), None);
                     }
                 }
             }
@@ -645,6 +390,7 @@ impl Ruleset {
                 msg: Arc::from(r.msg.as_str()),
                 category,
                 metadata,
+                suppress: Vec::new(),
             });
         }
         let mut errs = Vec::new();
@@ -696,6 +442,16 @@ impl Ruleset {
         self.uses_bodies
     }
 
+    /// Sizes of the candidate stage: packet groups, then application
+    /// buffers (patterns, searchers, their memory).
+    pub fn prefilter_stats(&self) -> (PrefilterStats, PrefilterStats) {
+        let mut packet = PrefilterStats::default();
+        for g in &self.packet {
+            packet.add(&g.stats());
+        }
+        (packet, sum_stats(self.app.iter().map(|(_, _, p)| p)))
+    }
+
     /// The rule at `idx`.
     pub fn rule(&self, idx: u32) -> Option<&EngineRule> {
         self.rules.get(idx as usize)
@@ -723,10 +479,24 @@ impl Ruleset {
         let Some(pf) = self.packet.get(g) else {
             return;
         };
-        scratch.cand.clear();
-        pf.candidates(p, scratch);
-        scratch.finish();
-        for &i in &scratch.cand {
+        let inspect_payload = payload_inspected(p, flow);
+        let payload = if inspect_payload { p.payload } else { &[] };
+        let Scratch {
+            cands, lower, ins, ..
+        } = scratch;
+        cands.clear();
+        pf.candidates(
+            payload,
+            p.src,
+            p.dst,
+            p.sport,
+            p.dport,
+            p.to_server,
+            lower,
+            cands,
+        );
+        cands.finish();
+        for &i in &cands.list {
             let Some(r) = self.rules.get(i as usize) else {
                 continue;
             };
@@ -738,9 +508,8 @@ impl Ruleset {
             {
                 continue;
             }
-            let ins = &mut scratch.ins;
             let ok = r.lists.iter().all(|(b, prog)| match b {
-                Buffer::Payload => prog.run(p.payload, ins),
+                Buffer::Payload => inspect_payload && prog.run(p.payload, ins),
                 _ => false,
             });
             if !ok {
@@ -770,27 +539,34 @@ impl Ruleset {
         hits: &mut Vec<Hit>,
     ) {
         let kind = tx.kind();
-        scratch.cand.clear();
+        let Scratch {
+            cands, lower, ins, ..
+        } = scratch;
+        cands.clear();
         for (k, b, pf) in &self.app {
             if *k != kind {
                 continue;
             }
-            match b {
-                None => {
-                    for &r in &pf.always {
-                        scratch.push(r);
-                    }
-                }
-                Some(b) => {
-                    tx.each(*b, true, &mut |buf| pf.candidates(buf, None, scratch));
-                    if apptx::sided(*b) {
-                        tx.each(*b, false, &mut |buf| pf.candidates(buf, None, scratch));
-                    }
+            pf.fixed(None, cands);
+            if let (Some(b), true) = (b, pf.scans()) {
+                // direction-dependent buffers are scanned on both sides
+                let sides: &[bool] = if apptx::sided(*b) {
+                    &[true, false]
+                } else {
+                    &[true]
+                };
+                for &side in sides {
+                    tx.each(*b, side, &mut |buf| {
+                        if !buf.is_empty() {
+                            lowercase_into(buf, lower);
+                            pf.scan(lower, cands);
+                        }
+                    });
                 }
             }
         }
-        scratch.finish();
-        for &i in &scratch.cand {
+        cands.finish();
+        for &i in &cands.list {
             let Some(r) = self.rules.get(i as usize) else {
                 continue;
             };
@@ -813,7 +589,6 @@ impl Ruleset {
             if !flowbits_ok(r, flow) || !r.vars.check(flow, st, src.0, dst.0, ts) {
                 continue;
             }
-            let ins = &mut scratch.ins;
             let ok = r.lists.iter().all(|(b, prog)| {
                 if *b == Buffer::Payload {
                     return datagram.is_some_and(|d| prog.run(d, ins));
@@ -853,6 +628,9 @@ impl Ruleset {
         apply_flowbits(r, flow);
         r.vars.apply(flow, st, src, dst, ts);
         if r.rule.noalert {
+            return;
+        }
+        if !r.suppress.is_empty() && thresholds::suppressed(&r.suppress, src, dst) {
             return;
         }
         if let Some(df) = &r.rule.detection_filter {
@@ -955,6 +733,41 @@ fn packet_header(r: &EngineRule, p: &PacketView<'_>) -> bool {
             (rr.src.contains(p.src) && rr.dst.contains(p.dst))
                 || (rr.dir == Direction::Both && rr.src.contains(p.dst) && rr.dst.contains(p.src))
         }
+}
+
+/// Largest TLS record (2^14 plus expansion, RFC 5246 §6.2.3).
+const MAX_TLS_RECORD: usize = 16384 + 2048;
+
+/// Whether the packet's payload is inspected. As Suricata with its default
+/// `app-layer.protocols.tls.encryption-handling: track-only`, a TLS flow's
+/// payload is no longer inspected once application data flows: payload
+/// rules (content, pcre, …) are not evaluated on it and the payload is not
+/// scanned, while header-only rules still run. The switch happens at the
+/// first TCP segment of a TLS flow that starts with an application-data
+/// record header (Suricata switches when its parser meets the first such
+/// record; a record that starts inside a segment is met a segment later
+/// here, so zoneguard inspects at most a little more, never less).
+fn payload_inspected(p: &PacketView<'_>, flow: &mut Option<Box<FlowDetect>>) -> bool {
+    if flow.as_ref().is_some_and(|f| f.no_payload) {
+        return false;
+    }
+    if p.proto == 6 && p.app_proto == Some("tls") && tls_appdata_start(p.payload) {
+        flow.get_or_insert_with(Box::default).no_payload = true;
+        return false;
+    }
+    true
+}
+
+/// The bytes start with a TLS application-data record header (type 23,
+/// version 3.x, a valid length).
+fn tls_appdata_start(b: &[u8]) -> bool {
+    match b {
+        [0x17, 0x03, minor, hi, lo, ..] if *minor <= 4 => {
+            let len = usize::from(u16::from_be_bytes([*hi, *lo]));
+            (1..=MAX_TLS_RECORD).contains(&len)
+        }
+        _ => false,
+    }
 }
 
 fn flow_ok(r: &EngineRule, p: &PacketView<'_>) -> bool {

@@ -35,6 +35,9 @@ pub struct FlowDetect {
     /// Last bytes of each direction's reassembled stream ([to server, to
     /// client]), for stream inspection across segments.
     pub tails: [Vec<u8>; 2],
+    /// The flow's payload is no longer inspected (TLS application data
+    /// seen: Suricata's `encryption-handling: track-only` default).
+    pub no_payload: bool,
 }
 
 impl FlowDetect {

@@ -220,6 +220,11 @@ impl Ruleset {
         let Some(pf) = self.packet.get(G_TCP) else {
             return;
         };
+        // TLS application data: the flow's payload is no longer inspected
+        // (Suricata's encryption-handling track-only), streams included
+        if flow.as_ref().is_some_and(|f| f.no_payload) {
+            return;
+        }
         // In order (the new bytes are this packet's payload): every match
         // inside them was the packet inspection's, so with no old bytes
         // only stream-only rules can add anything, and the candidates are
@@ -232,12 +237,12 @@ impl Ruleset {
         let mut view = *p;
         // The packet's candidates move to `prev` (both vectors keep their
         // capacity: no allocation per packet).
-        std::mem::swap(&mut scratch.cand, &mut scratch.stream.prev);
-        scratch.cand.clear();
+        std::mem::swap(&mut scratch.cands.list, &mut scratch.stream.prev);
+        scratch.cands.clear();
         if in_order {
             let prev = std::mem::take(&mut scratch.stream.prev);
             for &r in &prev {
-                scratch.push(r);
+                scratch.cands.push(r);
             }
             scratch.stream.prev = prev;
             let end = old
@@ -247,10 +252,19 @@ impl Ruleset {
         } else {
             view.payload = win;
         }
-        pf.candidates(&view, scratch);
-        scratch.finish();
+        pf.candidates(
+            view.payload,
+            view.src,
+            view.dst,
+            view.sport,
+            view.dport,
+            view.to_server,
+            &mut scratch.lower,
+            &mut scratch.cands,
+        );
+        scratch.cands.finish();
         view.payload = win;
-        let cand = std::mem::take(&mut scratch.cand);
+        let cand = std::mem::take(&mut scratch.cands.list);
         let tail = win.get(..old).unwrap_or_default();
         for &i in &cand {
             let Some(r) = self.rules.get(i as usize) else {
@@ -281,6 +295,6 @@ impl Ruleset {
             }
             self.matched(i, r, flow, st, p.src, p.dst, (p.sport, p.dport), p.ts, hits);
         }
-        scratch.cand = cand;
+        scratch.cands.list = cand;
     }
 }

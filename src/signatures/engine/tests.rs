@@ -396,3 +396,29 @@ fn stream_window_joins_segments_once() {
     assert_eq!(run(b"PAYLOAD"), [1]);
     assert_eq!(run(b"more"), Vec::<u32>::new());
 }
+
+#[test]
+fn tls_application_data_is_not_payload_inspected() {
+    let rs = ruleset(
+        "alert tcp any any -> any any (msg:\"content\"; content:\"evil\"; sid:1;)\n\
+         alert tcp any any -> any any (msg:\"header only\"; flags:PA; sid:2;)",
+    );
+    let mut f = None;
+    let mut p = pkt(b"\x16\x03\x01\x00\x05evil!");
+    p.app_proto = Some("tls");
+    // handshake: inspected
+    assert_eq!(sids(&rs, &p, &mut f), [1, 2]);
+    // the first application-data record switches payload inspection off
+    // for the flow; header-only rules still run
+    let appdata = b"\x17\x03\x03\x00\x10evil evil evil..";
+    p.payload = appdata;
+    assert_eq!(sids(&rs, &p, &mut f), [2]);
+    p.payload = b"continuation evil";
+    assert_eq!(sids(&rs, &p, &mut f), [2]);
+    // other flows, and non-TLS flows, are unaffected
+    let mut g = None;
+    let mut q = pkt(appdata);
+    assert_eq!(sids(&rs, &q, &mut g), [1, 2]);
+    q.app_proto = Some("http");
+    assert_eq!(sids(&rs, &q, &mut g), [1, 2]);
+}
