@@ -238,6 +238,14 @@ impl CrossFlow {
         }
     }
 
+    /// Takes new thresholds and zones (a config reload) and keeps the state
+    /// of ongoing episodes; table caps stay as they were built.
+    pub fn reconfigure(&mut self, cfg: &DetectConfig, policy: Arc<ZonePolicy>) {
+        self.cfg = cfg.clone();
+        self.repeat_ns = ns(cfg.repeat_secs);
+        self.policy = policy;
+    }
+
     /// Counters so far (evictions summed over the tables).
     pub fn stats(&self) -> CrossFlowStats {
         let mut s = self.stats.clone();

@@ -595,3 +595,31 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn reconfigure_keeps_episodes() {
+    let cfg = DetectConfig::default();
+    let mut c = cross(&cfg);
+    let list = syns_to_ports(15, "45.134.26.12", "10.10.1.10");
+    assert!(feed(&mut c, &list).is_empty());
+    let mut lower = cfg.clone();
+    lower.port_scan.vertical_ports = 16;
+    c.reconfigure(&lower, policy());
+    let more: Vec<_> = (15..17u16)
+        .map(|i| {
+            obs(
+                i64::from(i),
+                "45.134.26.12",
+                "10.10.1.10",
+                40000,
+                1 + i,
+                ObsKind::Syn,
+            )
+        })
+        .collect();
+    assert_eq!(
+        feed(&mut c, &more).len(),
+        1,
+        "the 16th port crosses the new threshold"
+    );
+}
