@@ -22,6 +22,7 @@ pub mod decode;
 pub mod flow;
 pub mod incident;
 pub mod logrules;
+pub mod notify;
 pub mod output;
 pub mod pipeline;
 pub mod policy;

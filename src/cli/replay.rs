@@ -158,6 +158,7 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         progress: !a.quiet && std::io::stderr().is_terminal(),
         incidents_db: Some(db.clone()),
         extra_alerts: log_alerts,
+        correlator: cfg.incidents.correlator_config(),
     };
     let summary = replay(engine, &eve, &opts)?;
     eve.flush()

@@ -437,6 +437,8 @@ const TOP_KEYS: &[&str] = &[
     "defrag",
     "policy",
     "outputs",
+    "incidents",
+    "notify",
 ];
 
 /// Parses and validates; see [`Config::validate_at`].
@@ -592,6 +594,12 @@ fn read_document(
     cfg.defrag = read_defrag(top.get("defrag"), e);
     cfg.policy = read_policy(top.get("policy"), e);
     cfg.outputs = read_outputs(top.get("outputs"), e);
+    let mut found = super::incidents::Found::default();
+    cfg.incidents = super::incidents::read(top.get("incidents"), base_dir, &mut found);
+    cfg.notify = super::notify::read(top.get("notify"), base_dir, &mut found);
+    for err in found.errors {
+        e.push(err.kind, err.path, err.message);
+    }
 
     check_zones(&cfg.zones, e);
     check_groups(&cfg, e);

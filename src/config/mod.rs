@@ -9,7 +9,9 @@
 
 mod build;
 mod error;
+mod incidents;
 mod lines;
+mod notify;
 mod service;
 mod vars;
 
@@ -18,7 +20,11 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 pub use error::{check_errors_json, check_report, ConfigError, ConfigErrors, ErrorKind};
+pub use incidents::{IncidentsConfig, MIN_RETENTION_DAYS};
 pub use lines::LineIndex;
+pub use notify::{
+    NotifyConfig, RetryPolicy, Route, SyslogForwardConfig, SyslogTls, WebhookConfig, DEFAULT_SD_ID,
+};
 pub use service::{Service, ServiceError};
 pub use vars::Vars;
 
@@ -66,6 +72,10 @@ pub struct Config {
     pub policy: PolicySettings,
     /// Output settings.
     pub outputs: Outputs,
+    /// Incident correlation, grading, deadlines and retention.
+    pub incidents: IncidentsConfig,
+    /// Where incidents are sent (webhooks, syslog to a SIEM).
+    pub notify: NotifyConfig,
 }
 
 /// Whether every device of a zone must be in its inventory.
@@ -446,6 +456,8 @@ impl Config {
             defrag: DefragSettings::default(),
             policy: PolicySettings::default(),
             outputs: Outputs::default(),
+            incidents: IncidentsConfig::default(),
+            notify: NotifyConfig::default(),
         }
     }
 

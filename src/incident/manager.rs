@@ -41,6 +41,8 @@ pub struct Manager {
     corr: Correlator,
     store: Store,
     latest: BTreeMap<i64, Incident>,
+    notify: Option<tokio::sync::mpsc::Sender<crate::notify::IncidentEvent>>,
+    notify_dropped: u64,
 }
 
 impl Manager {
@@ -58,6 +60,8 @@ impl Manager {
             corr: Correlator::new(cfg, policy, first),
             store: Store::open(db, store_cfg)?,
             latest: BTreeMap::new(),
+            notify: None,
+            notify_dropped: 0,
         })
     }
 
@@ -71,8 +75,40 @@ impl Manager {
         } else if o.opened && self.latest.len() < MAX_SUMMARY_INCIDENTS {
             self.latest.insert(id, o.update.incident.clone());
         }
+        if let Some(tx) = &self.notify {
+            let kind = if o.opened {
+                Some(crate::notify::EventKind::Opened)
+            } else if o.update.timeline.iter().any(|t| t.action == "grade_raised") {
+                Some(crate::notify::EventKind::GradeRaised)
+            } else {
+                None
+            };
+            if let Some(kind) = kind {
+                let ev = crate::notify::IncidentEvent {
+                    kind,
+                    incident: o.update.incident.clone(),
+                };
+                // Never waits: a full channel is counted (the overdue scan
+                // still finds deadlines; see docs/notifications.md).
+                if tx.try_send(ev).is_err() {
+                    self.notify_dropped = self.notify_dropped.saturating_add(1);
+                }
+            }
+        }
         self.store.submit(o.update);
         id
+    }
+
+    /// Sends an [`crate::notify::IncidentEvent`] into `tx` whenever an
+    /// incident is opened or raised in grade (bounded; never blocks).
+    pub fn set_notifier(&mut self, tx: tokio::sync::mpsc::Sender<crate::notify::IncidentEvent>) {
+        self.notify = Some(tx);
+    }
+
+    /// Events not handed to the notifier because its channel was full or
+    /// closed.
+    pub fn notify_dropped(&self) -> u64 {
+        self.notify_dropped
     }
 
     /// Blocks until everything queued so far is committed.

@@ -41,6 +41,8 @@ pub struct ReplayOptions {
     /// Alerts from other sources of the same replay (log rules), already
     /// written to EVE, that the incident layer merges with the traffic's.
     pub extra_alerts: Vec<Alert>,
+    /// Correlation window and grading (the config's `incidents:` section).
+    pub correlator: CorrelatorConfig,
 }
 
 /// Errors that stop a replay before it starts.
@@ -284,7 +286,7 @@ pub fn replay(
         let mut mgr = Manager::open(
             db,
             Arc::new(engine.policy.clone()),
-            CorrelatorConfig::default(),
+            opts.correlator.clone(),
             StoreConfig::default(),
         )
         .map_err(|source| ReplayError::Store {
