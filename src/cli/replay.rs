@@ -159,6 +159,7 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         incidents_db: Some(db.clone()),
         extra_alerts: log_alerts,
         correlator: cfg.incidents.correlator_config(),
+        notify: None,
     };
     let summary = replay(engine, &eve, &opts)?;
     eve.flush()

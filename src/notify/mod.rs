@@ -364,6 +364,9 @@ impl Dispatcher {
     async fn run(self, mut rx: mpsc::Receiver<IncidentEvent>, mut stop: watch::Receiver<bool>) {
         let mut tick = tokio::time::interval(self.scan_every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first tick is immediate: scan once at start, whatever comes.
+        tick.tick().await;
+        self.scan().await;
         loop {
             tokio::select! {
                 _ = stop.changed() => break,

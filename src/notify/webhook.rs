@@ -239,16 +239,26 @@ impl Webhook {
             }
             if let Some(d) = gate.take_digest(Instant::now()) {
                 bump(&self.counters.digests);
-                self.deliver(self.job(Notice::Digest(d)), &mut retries, &mut jitter)
-                    .await;
+                self.deliver(
+                    self.job(Notice::Digest(d)),
+                    &mut retries,
+                    &mut jitter,
+                    &mut abandon,
+                )
+                .await;
                 continue;
             }
             if !open && retries.is_empty() {
                 if let Some(d) = gate.drain_digest() {
                     // Closing: the digest goes now, whatever the rate.
                     bump(&self.counters.digests);
-                    self.deliver(self.job(Notice::Digest(d)), &mut retries, &mut jitter)
-                        .await;
+                    self.deliver(
+                        self.job(Notice::Digest(d)),
+                        &mut retries,
+                        &mut jitter,
+                        &mut abandon,
+                    )
+                    .await;
                     continue;
                 }
                 break;
@@ -262,7 +272,7 @@ impl Webhook {
                     Some(ev) => match gate.admit(&ev, Instant::now(), wall_now()) {
                         Admit::Send => {
                             let job = self.job(Notice::Event(ev));
-                            self.deliver(job, &mut retries, &mut jitter).await;
+                            self.deliver(job, &mut retries, &mut jitter, &mut abandon).await;
                         }
                         Admit::Held => bump(&self.counters.rate_limited),
                     },
@@ -270,7 +280,7 @@ impl Webhook {
                 _ = sleep_until(next_retry), if next_retry.is_some() => {
                     if let Some(job) = retries.pop_front() {
                         bump(&self.counters.retries);
-                        self.deliver(job, &mut retries, &mut jitter).await;
+                        self.deliver(job, &mut retries, &mut jitter, &mut abandon).await;
                     }
                 }
                 _ = tokio::time::sleep(digest_in.unwrap_or_default()), if digest_in.is_some() => {}
@@ -306,9 +316,21 @@ impl Webhook {
     }
 
     /// One attempt; a failure is scheduled again or becomes a dead letter.
-    async fn deliver(&self, mut job: Job, retries: &mut VecDeque<Job>, jitter: &mut Jitter) {
+    async fn deliver(
+        &self,
+        mut job: Job,
+        retries: &mut VecDeque<Job>,
+        jitter: &mut Jitter,
+        abandon: &mut watch::Receiver<bool>,
+    ) {
         job.attempts = job.attempts.saturating_add(1);
-        match self.attempt(&job).await {
+        let outcome = tokio::select! {
+            r = self.attempt(&job) => r,
+            _ = abandon.wait_for(|a| *a) => Attempt::Permanent(
+                "attempt cut short: not delivered before the shutdown deadline".to_string(),
+            ),
+        };
+        match outcome {
             Attempt::Delivered => bump(&self.counters.sent),
             Attempt::Permanent(e) => {
                 bump(&self.counters.failed_attempts);

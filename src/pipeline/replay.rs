@@ -43,6 +43,9 @@ pub struct ReplayOptions {
     pub extra_alerts: Vec<Alert>,
     /// Correlation window and grading (the config's `incidents:` section).
     pub correlator: CorrelatorConfig,
+    /// Incident events (opened, grade raised) for the notifier; bounded,
+    /// never waited on (see `Manager::set_notifier`).
+    pub notify: Option<tokio::sync::mpsc::Sender<crate::notify::IncidentEvent>>,
 }
 
 /// Errors that stop a replay before it starts.
@@ -293,6 +296,9 @@ pub fn replay(
             path: db.display().to_string(),
             source,
         })?;
+        if let Some(tx) = &opts.notify {
+            mgr.set_notifier(tx.clone());
+        }
         for a in &alerts {
             mgr.on_alert(a);
         }
