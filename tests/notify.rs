@@ -768,3 +768,96 @@ async fn unusable_destinations_are_refused_with_their_name() {
     };
     assert!(err.contains("soc") && err.contains("missing.pem"), "{err}");
 }
+
+fn syslog_dest(pki: &Pki, port: u16) -> SyslogForwardConfig {
+    SyslogForwardConfig {
+        name: "siem".into(),
+        address: format!("127.0.0.1:{port}"),
+        tls: SyslogTls {
+            ca: pki.ca(),
+            cert: None,
+            key: None,
+            server_name: Some("localhost".into()),
+        },
+        route: all_route(),
+        facility: 13,
+        sd_id: DEFAULT_SD_ID.to_string(),
+        hostname: None,
+    }
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syslog_reconnects_when_the_collector_comes_up() {
+    use zoneguard::syslog::config::{ListenerConfig, ListenerProtocol, TlsConfig};
+    use zoneguard::syslog::listener::{spawn_listener, ListenerStats};
+    let s = sample();
+    let pki = pki();
+    let port = free_port();
+    let store = tempfile::tempdir().unwrap();
+    let cfg = config(vec![], vec![syslog_dest(&pki, port)]);
+    let (tx, rx) = mpsc::channel(16);
+    let h = notify::spawn(&cfg, store.path().join("n.db"), rx).unwrap();
+    tx.send(s.events[0].clone()).await.unwrap();
+    // Nobody listens yet: connection attempts fail and back off.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        h.stats().destinations[0].failed_attempts >= 1,
+        "{:?}",
+        h.stats()
+    );
+    assert_eq!(h.stats().destinations[0].sent, 0);
+    let mut lc = ListenerConfig::new(
+        "siem",
+        ListenerProtocol::Tls,
+        SocketAddr::from(([127, 0, 0, 1], port)),
+    );
+    lc.tls = Some(TlsConfig {
+        cert: pki.dir.path().join("server.crt"),
+        key: pki.dir.path().join("server.key"),
+        client_ca: None,
+        require_client_cert: false,
+    });
+    let (ltx, mut lrx) = mpsc::channel(16);
+    let listener = spawn_listener(lc, ltx, Arc::new(ListenerStats::default()))
+        .await
+        .unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(10), lrx.recv())
+        .await
+        .expect("delivered after the collector came up")
+        .unwrap();
+    let text = String::from_utf8_lossy(&r.bytes);
+    assert!(
+        text.contains(&format!("id=\"{}\"", s.events[0].incident.id)),
+        "{text}"
+    );
+    drop(tx);
+    let stats = h.shutdown().await;
+    let d = &stats.destinations[0];
+    assert_eq!((d.sent, d.connects, d.dropped), (1, 1, 0));
+    listener.task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syslog_queue_overflow_is_counted_not_lost_silently() {
+    let s = sample();
+    let pki = pki();
+    let store = tempfile::tempdir().unwrap();
+    // A collector that never comes up, a queue of one, a short deadline.
+    let mut cfg = config(vec![], vec![syslog_dest(&pki, free_port())]);
+    cfg.queue = 1;
+    cfg.flush_timeout_ms = 300;
+    let stats = run(&cfg, &s.events, &store.path().join("n.db")).await;
+    let d = &stats.destinations[0];
+    assert_eq!(d.sent, 0);
+    assert_eq!(
+        d.dropped + d.rate_limited,
+        s.events.len() as u64,
+        "every event accounted for: {d:?}"
+    );
+    assert!(d.dropped >= s.events.len() as u64 - 2, "{d:?}");
+}

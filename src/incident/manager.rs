@@ -162,3 +162,73 @@ impl Summary {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::incident::correlate::tests::alert_at;
+    use crate::incident::route::tests::policy;
+    use crate::notify::EventKind;
+
+    #[test]
+    fn events_for_the_notifier_never_block_and_drops_are_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = Manager::open(
+            &dir.path().join("i.db"),
+            Arc::new(policy()),
+            CorrelatorConfig::default(),
+            StoreConfig::default(),
+        )
+        .unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+        m.set_notifier(tx);
+        // Low then high on a level-3 host: opened (IV), then raised to III.
+        let id = m.on_alert(&alert_at(
+            0,
+            "network_attack/exploit",
+            "47.9.9.9",
+            "10.10.1.1",
+            1,
+            3,
+        ));
+        // Joins without a change of grade: no event.
+        m.on_alert(&alert_at(
+            1,
+            "network_attack/exploit",
+            "47.9.9.9",
+            "10.10.1.1",
+            1,
+            3,
+        ));
+        m.on_alert(&alert_at(
+            5,
+            "network_attack/exploit",
+            "47.9.9.9",
+            "10.10.1.1",
+            2,
+            1,
+        ));
+        let opened = rx.try_recv().unwrap();
+        assert_eq!((opened.kind, opened.incident.id), (EventKind::Opened, id));
+        assert_eq!(opened.incident.grade, Grade::IV);
+        let raised = rx.try_recv().unwrap();
+        assert_eq!(raised.kind, EventKind::GradeRaised);
+        assert_eq!(raised.incident.grade, Grade::III);
+        assert!(rx.try_recv().is_err());
+        assert_eq!(m.notify_dropped(), 0);
+        // Nobody reads: the channel fills, on_alert goes on, drops counted.
+        for i in 0..5u8 {
+            m.on_alert(&alert_at(
+                10,
+                "network_attack/exploit",
+                &format!("47.9.9.{}", 20 + i),
+                "10.10.1.1",
+                3,
+                3,
+            ));
+        }
+        assert_eq!(m.notify_dropped(), 3);
+        let s = m.finish();
+        assert_eq!(s.opened, 6);
+    }
+}

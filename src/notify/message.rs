@@ -412,6 +412,53 @@ pub(crate) mod tests {
         assert!(!line.contains('\n'));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Whatever the titles, unit and category hold (quotes, brackets,
+        /// backslashes, control characters, any script), the message is
+        /// strict RFC 5424 and the values come back as sent (control
+        /// characters as spaces).
+        #[test]
+        fn any_text_gives_a_strict_rfc5424_message(
+            title in "\\PC*|.*",
+            title_zh in "\\PC*",
+            unit in ".*",
+            category in "[\"\\\\\\]a-z/ ]{0,20}",
+        ) {
+            let mut inc = incident();
+            inc.title = title.clone();
+            inc.title_zh = title_zh.clone();
+            inc.unit = Some(unit.clone());
+            inc.category = category.clone();
+            let n = Notice::Event(Arc::new(IncidentEvent { kind: EventKind::GradeRaised, incident: inc }));
+            let f = SyslogFormat {
+                facility: 4,
+                sd_id: "zoneguard@32473".into(),
+                hostname: "h".into(),
+                procid: 1,
+            };
+            let line = syslog_message(&n, &f, Timestamp(0));
+            let opts = crate::syslog::ParseOptions {
+                strict: true,
+                tz: chrono_tz::Tz::UTC,
+                received: chrono::Utc::now(),
+                sender: None,
+            };
+            let m = crate::syslog::parse(line.as_bytes(), &opts);
+            proptest::prop_assert!(m.is_ok(), "{:?}: {}", m.err(), line);
+            let m = m.unwrap_or_else(|_| unreachable!());
+            let get = |k: &str| m.structured_data[0].params.iter().find(|p| p.name == k).map(|p| p.value.to_string());
+            let clean = |s: &str| s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>();
+            proptest::prop_assert_eq!(get("unit"), Some(clean(&unit)));
+            proptest::prop_assert_eq!(get("category"), Some(clean(&category)));
+            proptest::prop_assert!(m.msg.contains(&clean(&title_zh)));
+            proptest::prop_assert!(!line.contains('\n'));
+            // The JSON document carries the same text exactly.
+            let v = n.to_json(Timestamp(0));
+            proptest::prop_assert_eq!(v["incident"]["title"].as_str(), Some(title.as_str()));
+        }
+    }
+
     #[test]
     fn digest_counts() {
         let mut d = Digest::default();
