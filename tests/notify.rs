@@ -861,3 +861,41 @@ async fn syslog_queue_overflow_is_counted_not_lost_silently() {
     );
     assert!(d.dropped >= s.events.len() as u64 - 2, "{d:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_handle_still_flushes_pending_retries() {
+    let s = sample();
+    let pki = pki();
+    let rx = https_receiver(&pki, Behaviour::FailFirst(1)).await;
+    let store = tempfile::tempdir().unwrap();
+    let db = store.path().join("n.db");
+    let cfg = config(
+        vec![webhook("soc", rx.url("/h"), &pki, all_route())],
+        vec![],
+    );
+    let (tx, erx) = mpsc::channel(4);
+    let h = notify::spawn(&cfg, db.clone(), erx).unwrap();
+    tx.send(s.events[0].clone()).await.unwrap();
+    // Wait for the first (failing) attempt, then let go of everything.
+    for _ in 0..100 {
+        if !rx.got().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(h);
+    drop(tx);
+    for _ in 0..100 {
+        if rx.got().len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let got = rx.got();
+    assert_eq!(
+        got.iter().map(|g| g.status).collect::<Vec<_>>(),
+        vec![503, 200]
+    );
+    let conn = zoneguard::queue::open_db(&db).unwrap();
+    assert!(notify::deadletter::list(&conn, 10).unwrap().is_empty());
+}

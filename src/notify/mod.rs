@@ -175,6 +175,14 @@ struct Counters {
     dead_letter_errors: AtomicU64,
 }
 
+/// Resolves when `rx` turns true; never, if its sender is gone (a dropped
+/// handle sets no deadline), so a `select!` on it cannot spin.
+pub(crate) async fn abandoned(rx: &mut watch::Receiver<bool>) {
+    if rx.wait_for(|a| *a).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
@@ -369,6 +377,7 @@ impl Dispatcher {
         self.scan().await;
         loop {
             tokio::select! {
+                // A dropped handle (sender gone) stops the dispatcher too.
                 _ = stop.changed() => break,
                 ev = rx.recv() => match ev {
                     Some(ev) => self.route(ev).await,

@@ -120,7 +120,7 @@ impl Syslog {
                         let wait = super::webhook::backoff(&self.retry, failures, jitter);
                         tokio::select! {
                             _ = tokio::time::sleep(wait) => {}
-                            _ = abandon.changed() => {}
+                            _ = super::abandoned(abandon) => {}
                         }
                         continue;
                     }
@@ -188,7 +188,7 @@ impl Syslog {
             }
             let digest_in = gate.pending().then(|| gate.digest_wait(Instant::now()));
             tokio::select! {
-                _ = abandon.changed() => {}
+                _ = super::abandoned(&mut abandon) => {}
                 ev = rx.recv() => match ev {
                     None => open = false,
                     Some(ev) => match gate.admit(&ev, Instant::now(), wall_now()) {

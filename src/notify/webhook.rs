@@ -266,7 +266,7 @@ impl Webhook {
             let next_retry = retries.front().map(|j| j.due);
             let digest_in = gate.pending().then(|| gate.digest_wait(Instant::now()));
             tokio::select! {
-                _ = abandon.changed() => {}
+                _ = super::abandoned(&mut abandon) => {}
                 ev = rx.recv(), if open => match ev {
                     None => open = false,
                     Some(ev) => match gate.admit(&ev, Instant::now(), wall_now()) {
@@ -326,7 +326,7 @@ impl Webhook {
         job.attempts = job.attempts.saturating_add(1);
         let outcome = tokio::select! {
             r = self.attempt(&job) => r,
-            _ = abandon.wait_for(|a| *a) => Attempt::Permanent(
+            _ = super::abandoned(abandon) => Attempt::Permanent(
                 "attempt cut short: not delivered before the shutdown deadline".to_string(),
             ),
         };
