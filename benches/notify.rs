@@ -197,7 +197,13 @@ async fn syslog_rate(n: usize) -> (f64, u64) {
         hostname: Some("bench".into()),
     };
     let rate = run(cfg(vec![], vec![s]), n).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Written is not yet read: give the listener time to take it all in.
+    for _ in 0..500 {
+        if stats.received.load(Ordering::Relaxed) as usize >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     l.task.abort();
     count.abort();
     (rate, stats.received.load(Ordering::Relaxed))

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio_rustls::client::TlsStream;
@@ -229,6 +229,19 @@ impl Syslog {
         }
         if let Some(mut c) = conn {
             let _ = tokio::time::timeout(Duration::from_secs(1), c.shutdown()).await;
+            // Read what the collector sent (TLS 1.3 session tickets, its
+            // close_notify) until it closes: a socket closed with unread
+            // data goes out with an RST, and an RST makes the collector's
+            // kernel discard messages it has not read yet.
+            let mut buf = [0u8; 4096];
+            let drain = async {
+                while let Ok(n) = c.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
         }
     }
 }
