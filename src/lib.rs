@@ -26,6 +26,7 @@ pub mod flow;
 pub mod incident;
 pub mod logrules;
 pub mod metrics;
+pub mod notify;
 pub mod output;
 pub mod pipeline;
 pub mod policy;

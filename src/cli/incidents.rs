@@ -174,6 +174,11 @@ pub enum IncidentsCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// Notifications that could not be delivered (通知死信).
+    DeadLetters {
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 /// Arguments of `audit`.
@@ -295,6 +300,13 @@ pub fn run(a: IncidentsArgs) -> anyhow::Result<ExitCode> {
         }
         IncidentsCommand::Summary { common } => {
             println!("{}", icli::summary(&common.db, common.json, now)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        IncidentsCommand::DeadLetters { common } => {
+            println!(
+                "{}",
+                zoneguard::notify::deadletter::list_cli(&common.db, common.json)?
+            );
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -197,6 +197,8 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         progress: !a.quiet && std::io::stderr().is_terminal(),
         incidents_db: Some(db.clone()),
         extra_alerts: log_alerts,
+        correlator: cfg.incidents.correlator_config(),
+        notify: None,
     };
     let summary = replay(engine, &eve, &opts)?;
     eve.flush()

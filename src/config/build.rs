@@ -447,6 +447,8 @@ const TOP_KEYS: &[&str] = &[
     "api",
     "detect",
     "queue",
+    "incidents",
+    "notify",
 ];
 
 /// Parses and validates; see [`Config::validate_at`].
@@ -610,6 +612,12 @@ fn read_document(
     });
     cfg.detect = detect::read_detect(top.get("detect"), e);
     cfg.queue = super::queue::read(top.get("queue"), base_dir, &mut |k, p, m| e.push(k, p, m));
+    let mut found = super::incidents::Found::default();
+    cfg.incidents = super::incidents::read(top.get("incidents"), base_dir, &mut found);
+    cfg.notify = super::notify::read(top.get("notify"), base_dir, &mut found);
+    for err in found.errors {
+        e.push(err.kind, err.path, err.message);
+    }
 
     check_zones(&cfg.zones, e);
     check_groups(&cfg, e);

@@ -12,7 +12,9 @@ mod build;
 mod capture;
 mod daemon;
 mod error;
+mod incidents;
 mod lines;
+mod notify;
 mod queue;
 mod service;
 mod syslog;
@@ -29,7 +31,11 @@ pub use build::detect::{
 pub use capture::{CaptureConfig, CaptureInterface, DEFAULT_SILENCE_SECS};
 pub use daemon::DaemonConfig;
 pub use error::{check_errors_json, check_report, ConfigError, ConfigErrors, ErrorKind};
+pub use incidents::{IncidentsConfig, MIN_RETENTION_DAYS};
 pub use lines::LineIndex;
+pub use notify::{
+    NotifyConfig, RetryPolicy, Route, SyslogForwardConfig, SyslogTls, WebhookConfig, DEFAULT_SD_ID,
+};
 pub use queue::{valid_token as valid_nats_token, NatsConfig, NatsTls, QueueBackend, QueueConfig};
 pub use service::{Service, ServiceError};
 pub use syslog::{ExpectedSender, SenderId, SyslogConfig};
@@ -91,6 +97,10 @@ pub struct Config {
     pub detect: DetectConfig,
     /// Where alerts are queued: the local store, or also NATS JetStream.
     pub queue: QueueConfig,
+    /// Incident correlation, grading, deadlines and retention.
+    pub incidents: IncidentsConfig,
+    /// Where incidents are sent (webhooks, syslog to a SIEM).
+    pub notify: NotifyConfig,
 }
 
 /// Whether every device of a zone must be in its inventory.
@@ -477,6 +487,8 @@ impl Config {
             api: ApiConfig::default(),
             detect: DetectConfig::default(),
             queue: QueueConfig::default(),
+            incidents: IncidentsConfig::default(),
+            notify: NotifyConfig::default(),
         }
     }
 

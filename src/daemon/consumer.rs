@@ -106,8 +106,14 @@ pub fn run(
         if g != seen_gen {
             seen_gen = g;
             mgr.set_policy(Arc::new(shared.snapshot.load().engine.policy.clone()));
-            // new thresholds or zones: the detectors start afresh
-            cross = cross_flow(shared);
+            // new thresholds or zones; ongoing episodes are kept
+            let snap = shared.snapshot.load();
+            match (&mut cross, &snap.engine.detect) {
+                (Some(cf), Some(c)) => {
+                    cf.reconfigure(c, Arc::new(snap.engine.policy.clone()));
+                }
+                _ => cross = cross_flow(shared),
+            }
         }
         if handled > 0 {
             stats.alerts.fetch_add(handled as u64, Ordering::Relaxed);

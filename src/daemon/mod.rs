@@ -32,7 +32,7 @@ use arc_swap::ArcSwap;
 
 use crate::alert::{Action, Alert, AlertAddrs, AlertSource};
 use crate::config::QueueBackend;
-use crate::incident::{CorrelatorConfig, Manager, Summary};
+use crate::incident::{Manager, Summary};
 use crate::metrics::{InterfaceCounters, ListenerCounters, Metrics};
 use crate::output::rotate::{RotateControl, RotatePolicy};
 use crate::output::{EveWriter, EventTypes};
@@ -80,6 +80,9 @@ pub enum DaemonError {
         /// Why.
         source: std::io::Error,
     },
+    /// The notifier could not be set up (a CA or key file of a destination).
+    #[error("notifications / 通知: {0}")]
+    Notify(String),
     /// The NATS publisher could not be set up.
     #[error("NATS: {0}")]
     Nats(String),
@@ -205,11 +208,15 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, DaemonError> {
         snap.counts.signatures_rejected,
     );
     metrics.set_rules("log", snap.counts.log_rules, snap.counts.log_rules_rejected);
-    let db = d.state_dir.join("incidents.db");
-    let mgr = Manager::open(
+    let db = cfg
+        .incidents
+        .store
+        .clone()
+        .unwrap_or_else(|| d.state_dir.join("incidents.db"));
+    let mut mgr = Manager::open(
         &db,
         Arc::new(snap.engine.policy.clone()),
-        CorrelatorConfig::default(),
+        cfg.incidents.correlator_config(),
         StoreConfig::default(),
     )
     .map_err(|source| DaemonError::Store {
@@ -233,6 +240,18 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, DaemonError> {
             what: "async runtime",
             source,
         })?;
+    // notifications (webhooks, syslog to a SIEM) of opened and raised incidents
+    let outbound = if cfg.notify.webhooks.is_empty() && cfg.notify.syslog.is_empty() {
+        None
+    } else {
+        let (tx, rx) = tokio::sync::mpsc::channel(4096);
+        mgr.set_notifier(tx);
+        let _guard = rt.enter();
+        Some(
+            crate::notify::spawn(&cfg.notify, db.clone(), rx)
+                .map_err(|e| DaemonError::Notify(e.to_string()))?,
+        )
+    };
     let (wtx, wrx) = crossbeam_channel::bounded::<workers::ToConsumer>(1024);
     let (stx, srx) = crossbeam_channel::bounded::<Alert>(65_536);
     let consumer_stats = Arc::new(consumer::ConsumerStats::default());
@@ -338,6 +357,10 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, DaemonError> {
     let deadline = Instant::now() + Duration::from_secs(cfg.daemon.shutdown_timeout_secs);
     let packets = capture.join(deadline);
     let incidents = join_until(consumer, deadline);
+    if let Some(n) = outbound {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let _ = rt.block_on(async { tokio::time::timeout(left, n.shutdown()).await });
+    }
     if let Some((p, task)) = publish_task {
         // the consumer has ended: its sender is gone, the task drains
         let left = deadline.saturating_duration_since(Instant::now());

@@ -84,7 +84,21 @@ impl Snapshot {
             .as_ref()
             .and_then(|p| Classification::from_file(p).ok())
             .unwrap_or_else(Classification::suricata_default);
-        let rs = Ruleset::compile(&load.result, &classes);
+        let mut rs = Ruleset::compile(&load.result, &classes);
+        if let Some(path) = &cfg.rules.threshold_file {
+            // Suricata's threshold.config: suppress, threshold, event_filter
+            let vars = ruleset::resolved_vars(&cfg);
+            let tc = crate::signatures::threshold::ThresholdConfig::from_file(path, &vars);
+            for e in tc.errors.iter().take(MAX_MESSAGES) {
+                counts.messages.push(format!("threshold.config: {e}"));
+            }
+            let applied = rs.apply_threshold_config(&tc);
+            for n in applied.notes.iter().take(MAX_MESSAGES) {
+                counts
+                    .messages
+                    .push(format!("{}:{}: {}", path.display(), n.line, n.reason));
+            }
+        }
         counts.signatures = rs.len();
         counts.signatures_rejected = load.result.rejected.len() + rs.unsupported().len();
         for r in load.result.rejected.iter().take(MAX_MESSAGES) {

@@ -119,6 +119,8 @@ fn worker_loop_matches_replay() {
             progress: false,
             incidents_db: None,
             extra_alerts: Vec::new(),
+            correlator: Default::default(),
+            notify: None,
         },
     )
     .unwrap();

@@ -1,9 +1,10 @@
 //! Detection severity × protection level → preliminary grade (I–IV).
 //!
-//! The default values are those of shared/taxonomy.yaml. They live here as a
-//! configurable [`GradeMatrix`] until `crate::taxonomy` can build one from
-//! the taxonomy file; every cell, the fixed cases and the reporting deadline
-//! can be overridden per deployment.
+//! The default values are read from the taxonomy the crate embeds
+//! (`src/taxonomy.yaml`, a copy of shared/taxonomy.yaml) by
+//! [`GradeMatrix::from_taxonomy`], not restated here; every cell, the fixed
+//! cases and the reporting deadlines can be overridden per deployment (the
+//! `incidents:` config section, `crate::config::IncidentsConfig`).
 
 use std::fmt;
 
@@ -237,26 +238,122 @@ pub struct GradeMatrix {
 }
 
 impl Default for GradeMatrix {
+    /// The embedded taxonomy's matrix, fixed cases, policy severities and
+    /// deadlines. Were the embedded taxonomy ever unusable (its tests
+    /// prevent that), every cell is III and every deadline 4 h: too
+    /// serious rather than too lax, and logged.
     fn default() -> Self {
-        use Grade::*;
-        GradeMatrix {
-            cells: [
-                [IV, IV, IV],   // low
-                [IV, IV, III],  // medium
-                [IV, III, II],  // high
-                [III, III, II], // critical
-            ],
-            fixed: vec![("violation/isolation_breach".to_string(), II)],
-            policy_severity: [
-                (PolicyKind::IsolatedBreach, Severity::Critical),
-                (PolicyKind::UnauthorizedOutbound, Severity::High),
-                (PolicyKind::RogueDevice, Severity::High),
-                (PolicyKind::PolicyViolation, Severity::Medium),
-                (PolicyKind::CleartextCredentials, Severity::Medium),
-            ],
-            report_within_secs: [Some(4 * 3600), Some(4 * 3600), Some(4 * 3600), None],
-            allow_auto_grade_one: false,
+        match GradeMatrix::from_taxonomy(crate::taxonomy::Taxonomy::builtin()) {
+            Ok(m) => m,
+            Err(err) => {
+                tracing::error!("embedded taxonomy gives no grade matrix: {err}");
+                GradeMatrix {
+                    cells: [[Grade::III; 3]; 4],
+                    fixed: Vec::new(),
+                    policy_severity: PolicyKind::ALL.map(|k| (k, Severity::High)),
+                    report_within_secs: [Some(4 * 3600); 4],
+                    allow_auto_grade_one: false,
+                }
+            }
         }
+    }
+}
+
+/// Why a taxonomy document cannot give a [`GradeMatrix`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MatrixError {
+    /// A severity row of `default_grade_matrix` is missing.
+    #[error("taxonomy: default_grade_matrix has no row for severity '{0}'")]
+    MissingRow(&'static str),
+    /// A grade id the matrix or `fixed` names is not I–IV.
+    #[error("taxonomy: {field}: unknown grade '{grade}'")]
+    UnknownGrade {
+        /// Where.
+        field: String,
+        /// The id.
+        grade: String,
+    },
+    /// A zone-policy kind has no severity.
+    #[error("taxonomy: policy_severity has no entry for '{0}'")]
+    MissingPolicySeverity(&'static str),
+    /// A reporting deadline does not fit in seconds.
+    #[error("taxonomy: grades.{0}.report_within is out of range")]
+    Deadline(String),
+}
+
+impl GradeMatrix {
+    /// The matrix, fixed cases, policy severities and reporting deadlines of
+    /// a taxonomy document (grades it does not list have no deadline).
+    pub fn from_taxonomy(t: &crate::taxonomy::Taxonomy) -> Result<GradeMatrix, MatrixError> {
+        use crate::taxonomy::Severity as TaxSeverity;
+        let grade = |field: &str, id: &str| {
+            Grade::parse(id).ok_or_else(|| MatrixError::UnknownGrade {
+                field: field.to_string(),
+                grade: id.to_string(),
+            })
+        };
+        let mut cells = [[Grade::IV; 3]; 4];
+        for (row, sev) in cells.iter_mut().zip([
+            TaxSeverity::Low,
+            TaxSeverity::Medium,
+            TaxSeverity::High,
+            TaxSeverity::Critical,
+        ]) {
+            let name = tax_severity(sev).as_str();
+            let ids = t
+                .default_grade_matrix
+                .get(&sev)
+                .ok_or(MatrixError::MissingRow(name))?;
+            for (cell, id) in row.iter_mut().zip(ids.iter()) {
+                *cell = grade(&format!("default_grade_matrix.{name}"), id)?;
+            }
+        }
+        let mut fixed = Vec::with_capacity(t.fixed.len());
+        for (cat, id) in &t.fixed {
+            fixed.push((cat.clone(), grade(&format!("fixed.{cat}"), id)?));
+        }
+        let mut policy_severity = PolicyKind::ALL.map(|k| (k, Severity::Low));
+        for (kind, sev) in policy_severity.iter_mut() {
+            let s = t
+                .policy_severity
+                .get(kind.as_str())
+                .ok_or(MatrixError::MissingPolicySeverity(kind.as_str()))?;
+            *sev = tax_severity(*s);
+        }
+        let mut report_within_secs = [None; 4];
+        for g in &t.grades {
+            let rank = grade("grades", &g.id)?;
+            let secs = match g.report_within {
+                None => None,
+                Some(d) => Some(
+                    i64::try_from(d.as_secs()).map_err(|_| MatrixError::Deadline(g.id.clone()))?,
+                ),
+            };
+            if let Some(slot) =
+                report_within_secs.get_mut(usize::from(rank.rank()).saturating_sub(1))
+            {
+                *slot = secs;
+            }
+        }
+        Ok(GradeMatrix {
+            cells,
+            fixed,
+            policy_severity,
+            report_within_secs,
+            allow_auto_grade_one: false,
+        })
+    }
+}
+
+/// The grading severity of a taxonomy severity.
+fn tax_severity(s: crate::taxonomy::Severity) -> Severity {
+    use crate::taxonomy::Severity as T;
+    match s {
+        T::Low => Severity::Low,
+        T::Medium => Severity::Medium,
+        T::High => Severity::High,
+        T::Critical => Severity::Critical,
     }
 }
 
@@ -419,6 +516,58 @@ mod tests {
             assert_eq!(Grade::parse(g.as_str()), Some(g));
             assert_eq!(Grade::from_rank(i64::from(g.rank())), Some(g));
         }
+    }
+
+    #[test]
+    fn default_comes_from_the_embedded_taxonomy() {
+        let m = GradeMatrix::default();
+        let t = crate::taxonomy::Taxonomy::builtin();
+        assert_eq!(GradeMatrix::from_taxonomy(t), Ok(m.clone()));
+        for kind in PolicyKind::ALL {
+            let (_, sev) = m
+                .policy_severity
+                .iter()
+                .find(|(k, _)| *k == kind)
+                .copied()
+                .unwrap_or((kind, Severity::Low));
+            assert_eq!(
+                Some(sev.as_str()),
+                t.policy_severity
+                    .get(kind.as_str())
+                    .map(|s| tax_severity(*s).as_str()),
+                "{kind:?}"
+            );
+        }
+        assert_eq!(
+            m.fixed,
+            vec![("violation/isolation_breach".to_string(), Grade::II)]
+        );
+        assert_eq!(
+            m.report_within_secs,
+            [Some(14_400), Some(14_400), Some(14_400), None]
+        );
+    }
+
+    #[test]
+    fn a_changed_taxonomy_changes_the_matrix() {
+        let text = crate::taxonomy::TAXONOMY_YAML
+            .replace("low:          [IV,        IV,       IV]", "low: [IV, III, II]")
+            .replace(
+                "{id: III, zh: 较大,     en: Relatively serious,      colour: yellow, report_within: 4h}",
+                "{id: III, zh: 较大, en: Relatively serious, colour: yellow, report_within: 1h}",
+            );
+        let t = crate::taxonomy::Taxonomy::from_yaml_str(&text).unwrap();
+        let m = GradeMatrix::from_taxonomy(&t).unwrap();
+        assert_eq!(m.cell(Severity::Low, LevelBand::FourOrIsolated), Grade::II);
+        assert_eq!(m.cell(Severity::Low, LevelBand::Three), Grade::III);
+        assert_eq!(m.report_within(Grade::III), Some(3600));
+        let no_row = crate::taxonomy::TAXONOMY_YAML
+            .replace("  low:          [IV,        IV,       IV]\n", "");
+        let t = crate::taxonomy::Taxonomy::from_yaml_str(&no_row).unwrap();
+        assert_eq!(
+            GradeMatrix::from_taxonomy(&t),
+            Err(MatrixError::MissingRow("low"))
+        );
     }
 
     #[test]

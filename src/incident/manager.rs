@@ -41,6 +41,8 @@ pub struct Manager {
     corr: Correlator,
     store: Store,
     latest: BTreeMap<i64, Incident>,
+    notify: Option<tokio::sync::mpsc::Sender<crate::notify::IncidentEvent>>,
+    notify_dropped: u64,
 }
 
 impl Manager {
@@ -58,6 +60,8 @@ impl Manager {
             corr: Correlator::new(cfg, policy, first),
             store: Store::open(db, store_cfg)?,
             latest: BTreeMap::new(),
+            notify: None,
+            notify_dropped: 0,
         })
     }
 
@@ -70,6 +74,26 @@ impl Manager {
             slot.clone_from(&o.update.incident);
         } else if o.opened && self.latest.len() < MAX_SUMMARY_INCIDENTS {
             self.latest.insert(id, o.update.incident.clone());
+        }
+        if let Some(tx) = &self.notify {
+            let kind = if o.opened {
+                Some(crate::notify::EventKind::Opened)
+            } else if o.update.timeline.iter().any(|t| t.action == "grade_raised") {
+                Some(crate::notify::EventKind::GradeRaised)
+            } else {
+                None
+            };
+            if let Some(kind) = kind {
+                let ev = crate::notify::IncidentEvent {
+                    kind,
+                    incident: o.update.incident.clone(),
+                };
+                // Never waits: a full channel is counted (the overdue scan
+                // still finds deadlines; see docs/notifications.md).
+                if tx.try_send(ev).is_err() {
+                    self.notify_dropped = self.notify_dropped.saturating_add(1);
+                }
+            }
         }
         self.store.submit(o.update);
         id
@@ -98,6 +122,18 @@ impl Manager {
         }
         self.store.submit_with(o.update, hook(id))?;
         Ok(id)
+    }
+
+    /// Sends an [`crate::notify::IncidentEvent`] into `tx` whenever an
+    /// incident is opened or raised in grade (bounded; never blocks).
+    pub fn set_notifier(&mut self, tx: tokio::sync::mpsc::Sender<crate::notify::IncidentEvent>) {
+        self.notify = Some(tx);
+    }
+
+    /// Events not handed to the notifier because its channel was full or
+    /// closed.
+    pub fn notify_dropped(&self) -> u64 {
+        self.notify_dropped
     }
 
     /// Blocks until everything queued so far is committed.
@@ -149,5 +185,75 @@ impl Summary {
             ));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::incident::correlate::tests::alert_at;
+    use crate::incident::route::tests::policy;
+    use crate::notify::EventKind;
+
+    #[test]
+    fn events_for_the_notifier_never_block_and_drops_are_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = Manager::open(
+            &dir.path().join("i.db"),
+            Arc::new(policy()),
+            CorrelatorConfig::default(),
+            StoreConfig::default(),
+        )
+        .unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+        m.set_notifier(tx);
+        // Low then high on a level-3 host: opened (IV), then raised to III.
+        let id = m.on_alert(&alert_at(
+            0,
+            "network_attack/exploit",
+            "47.9.9.9",
+            "10.10.1.1",
+            1,
+            3,
+        ));
+        // Joins without a change of grade: no event.
+        m.on_alert(&alert_at(
+            1,
+            "network_attack/exploit",
+            "47.9.9.9",
+            "10.10.1.1",
+            1,
+            3,
+        ));
+        m.on_alert(&alert_at(
+            5,
+            "network_attack/exploit",
+            "47.9.9.9",
+            "10.10.1.1",
+            2,
+            1,
+        ));
+        let opened = rx.try_recv().unwrap();
+        assert_eq!((opened.kind, opened.incident.id), (EventKind::Opened, id));
+        assert_eq!(opened.incident.grade, Grade::IV);
+        let raised = rx.try_recv().unwrap();
+        assert_eq!(raised.kind, EventKind::GradeRaised);
+        assert_eq!(raised.incident.grade, Grade::III);
+        assert!(rx.try_recv().is_err());
+        assert_eq!(m.notify_dropped(), 0);
+        // Nobody reads: the channel fills, on_alert goes on, drops counted.
+        for i in 0..5u8 {
+            m.on_alert(&alert_at(
+                10,
+                "network_attack/exploit",
+                &format!("47.9.9.{}", 20 + i),
+                "10.10.1.1",
+                3,
+                3,
+            ));
+        }
+        assert_eq!(m.notify_dropped(), 3);
+        let s = m.finish();
+        assert_eq!(s.opened, 6);
     }
 }

@@ -42,6 +42,11 @@ pub struct ReplayOptions {
     /// Alerts from other sources of the same replay (log rules), already
     /// written to EVE, that the incident layer merges with the traffic's.
     pub extra_alerts: Vec<Alert>,
+    /// Correlation window and grading (the config's `incidents:` section).
+    pub correlator: CorrelatorConfig,
+    /// Incident events (opened, grade raised) for the notifier; bounded,
+    /// never waited on (see `Manager::set_notifier`).
+    pub notify: Option<tokio::sync::mpsc::Sender<crate::notify::IncidentEvent>>,
 }
 
 /// Errors that stop a replay before it starts.
@@ -311,13 +316,16 @@ pub fn replay(
         let mut mgr = Manager::open(
             db,
             Arc::new(engine.policy.clone()),
-            CorrelatorConfig::default(),
+            opts.correlator.clone(),
             StoreConfig::default(),
         )
         .map_err(|source| ReplayError::Store {
             path: db.display().to_string(),
             source,
         })?;
+        if let Some(tx) = &opts.notify {
+            mgr.set_notifier(tx.clone());
+        }
         for a in &alerts {
             mgr.on_alert(a);
         }

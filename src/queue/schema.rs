@@ -78,6 +78,25 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO audit_anchor VALUES (1, 1, '0000000000000000000000000000000000000000000000000000000000000000', 0,
         '0000000000000000000000000000000000000000000000000000000000000000');
     ",
+    // 2: notifications (src/notify): deliveries that failed for good, and
+    // the incidents whose overdue notice was sent.
+    "
+    CREATE TABLE notify_dead_letters (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        created     INTEGER NOT NULL,
+        destination TEXT    NOT NULL,
+        kind        TEXT    NOT NULL,
+        event       TEXT    NOT NULL,
+        incident_id INTEGER,
+        attempts    INTEGER NOT NULL,
+        last_error  TEXT    NOT NULL,
+        payload     TEXT    NOT NULL
+    );
+    CREATE TABLE notify_overdue (
+        incident_id INTEGER PRIMARY KEY,
+        ts          INTEGER NOT NULL
+    );
+    ",
 ];
 
 /// The version this build writes.
