@@ -1489,3 +1489,38 @@ fn router_never_answers_5xx_to_any_request() {
     let c = rusqlite::Connection::open(&db).unwrap();
     assert!(zoneguard::queue::audit::verify(&c).is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_can_merge_metrics_beside_the_api() {
+    let (_d, db) = seeded(1);
+    let state = ApiState::new(&api_config(), db.clone(), None).unwrap();
+    let app = api::router(state).merge(axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(|| async { "zoneguard_up 1\n" }),
+    ));
+    let get = |path: &str, tok: Option<&str>| {
+        let mut b = axum::http::Request::builder().uri(path);
+        if let Some(t) = tok {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        b.body(axum::body::Body::empty()).unwrap()
+    };
+    let r = app.clone().oneshot(get("/metrics", None)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body = axum::body::to_bytes(r.into_body(), 1024).await.unwrap();
+    assert_eq!(&body[..], b"zoneguard_up 1\n");
+    let r = app
+        .clone()
+        .oneshot(get("/api/v1/incidents", None))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = app
+        .clone()
+        .oneshot(get("/api/v1/incidents", Some(VIEWER)))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = app.oneshot(get("/elsewhere", None)).await.unwrap();
+    assert_eq!(r.status(), 404);
+}
