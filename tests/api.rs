@@ -1524,3 +1524,29 @@ async fn daemon_can_merge_metrics_beside_the_api() {
     let r = app.oneshot(get("/elsewhere", None)).await.unwrap();
     assert_eq!(r.status(), 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_connections_are_closed() {
+    let (_d, db) = seeded(1);
+    let limits = ServeLimits {
+        header_timeout: Duration::from_secs(1),
+        ..ServeLimits::default()
+    };
+    let s = Server::start(&api_config(), &db, None, None, limits).await;
+    let mut tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    tcp.write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tcp.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    // Now idle: the server must not keep the slot forever.
+    let t = std::time::Instant::now();
+    let r = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut buf)).await;
+    assert!(
+        matches!(r, Ok(Ok(0)) | Ok(Err(_))),
+        "idle connection kept open: {r:?}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(5));
+    s.shutdown().await;
+}
