@@ -1489,3 +1489,64 @@ fn router_never_answers_5xx_to_any_request() {
     let c = rusqlite::Connection::open(&db).unwrap();
     assert!(zoneguard::queue::audit::verify(&c).is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_can_merge_metrics_beside_the_api() {
+    let (_d, db) = seeded(1);
+    let state = ApiState::new(&api_config(), db.clone(), None).unwrap();
+    let app = api::router(state).merge(axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(|| async { "zoneguard_up 1\n" }),
+    ));
+    let get = |path: &str, tok: Option<&str>| {
+        let mut b = axum::http::Request::builder().uri(path);
+        if let Some(t) = tok {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        b.body(axum::body::Body::empty()).unwrap()
+    };
+    let r = app.clone().oneshot(get("/metrics", None)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body = axum::body::to_bytes(r.into_body(), 1024).await.unwrap();
+    assert_eq!(&body[..], b"zoneguard_up 1\n");
+    let r = app
+        .clone()
+        .oneshot(get("/api/v1/incidents", None))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = app
+        .clone()
+        .oneshot(get("/api/v1/incidents", Some(VIEWER)))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = app.oneshot(get("/elsewhere", None)).await.unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_connections_are_closed() {
+    let (_d, db) = seeded(1);
+    let limits = ServeLimits {
+        header_timeout: Duration::from_secs(1),
+        ..ServeLimits::default()
+    };
+    let s = Server::start(&api_config(), &db, None, None, limits).await;
+    let mut tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    tcp.write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tcp.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    // Now idle: the server must not keep the slot forever.
+    let t = std::time::Instant::now();
+    let r = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut buf)).await;
+    assert!(
+        matches!(r, Ok(Ok(0)) | Ok(Err(_))),
+        "idle connection kept open: {r:?}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(5));
+    s.shutdown().await;
+}

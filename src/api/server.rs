@@ -34,6 +34,9 @@ pub struct ServeLimits {
     pub header_timeout: Duration,
     /// How long a stop waits for requests in flight.
     pub shutdown_grace: Duration,
+    /// Longest life of one connection (keep-alive included); bounds a
+    /// client that stops reading its response.
+    pub connection_lifetime: Duration,
 }
 
 impl Default for ServeLimits {
@@ -48,6 +51,7 @@ impl From<&ApiLimits> for ServeLimits {
             max_connections: l.max_connections.max(1),
             header_timeout: Duration::from_secs(l.header_timeout_secs),
             shutdown_grace: Duration::from_secs(10),
+            connection_lifetime: Duration::from_secs(600),
         }
     }
 }
@@ -218,7 +222,9 @@ async fn serve_conn<I>(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .serve_connection(io, svc);
-    if let Err(e) = watcher.watch(conn).await {
-        tracing::debug!("api: connection from {peer}: {e}");
+    match tokio::time::timeout(limits.connection_lifetime, watcher.watch(conn)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!("api: connection from {peer}: {e}"),
+        Err(_) => tracing::debug!("api: connection from {peer} closed at its lifetime limit"),
     }
 }
