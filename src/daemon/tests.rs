@@ -99,11 +99,29 @@ fn worker_loop_matches_replay() {
     watcher.join().unwrap();
     drop(tx);
     let mut alerts = 0usize;
+    // the consumer runs the cross-flow detectors over the observations
+    let snap = sh.snapshot.load();
+    let mut cross = snap
+        .engine
+        .detect
+        .as_ref()
+        .map(|c| crate::detect::CrossFlow::new(c, Arc::new(snap.engine.policy.clone())));
+    let mut found = Vec::new();
     for m in rx {
-        if let ToConsumer::Alerts(v) = m {
-            alerts += v.len();
+        match m {
+            ToConsumer::Alerts(v) => alerts += v.len(),
+            ToConsumer::Observations(v) => {
+                if let Some(cf) = cross.as_mut() {
+                    for o in &v {
+                        cf.observe(o, &mut found);
+                        cf.advance(o.ts, &mut found);
+                    }
+                }
+            }
+            ToConsumer::Rogue(_) => {}
         }
     }
+    alerts += found.len();
     sh.eve.flush().unwrap();
 
     // the replay of the same file
