@@ -35,3 +35,4 @@ pub mod signatures;
 pub mod syslog;
 pub mod taxonomy;
 pub mod time;
+pub mod tls;

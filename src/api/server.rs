@@ -4,9 +4,7 @@
 //! graceful stop.
 
 use std::future::Future;
-use std::io::BufReader;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,58 +58,19 @@ impl From<&ApiLimits> for ServeLimits {
 /// 1.3, ALPN `http/1.1`, and client certificates verified against
 /// `client_ca` when given (required with `require_client_cert`).
 pub fn tls_config(cfg: &ApiConfig) -> Result<Option<Arc<rustls::ServerConfig>>, ApiError> {
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let Some(t) = &cfg.tls else {
         return Ok(None);
     };
-    let err = |path: &Path, reason: String| ApiError::Tls {
-        path: path.display().to_string(),
-        reason,
-    };
-    let open = |path: &Path| {
-        std::fs::File::open(path)
-            .map(BufReader::new)
-            .map_err(|e| err(path, e.to_string()))
-    };
-    let load_certs = |path: &Path| -> Result<Vec<CertificateDer<'static>>, ApiError> {
-        let certs = rustls_pemfile::certs(&mut open(path)?)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| err(path, e.to_string()))?;
-        if certs.is_empty() {
-            return Err(err(path, "no PEM certificate found".into()));
-        }
-        Ok(certs)
-    };
-    let certs = load_certs(&t.cert)?;
-    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut open(&t.key)?)
-        .map_err(|e| err(&t.key, e.to_string()))?
-        .ok_or_else(|| err(&t.key, "no PEM private key found".into()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| err(&t.cert, e.to_string()))?;
-    let builder = match &t.client_ca {
-        None => builder.with_no_client_auth(),
-        Some(ca) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for c in load_certs(ca)? {
-                roots.add(c).map_err(|e| err(ca, e.to_string()))?;
-            }
-            let v = rustls::server::WebPkiClientVerifier::builder_with_provider(
-                Arc::new(roots),
-                provider,
-            );
-            let v = if t.require_client_cert {
-                v
-            } else {
-                v.allow_unauthenticated()
-            };
-            builder.with_client_cert_verifier(v.build().map_err(|e| err(ca, e.to_string()))?)
-        }
-    };
-    let mut config = builder
-        .with_single_cert(certs, key)
-        .map_err(|e| err(&t.key, e.to_string()))?;
+    let mut config = crate::tls::server_config(
+        &t.cert,
+        &t.key,
+        t.client_ca.as_deref(),
+        t.require_client_cert,
+    )
+    .map_err(|e| ApiError::Tls {
+        path: e.path,
+        reason: e.reason,
+    })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Some(Arc::new(config)))
 }

@@ -616,6 +616,11 @@ fn refresh_metrics(shared: &Shared, slots: &[Arc<workers::WorkerSlot>]) {
         .map(|s| s.observations_dropped.load(Ordering::Relaxed))
         .sum();
     shared.metrics.set_queue("detector_observations", 0, obs);
+    let rogue: u64 = slots
+        .iter()
+        .map(|s| s.rogue_dropped.load(Ordering::Relaxed))
+        .sum();
+    shared.metrics.set_queue("rogue_batches", 0, rogue);
     shared
         .metrics
         .update_eve(shared.eve.records(), shared.eve.lost_records());

@@ -9,7 +9,7 @@
 //! dropped — it is already in eve.json) and picks up a new engine if a
 //! reload swapped one in.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -74,8 +74,9 @@ pub struct WorkerSlot {
     pub alerts_dropped: AtomicU64,
     /// Detector observations dropped (per-worker cap or queue full).
     pub observations_dropped: AtomicU64,
-    /// The worker has ended.
-    pub done: AtomicBool,
+    /// Batches of rogue-device candidates the consumer's queue had no room
+    /// for (counted, never silent).
+    pub rogue_dropped: AtomicU64,
 }
 
 impl WorkerSlot {
@@ -87,7 +88,7 @@ impl WorkerSlot {
             last_packet: AtomicU64::new(0),
             alerts_dropped: AtomicU64::new(0),
             observations_dropped: AtomicU64::new(0),
-            done: AtomicBool::new(false),
+            rogue_dropped: AtomicU64::new(0),
         }
     }
 }
@@ -226,12 +227,14 @@ pub fn run_worker(
                 }
             }
             let rogue = w.take_rogue();
-            if !rogue.candidates.is_empty() {
+            if !rogue.is_empty() {
                 // rogue findings are rare; wait briefly rather than lose one
-                let _ = tx.send_timeout(
-                    ToConsumer::Rogue(rogue.candidates),
-                    Duration::from_millis(50),
-                );
+                if tx
+                    .send_timeout(ToConsumer::Rogue(rogue), Duration::from_millis(50))
+                    .is_err()
+                {
+                    slot.rogue_dropped.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
     }
@@ -241,15 +244,18 @@ pub fn run_worker(
     stats.packets = stats.packets.max(cnt);
     pending.extend(alerts);
     hand_over(tx, &mut pending, slot, Some(Duration::from_secs(2)));
-    if !rogue.candidates.is_empty() {
-        let _ = tx.send_timeout(ToConsumer::Rogue(rogue.candidates), Duration::from_secs(1));
+    if !rogue.candidates.is_empty()
+        && tx
+            .send_timeout(ToConsumer::Rogue(rogue.candidates), Duration::from_secs(1))
+            .is_err()
+    {
+        slot.rogue_dropped.fetch_add(1, Ordering::Relaxed);
     }
     if let Ok(mut p) = slot.published.lock() {
         p.stats = stats;
         p.flows = 0;
         p.kernel = kernel;
     }
-    slot.done.store(true, Ordering::Release);
 }
 
 fn publish(w: &mut Worker<'_>, src: &mut dyn PacketSource, slot: &WorkerSlot, cnt: u64) {

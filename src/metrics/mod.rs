@@ -7,8 +7,6 @@
 //! and every label set is bounded by the config (interfaces, zones, units,
 //! listeners) or by a fixed list (sources, severities, kinds).
 
-use std::collections::BTreeMap;
-
 use prometheus::{
     Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -451,18 +449,6 @@ impl Metrics {
             .set(i64::from(silent));
     }
 }
-
-/// Sums worker counters (maps merged by key).
-pub fn sum_workers<'a>(it: impl IntoIterator<Item = &'a WorkerStats>) -> WorkerStats {
-    let mut total = WorkerStats::default();
-    for s in it {
-        total.merge(s);
-    }
-    total
-}
-
-/// Status counts keyed for [`Metrics::update_incidents`].
-pub type StatusCounts = BTreeMap<(Grade, String), u64>;
 
 #[cfg(test)]
 mod tests {

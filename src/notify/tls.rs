@@ -2,7 +2,6 @@
 //! and an optional client certificate, rustls with the ring provider (as
 //! the syslog listener), TLS 1.2 and 1.3.
 
-use std::io::BufReader;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -23,14 +22,7 @@ fn err(destination: &str, path: &Path, reason: impl Into<String>) -> NotifyError
 }
 
 fn certs(destination: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, NotifyError> {
-    let f = std::fs::File::open(path).map_err(|e| err(destination, path, e.to_string()))?;
-    let certs = rustls_pemfile::certs(&mut BufReader::new(f))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| err(destination, path, e.to_string()))?;
-    if certs.is_empty() {
-        return Err(err(destination, path, "no PEM certificate found"));
-    }
-    Ok(certs)
+    crate::tls::load_certs(path).map_err(|e| err(destination, path, e.reason))
 }
 
 /// A client configuration trusting the CAs of `ca`, presenting
@@ -45,19 +37,16 @@ pub fn client_config(
     if added == 0 {
         return Err(err(destination, ca, "no usable CA certificate"));
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+    let builder = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+        .with_protocol_versions(crate::tls::VERSIONS)
         .map_err(|e| err(destination, ca, e.to_string()))?
         .with_root_certificates(roots);
     let cfg = match client {
         None => builder.with_no_client_auth(),
         Some((cert, key)) => {
             let chain = certs(destination, cert)?;
-            let f = std::fs::File::open(key).map_err(|e| err(destination, key, e.to_string()))?;
-            let k: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut BufReader::new(f))
-                .map_err(|e| err(destination, key, e.to_string()))?
-                .ok_or_else(|| err(destination, key, "no PEM private key found"))?;
+            let k: PrivateKeyDer<'static> =
+                crate::tls::load_key(key).map_err(|e| err(destination, key, e.reason))?;
             builder
                 .with_client_auth_cert(chain, k)
                 .map_err(|e| err(destination, cert, e.to_string()))?

@@ -64,15 +64,15 @@ pub struct RogueLocal {
 }
 
 impl RogueLocal {
-    /// Moves the de-duplication memory of `other` into `self` (after
-    /// `other` was taken whole), leaving `other` with the candidates. The
-    /// memory is bounded: past [`MAX_CANDIDATES`] keys it starts afresh,
-    /// which at worst repeats a finding.
-    pub fn seen_from(&mut self, other: &mut RogueLocal) {
-        self.seen = std::mem::take(&mut other.seen);
+    /// Hands over the candidates found so far (the daemon does this
+    /// periodically) and keeps the de-duplication memory, bounded: past
+    /// [`MAX_CANDIDATES`] keys it starts afresh, which at worst repeats a
+    /// finding once.
+    pub fn take_candidates(&mut self) -> Vec<RogueCandidate> {
         if self.seen.len() >= MAX_CANDIDATES {
             self.seen.clear();
         }
+        std::mem::take(&mut self.candidates)
     }
 
     /// Offers a finding; keeps it if it is the first of its key here.

@@ -373,11 +373,8 @@ impl<'w> Worker<'w> {
     }
 
     /// Takes the rogue-device candidates found so far.
-    pub fn take_rogue(&mut self) -> RogueLocal {
-        let mut r = std::mem::take(&mut self.rogue);
-        // keep the de-duplication memory, hand over only the candidates
-        self.rogue.seen_from(&mut r);
-        r
+    pub fn take_rogue(&mut self) -> Vec<crate::pipeline::rogue::RogueCandidate> {
+        self.rogue.take_candidates()
     }
 
     /// Writes buffered EVE records to the shared writer.

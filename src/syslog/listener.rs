@@ -12,9 +12,7 @@
 //! Memory is bounded per connection by the frame decoder (maximum message
 //! size plus one read buffer) and overall by `max_connections`.
 
-use std::io::BufReader;
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -430,55 +428,16 @@ pub(crate) fn tls_acceptor(
     listener: &str,
     t: &TlsConfig,
 ) -> Result<tokio_rustls::TlsAcceptor, ListenerError> {
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let err = |path: &Path, reason: String| ListenerError::Tls {
+    let config = crate::tls::server_config(
+        &t.cert,
+        &t.key,
+        t.client_ca.as_deref(),
+        t.require_client_cert,
+    )
+    .map_err(|e| ListenerError::Tls {
         listener: listener.to_owned(),
-        path: path.display().to_string(),
-        reason,
-    };
-    let open = |path: &Path| {
-        std::fs::File::open(path)
-            .map(BufReader::new)
-            .map_err(|e| err(path, e.to_string()))
-    };
-    let load_certs = |path: &Path| -> Result<Vec<CertificateDer<'static>>, ListenerError> {
-        let certs = rustls_pemfile::certs(&mut open(path)?)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| err(path, e.to_string()))?;
-        if certs.is_empty() {
-            return Err(err(path, "no PEM certificate found".into()));
-        }
-        Ok(certs)
-    };
-    let certs = load_certs(&t.cert)?;
-    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut open(&t.key)?)
-        .map_err(|e| err(&t.key, e.to_string()))?
-        .ok_or_else(|| err(&t.key, "no PEM private key found".into()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| err(&t.cert, e.to_string()))?;
-    let builder = match &t.client_ca {
-        None => builder.with_no_client_auth(),
-        Some(ca) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for c in load_certs(ca)? {
-                roots.add(c).map_err(|e| err(ca, e.to_string()))?;
-            }
-            let v = rustls::server::WebPkiClientVerifier::builder_with_provider(
-                Arc::new(roots),
-                provider,
-            );
-            let v = if t.require_client_cert {
-                v
-            } else {
-                v.allow_unauthenticated()
-            };
-            builder.with_client_cert_verifier(v.build().map_err(|e| err(ca, e.to_string()))?)
-        }
-    };
-    let config = builder
-        .with_single_cert(certs, key)
-        .map_err(|e| err(&t.key, e.to_string()))?;
+        path: e.path,
+        reason: e.reason,
+    })?;
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
