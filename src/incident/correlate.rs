@@ -14,7 +14,21 @@
 //! outbound connection) are one cause: alerts of a *secondary* category
 //! join an open incident of any category with the same source and target
 //! (host or zone), and an incident opened by secondary alerts is refined to
-//! the specific category when the specific detection fires.
+//! the specific category when the specific detection fires — provided the
+//! two findings are close in time (`cross_window_secs`): a cross-zone
+//! connection at 10:02 and a brute force from the same host at 10:15 are
+//! two causes.
+//!
+//! Some specific categories are the next stage of another (*escalations*):
+//! a brute force followed by a successful login from the same source on the
+//! same host is one abnormal-login incident, not two.
+//!
+//! A log alert that names no source (a journald vacuum line next to the
+//! `history -c` that named the session's address) joins the open incident
+//! of its category and target, and an incident opened by such an alert takes
+//! the source of the next alert that names one. Floods, keyed without the
+//! source, are told apart by their vector (IP protocol): a SYN flood and an
+//! ICMP flood on one server are two incidents with two different remedies.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -59,6 +73,13 @@ pub struct CorrelatorConfig {
     /// Generic categories that join (and yield to) a specific detection of
     /// the same source and target.
     pub secondary_categories: Vec<String>,
+    /// Largest gap, in seconds of alert time, between a secondary finding
+    /// and a specific detection for them to be one cause.
+    pub cross_window_secs: i64,
+    /// `(earlier stage, later stage)` category pairs: an open incident of
+    /// the earlier stage is refined to the later one when it fires for the
+    /// same source and target, and later alerts of the earlier stage join it.
+    pub escalations: Vec<(String, String)>,
     /// Grading.
     pub matrix: GradeMatrix,
 }
@@ -75,6 +96,11 @@ impl Default for CorrelatorConfig {
                 "violation/boundary_access".into(),
                 "violation/unauthorized_outbound".into(),
             ],
+            cross_window_secs: 120,
+            escalations: vec![(
+                "network_attack/brute_force".into(),
+                "anomaly/abnormal_login".into(),
+            )],
             matrix: GradeMatrix::default(),
         }
     }
@@ -119,6 +145,18 @@ struct Key {
     cat: u32,
     src: Option<IpAddr>,
     target: Target,
+    /// IP protocol of a source-less category's alerts (flood vector);
+    /// 0 for the others.
+    vector: u8,
+}
+
+/// How an alert relates to an open incident of another category.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Relation {
+    /// The alert joins the incident as it is.
+    Join,
+    /// The incident is refined to the alert's category.
+    Refine,
 }
 
 type Link = (Option<IpAddr>, Target);
@@ -179,6 +217,11 @@ pub struct Correlator {
     /// `(source, target host or zone)` → an open incident about it
     /// (specific categories take the link over secondary ones).
     links: FxHashMap<Link, Key>,
+    /// `(category, target, vector)` → the key of its latest open incident,
+    /// to place log alerts that name no source.
+    by_target: FxHashMap<(u32, Target, u8), Key>,
+    /// Interned `(earlier, later)` escalation pairs.
+    escalations: Vec<(u32, u32)>,
     /// Open incidents by `(last_seen, id)`, oldest first.
     order: BTreeMap<(Timestamp, i64), Key>,
     next_id: i64,
@@ -236,10 +279,25 @@ impl Correlator {
             open: FxHashMap::default(),
             by_src: FxHashMap::default(),
             links: FxHashMap::default(),
+            by_target: FxHashMap::default(),
+            escalations: Vec::new(),
             order: BTreeMap::new(),
             next_id: first_id.max(1),
             stats: CorrelatorStats::default(),
         }
+        .with_escalations()
+    }
+
+    fn with_escalations(mut self) -> Self {
+        let pairs = self.cfg.escalations.clone();
+        for (early, late) in pairs {
+            let e = self.intern(&early);
+            let l = self.intern(&late);
+            if e != l {
+                self.escalations.push((e, l));
+            }
+        }
+        self
     }
 
     /// Counters so far.
@@ -307,6 +365,10 @@ impl Correlator {
             if self.by_src.get(&sk) == Some(&key) {
                 self.by_src.remove(&sk);
             }
+            let tk = (key.cat, key.target, key.vector);
+            if self.by_target.get(&tk) == Some(&key) {
+                self.by_target.remove(&tk);
+            }
             for l in &o.links {
                 if self.links.get(l) == Some(&key) {
                     self.links.remove(l);
@@ -332,12 +394,16 @@ impl Correlator {
         self.open.clear();
         self.order.clear();
         self.by_src.clear();
+        self.by_target.clear();
         self.links.clear();
         n
     }
 
     fn joinable(&self, key: &Key, ts: Timestamp) -> bool {
-        let window = self.cfg.window_secs;
+        self.joinable_within(key, ts, self.cfg.window_secs)
+    }
+
+    fn joinable_within(&self, key: &Key, ts: Timestamp, window: i64) -> bool {
         self.open.get(key).is_some_and(|o| {
             ts.0.saturating_sub(o.inc.last_seen.0).unsigned_abs()
                 <= window
@@ -384,7 +450,8 @@ impl Correlator {
         dest: Option<IpAddr>,
         zone: Option<u16>,
         ts: Timestamp,
-    ) -> Option<Key> {
+        proto: Option<u8>,
+    ) -> Option<(Key, Relation)> {
         let targets = [dest.map(Target::Host), zone.map(Target::Zone)];
         let mine = self.flags(key.cat);
         // This source's incidents first, then source-less ones (floods).
@@ -394,10 +461,47 @@ impl Correlator {
             .flat_map(|s| targets.into_iter().flatten().map(move |t| (s, t)));
         links.find_map(|l| {
             let k = *self.links.get(&l)?;
+            // a flood incident only takes findings of its own vector
+            if k == *key || (k.vector != 0 && proto != Some(k.vector)) {
+                return None;
+            }
             let theirs = self.flags(k.cat);
-            let fits = k != *key && (mine.secondary || theirs.secondary) && self.joinable(&k, ts);
-            fits.then_some(k)
+            if mine.secondary || theirs.secondary {
+                let near = self.joinable_within(&k, ts, self.cfg.cross_window_secs);
+                let rel = if mine.secondary {
+                    Relation::Join
+                } else {
+                    Relation::Refine
+                };
+                return near.then_some((k, rel));
+            }
+            // stages of one attack on one host, never a zone neighbour
+            if !matches!(l.1, Target::Host(_)) {
+                return None;
+            }
+            if self.escalations.contains(&(key.cat, k.cat)) {
+                return self.joinable(&k, ts).then_some((k, Relation::Join));
+            }
+            if self.escalations.contains(&(k.cat, key.cat)) {
+                return self.joinable(&k, ts).then_some((k, Relation::Refine));
+            }
+            None
         })
+    }
+
+    /// The open incident of the same category, target and vector that an
+    /// alert belongs to although one of the two names no source: a log
+    /// alert naming none joins the latest such incident; an alert naming
+    /// one joins an incident opened without.
+    fn same_target(&self, key: &Key, ts: Timestamp) -> Option<Key> {
+        if matches!(key.target, Target::Unknown | Target::Indicator(_)) {
+            return None;
+        }
+        let k = match key.src {
+            None => *self.by_target.get(&(key.cat, key.target, key.vector))?,
+            Some(_) => Key { src: None, ..*key },
+        };
+        (k != *key && self.joinable(&k, ts)).then_some(k)
     }
 
     /// Moves the incident at `old` to `new` and gives it `new`'s category.
@@ -412,6 +516,10 @@ impl Correlator {
         self.order.insert((o.inc.last_seen, o.inc.id), new);
         if self.by_src.get(&(old.cat, old.src)) == Some(&old) {
             self.by_src.remove(&(old.cat, old.src));
+        }
+        let tk = (old.cat, old.target, old.vector);
+        if self.by_target.get(&tk) == Some(&old) {
+            self.by_target.remove(&tk);
         }
         for l in &o.links {
             if self.links.get(l) == Some(&old) {
@@ -454,6 +562,11 @@ impl Correlator {
                 a.addrs.src_ip
             },
             target,
+            vector: if flags.sourceless {
+                a.addrs.proto.unwrap_or(0)
+            } else {
+                0
+            },
         };
         if target == Target::Unknown {
             if let Some(k) = self.by_src.get(&(cat, a.addrs.src_ip)) {
@@ -462,18 +575,26 @@ impl Correlator {
         }
         let mut extra = Vec::new();
         if !self.joinable(&key, a.ts) {
+            if let Some(k) = self.same_target(&key, a.ts) {
+                key = k;
+            }
+        }
+        if !self.joinable(&key, a.ts) {
             // an indicator finding only absorbs findings about the same
             // connection (same hosts), never a neighbour in the same zone
+            // a flood's own source, where it has one, finds the policy
+            // findings its first packets raised
             let (src, zone) = match key.target {
                 Target::Indicator(_) => (a.addrs.src_ip, None),
+                _ if flags.sourceless => (a.addrs.src_ip, dest_zone),
                 _ => (key.src, dest_zone),
             };
-            match self.related(&key, src, dest, zone, a.ts) {
-                Some(k) if flags.secondary => {
+            match self.related(&key, src, dest, zone, a.ts, a.addrs.proto) {
+                Some((k, Relation::Join)) => {
                     self.stats.cross_joined += 1;
                     key = k;
                 }
-                Some(k) => {
+                Some((k, Relation::Refine)) => {
                     self.stats.cross_joined += 1;
                     extra.extend(self.refine(k, key, a, &r));
                 }
@@ -540,6 +661,8 @@ impl Correlator {
             self.order.insert(new_order, key);
         }
         self.by_src.insert((key.cat, key.src), key);
+        self.by_target
+            .insert((key.cat, key.target, key.vector), key);
         if matches!(key.target, Target::Indicator(_)) {
             // an indicator incident is linked by the real hosts of each leg,
             // never by zone: only findings about the same connection join it
@@ -685,6 +808,8 @@ impl Correlator {
         };
         self.order.insert((inc.last_seen, id), key);
         self.by_src.insert((key.cat, key.src), key);
+        self.by_target
+            .insert((key.cat, key.target, key.vector), key);
         self.open.insert(
             key,
             Open {
@@ -1360,5 +1485,145 @@ pub(crate) mod tests {
             }
             proptest::prop_assert!(c.open_count() <= 4);
         }
+    }
+
+    /// A log alert from `host` (no destination address of its own).
+    fn log_alert(secs: i64, tax: &str, src: &str, host: &str, sid: u32) -> Alert {
+        let mut l = alert_at(secs, tax, src, "", sid, 1);
+        l.source = AlertSource::Log;
+        l.flow_id = None;
+        l.pcap_cnt = None;
+        l.addrs.proto = None;
+        l.log = Some(LogInfo {
+            host: Some(host.into()),
+            program: Some("sshd".into()),
+            message: "test line".into(),
+        });
+        l
+    }
+
+    #[test]
+    fn brute_force_then_login_is_one_abnormal_login_incident() {
+        let mut c = corr();
+        let bf = "network_attack/brute_force";
+        let first = c.on_alert(&log_alert(0, bf, "10.32.8.115", "10.40.0.20", 3_000_001));
+        assert!(first.opened);
+        c.on_alert(&log_alert(20, bf, "10.32.8.115", "10.40.0.20", 3_000_001));
+        let ok = c.on_alert(&log_alert(
+            50,
+            "anomaly/abnormal_login",
+            "10.32.8.115",
+            "10.40.0.20",
+            3_000_002,
+        ));
+        assert!(!ok.opened);
+        assert_eq!(ok.update.incident.id, first.update.incident.id);
+        assert_eq!(ok.update.incident.category, "anomaly/abnormal_login");
+        assert!(ok
+            .update
+            .timeline
+            .iter()
+            .any(|t| t.action == "category_refined"));
+        // a late failure of the same attacker joins the refined incident
+        let late = c.on_alert(&log_alert(70, bf, "10.32.8.115", "10.40.0.20", 3_000_001));
+        assert_eq!(late.update.incident.id, first.update.incident.id);
+        assert_eq!(late.update.incident.category, "anomaly/abnormal_login");
+        // another target of the same source is another incident
+        let other = c.on_alert(&log_alert(80, bf, "10.32.8.115", "10.40.0.21", 3_000_001));
+        assert!(other.opened);
+    }
+
+    #[test]
+    fn old_policy_finding_is_not_refined_by_a_later_attack() {
+        let mut c = corr();
+        let pv = c.on_alert(&policy_alert(
+            0,
+            PolicyKind::PolicyViolation,
+            "10.32.8.115",
+            "10.40.0.20",
+            "county-ruili",
+            "datacenter",
+        ));
+        // 13 minutes later: inside the 15-minute window, outside the
+        // 2-minute window of "the same packets"
+        let bf = c.on_alert(&alert_at(
+            780,
+            "network_attack/brute_force",
+            "10.32.8.115",
+            "10.40.0.20",
+            2_001_219,
+            1,
+        ));
+        assert!(bf.opened);
+        assert_ne!(bf.update.incident.id, pv.update.incident.id);
+        assert_eq!(bf.update.incident.category, "network_attack/brute_force");
+        // a later finding of the pair opens nothing new
+        let pv2 = c.on_alert(&policy_alert(
+            790,
+            PolicyKind::PolicyViolation,
+            "10.32.8.115",
+            "10.40.0.20",
+            "county-ruili",
+            "datacenter",
+        ));
+        assert!(!pv2.opened);
+    }
+
+    #[test]
+    fn floods_of_two_vectors_are_two_incidents() {
+        let mut c = corr();
+        let dos = "network_attack/dos";
+        let mut syn = alert_at(0, dos, "", "10.10.1.20", 1_990_040, 1);
+        syn.addrs.src_ip = None;
+        let syn_id = c.on_alert(&syn).update.incident.id;
+        // the ICMP flood's source trips the zone policy first
+        let mut pv = policy_alert(
+            30,
+            PolicyKind::PolicyViolation,
+            "103.77.192.4",
+            "10.10.1.20",
+            "internet",
+            "portal-dmz",
+        );
+        pv.addrs.proto = Some(1);
+        let pv_id = c.on_alert(&pv).update.incident.id;
+        assert_ne!(pv_id, syn_id, "an ICMP finding does not join a SYN flood");
+        let mut icmp = alert_at(31, dos, "103.77.192.4", "10.10.1.20", 1_990_041, 1);
+        icmp.addrs.proto = Some(1);
+        let o = c.on_alert(&icmp);
+        assert_eq!(
+            o.update.incident.id, pv_id,
+            "the flood refines its own finding"
+        );
+        assert_eq!(o.update.incident.category, dos);
+        // more SYN-flood alerts stay with the SYN flood
+        let mut syn2 = syn.clone();
+        syn2.ts = Timestamp::from_secs_nanos(1_793_000_000 + 40, 0);
+        assert_eq!(c.on_alert(&syn2).update.incident.id, syn_id);
+    }
+
+    #[test]
+    fn log_alerts_without_source_join_the_session_that_named_one() {
+        let mut c = corr();
+        let lt = "anomaly/log_tampering";
+        let first = c.on_alert(&log_alert(0, lt, "", "10.40.0.10", 1_995_050));
+        assert!(first.opened && first.update.incident.src_ips.is_empty());
+        let named = c.on_alert(&log_alert(5, lt, "10.50.0.9", "10.40.0.10", 1_995_050));
+        assert_eq!(named.update.incident.id, first.update.incident.id);
+        let ips: Vec<String> = named
+            .update
+            .incident
+            .src_ips
+            .iter()
+            .map(|i| i.to_string())
+            .collect();
+        assert_eq!(ips, ["10.50.0.9"]);
+        let after = c.on_alert(&log_alert(9, lt, "", "10.40.0.10", 1_995_050));
+        assert_eq!(after.update.incident.id, first.update.incident.id);
+        // another host is another incident
+        assert!(
+            c.on_alert(&log_alert(10, lt, "", "10.40.0.11", 1_995_050))
+                .opened
+        );
     }
 }

@@ -830,6 +830,7 @@ fn audit_or_clearing(app: Option<&str>, text: &str) -> Option<LogEvent> {
         e.user = kv(text, "auid")
             .or_else(|| kv(text, "user"))
             .and_then(non_empty);
+        shell_audit(&mut e, text);
         return Some(e);
     }
     let clears = text.contains("history -c")
@@ -852,9 +853,53 @@ fn audit_or_clearing(app: Option<&str>, text: &str) -> Option<LogEvent> {
         let mut e = LogEvent::new(LogCleared, app);
         e.command = command_of(text);
         e.user = kv(text, "user").and_then(non_empty);
+        shell_audit(&mut e, text);
         return Some(e);
     }
     None
+}
+
+/// Fields of the shell command-audit line that the usual MLPS hardening
+/// (`PROMPT_COMMAND` calling `logger` with `whoami`, `who am i` and `pwd`)
+/// writes: `[euid=root]:root pts/2 2026-11-02 09:28 (10.50.0.9):[/root]history -c`
+/// — the effective user, the login user, terminal, login time, the remote
+/// address of the session (absent on a console), the working directory and
+/// the command. Fills what it finds and leaves the rest alone.
+fn shell_audit(e: &mut LogEvent, text: &str) {
+    let Some(rest) = text.strip_prefix("[euid=") else {
+        return;
+    };
+    let Some((euid, rest)) = rest.split_once("]:") else {
+        return;
+    };
+    // `who am i` part, then `:[pwd]command`
+    let Some((who, tail)) = rest.split_once(":[") else {
+        return;
+    };
+    let Some((pwd, cmd)) = tail.split_once(']') else {
+        return;
+    };
+    let mut words = who.split_ascii_whitespace();
+    if let Some(login) = words.next() {
+        e.user = non_empty(login);
+    }
+    if let Some(tty) = words.next() {
+        e.tty = non_empty(tty);
+    }
+    if euid != e.user.as_deref().unwrap_or("") {
+        e.target_user = non_empty(euid);
+    }
+    if let Some(from) = who
+        .rsplit_once('(')
+        .and_then(|(_, r)| r.split_once(')'))
+        .map(|(f, _)| f)
+    {
+        // `(10.50.0.9)`, `(10.50.0.9:S.0)` under screen, or a host name
+        let host = from.split(":S.").next().unwrap_or(from);
+        set_host(e, host);
+    }
+    e.pwd = non_empty(pwd);
+    e.command = non_empty(cmd);
 }
 
 /// The command part of a command-audit line: after `cmd=`, `COMMAND=`,

@@ -74,6 +74,29 @@ pub fn gen_pcap(
     (pcap, read_jsonl(&truth))
 }
 
+/// Generates a syslog file with gen-syslog; returns (log, ground truth).
+pub fn gen_syslog(dir: &Path, plan: &str, seed: u32, lines: u32) -> (PathBuf, Vec<Value>) {
+    let log = dir.join(format!("gen-syslog-{seed}-{lines}.log"));
+    let truth = dir.join(format!("gen-syslog-{seed}-{lines}.jsonl"));
+    let sh = shared();
+    let out = Command::new(sh.join("tools/gen-syslog"))
+        .arg("--plan")
+        .arg(sh.join("tools/plans").join(plan))
+        .args(["--seed", &seed.to_string(), "--lines", &lines.to_string()])
+        .arg("--out")
+        .arg(&log)
+        .arg("--truth")
+        .arg(&truth)
+        .output()
+        .expect("run gen-syslog");
+    assert!(
+        out.status.success(),
+        "gen-syslog failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (log, read_jsonl(&truth))
+}
+
 /// Reads a JSON-lines file.
 pub fn read_jsonl(p: &Path) -> Vec<Value> {
     std::fs::read_to_string(p)

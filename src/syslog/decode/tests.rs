@@ -180,6 +180,35 @@ fn accounts_systemd_and_clearing() {
 }
 
 #[test]
+fn shell_command_audit_lines() {
+    // the MLPS hardening's PROMPT_COMMAND logger line
+    let e = dec("<181>1 2026-11-02T09:28:20+08:00 dc-app01 root - - - [euid=root]:root pts/2 2026-11-02 09:28 (10.50.0.9):[/root]history -c").unwrap();
+    assert_eq!(e.kind, LogKind::LogCleared);
+    assert_eq!(e.src_ip, Some("10.50.0.9".parse().unwrap()));
+    assert_eq!(e.user.as_deref(), Some("root"));
+    assert_eq!(e.target_user, None, "euid is the login user");
+    assert_eq!(e.tty.as_deref(), Some("pts/2"));
+    assert_eq!(e.pwd.as_deref(), Some("/root"));
+    assert_eq!(e.command.as_deref(), Some("history -c"));
+    let e = dec("<181>1 2026-11-02T09:55:09+08:00 em-web01 root - - - [euid=root]:ops pts/1 2026-11-02 09:55 (117.50.3.88:S.0):[/var/log]auditctl -D").unwrap();
+    assert_eq!(e.kind, LogKind::AuditRulesRemoved);
+    assert_eq!(e.src_ip, Some("117.50.3.88".parse().unwrap()));
+    assert_eq!(
+        (e.user.as_deref(), e.target_user.as_deref()),
+        (Some("ops"), Some("root"))
+    );
+    assert_eq!(e.command.as_deref(), Some("auditctl -D"));
+    // a console login has no remote address; a broken line keeps its kind
+    let e =
+        dec("Nov 27 12:00:00 web1 root: [euid=root]:root tty1 2026-11-02 09:28:[/root]history -c")
+            .unwrap();
+    assert_eq!((e.kind, e.src_ip), (LogKind::LogCleared, None));
+    assert_eq!(e.tty.as_deref(), Some("tty1"));
+    let e = dec("Nov 27 12:00:00 web1 root: [euid=root history -c").unwrap();
+    assert_eq!((e.kind, e.src_ip), (LogKind::LogCleared, None));
+}
+
+#[test]
 fn firewalls() {
     let e = dec("Oct 10 2018 12:34:56 localhost CiscoASA[999]: %ASA-4-106023: Deny tcp src outside:100.66.19.254/80 dst inside:172.31.98.44/8277 by access-group \"inbound\" [0x0, 0x0]").unwrap();
     assert_eq!(e.kind, LogKind::FirewallDeny);
