@@ -84,6 +84,7 @@ fn seed(db: &Path) {
             }],
             incident: inc,
             evidence,
+            window: None,
         });
     }
     store.close().expect("close");

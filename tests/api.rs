@@ -111,6 +111,7 @@ fn seed(db: &Path, n: i64) {
             }],
             incident: inc,
             evidence: ev,
+            window: None,
         });
     }
     store.close().expect("close store");

@@ -307,3 +307,100 @@ fn demo_config_runs_unprivileged() {
     assert!(dir.path().join("var/lib/incidents.db").exists());
     assert!(dir.path().join("var/log/eve.json").exists());
 }
+
+/// A restarted daemon goes on correlating: alerts of an attack that
+/// continues after a restart join the incident opened before it (the store
+/// keeps each open incident's correlation window), instead of splitting the
+/// attack into two incidents.
+#[test]
+fn restart_keeps_open_incidents_correlating() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = common::repo();
+    let http_port = free_port();
+    let syslog_port = free_port();
+    let base = std::fs::read_to_string(repo.join("config/dehong-egov.yaml"))
+        .unwrap()
+        .replace("../rules", &repo.join("rules").display().to_string());
+    let cfg = dir.path().join("zoneguard.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "{base}
+syslog:
+  listeners:
+    - {{name: tcp-test, protocol: tcp, address: \"127.0.0.1:{syslog_port}\"}}
+api:
+  listen: \"127.0.0.1:{http_port}\"
+daemon:
+  state_dir: {}
+  log_dir: {}
+",
+            dir.path().join("state").display(),
+            dir.path().join("log").display()
+        ),
+    )
+    .unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{http_port}").parse().unwrap();
+    let metrics = || http(addr, "GET", "/metrics", None).map_or(String::new(), |r| r.1);
+    let db = dir.path().join("state/incidents.db").display().to_string();
+    let brute_force = |minute: u32| {
+        let errlog = dir.path().join(format!("daemon-{minute}.log"));
+        let mut child = Command::new(common::bin())
+            .args(["run", "-c"])
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&errlog).unwrap())
+            .spawn()
+            .unwrap();
+        let log = || std::fs::read_to_string(&errlog).unwrap_or_default();
+        wait_for(60, "metrics served", || {
+            if let Ok(Some(st)) = child.try_wait() {
+                panic!("daemon exited ({st}): {}", log());
+            }
+            metrics().contains("zoneguard_rules_loaded")
+        });
+        {
+            let mut s = TcpStream::connect(("127.0.0.1", syslog_port)).unwrap();
+            for i in 0..8 {
+                writeln!(
+                    s,
+                    "<38>Nov 28 10:{minute:02}:{:02} oa-app01 sshd[4242]: Failed password for root from 198.51.100.23 port {} ssh2",
+                    10 + i,
+                    40000 + i
+                )
+                .unwrap();
+            }
+        }
+        wait_for(20, "a log alert counted", || {
+            metrics()
+                .lines()
+                .any(|l| l.starts_with("zoneguard_alerts_total{") && l.contains("source=\"log\""))
+        });
+        kill(&child, "TERM");
+        let t0 = Instant::now();
+        let status = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(10), "{}", log());
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(status.success(), "{status}: {}", log());
+        let out = common::zoneguard(&["incidents", "list", "--db", &db, "--json"]);
+        let all: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+        all.into_iter()
+            .filter(|i| i["src_ips"].to_string().contains("198.51.100.23"))
+            .collect::<Vec<Value>>()
+    };
+    let before = brute_force(0);
+    assert_eq!(before.len(), 1, "{before:?}");
+    // five minutes later, after a restart: the same attack, the same incident
+    let after = brute_force(5);
+    assert_eq!(after.len(), 1, "the restart split the attack: {after:?}");
+    assert_eq!(after[0]["id"], before[0]["id"]);
+    assert!(
+        after[0]["alert_count"].as_u64() > before[0]["alert_count"].as_u64(),
+        "{before:?} -> {after:?}"
+    );
+    assert_eq!(after[0]["first_seen"], before[0]["first_seen"]);
+}

@@ -395,6 +395,7 @@ fn lifecycle_through_the_cli_with_timeline_and_audit() {
             incident: inc,
             evidence: vec![],
             timeline: vec![],
+            window: None,
         });
         store.close().unwrap();
         let after = queue::load(&conn, 1).unwrap();

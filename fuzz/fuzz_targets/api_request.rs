@@ -61,6 +61,7 @@ fn harness() -> &'static Harness {
                 },
                 evidence: vec![],
                 timeline: vec![],
+                window: None,
             });
         }
         store.close().expect("close");

@@ -202,6 +202,16 @@ pub struct Outcome {
     pub update: IncidentUpdate,
 }
 
+/// A stored correlation window that could not be reopened.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("incident {incident}: correlation window not restored: {reason} / 关联窗口未恢复")]
+pub struct RestoreError {
+    /// The incident.
+    pub incident: i64,
+    /// Why.
+    pub reason: String,
+}
+
 /// Groups alerts into incidents. Deterministic: the same alerts in the
 /// same order give the same incidents.
 pub struct Correlator {
@@ -607,6 +617,135 @@ impl Correlator {
         self.join(key, a, &r, cat_name, extra)
     }
 
+    fn target_json(&self, t: Target) -> serde_json::Value {
+        use serde_json::json;
+        match t {
+            Target::Host(ip) => json!({ "host": ip.to_string() }),
+            Target::Zone(z) => match self.policy.zone(z) {
+                Some(zi) => json!({ "zone": zi.id.to_string() }),
+                None => json!("unknown"),
+            },
+            Target::Indicator(h) => json!({ "indicator": format!("{h:016x}") }),
+            Target::Unknown => json!("unknown"),
+        }
+    }
+
+    fn target_from(&self, v: &serde_json::Value) -> Option<Target> {
+        if v.as_str() == Some("unknown") {
+            return Some(Target::Unknown);
+        }
+        if let Some(h) = v.get("host").and_then(|h| h.as_str()) {
+            return h.parse().ok().map(Target::Host);
+        }
+        if let Some(z) = v.get("zone").and_then(|z| z.as_str()) {
+            let i = self.policy.zones.iter().position(|zi| &*zi.id == z)?;
+            return u16::try_from(i).ok().map(Target::Zone);
+        }
+        let h = v.get("indicator")?.as_str()?;
+        u64::from_str_radix(h, 16).ok().map(Target::Indicator)
+    }
+
+    /// The window of the open incident at `key` as the store keeps it
+    /// (JSON: category, source, target, vector, evidence count, links).
+    fn window_state(&self, key: &Key) -> Option<String> {
+        let o = self.open.get(key)?;
+        let ip = |i: Option<IpAddr>| i.map(|a| a.to_string());
+        let links: Vec<serde_json::Value> = o
+            .links
+            .iter()
+            .map(|(s, t)| serde_json::json!([ip(*s), self.target_json(*t)]))
+            .collect();
+        Some(
+            serde_json::json!({
+                "v": 1,
+                "category": self.name(key.cat),
+                "src": ip(key.src),
+                "target": self.target_json(key.target),
+                "vector": key.vector,
+                "evidence": o.evidence,
+                "links": links,
+            })
+            .to_string(),
+        )
+    }
+
+    /// Reopens the window of a stored incident (a restarted sensor or
+    /// central), from the state [`IncidentUpdate::window`] carried. Alerts
+    /// then join it as if the process had never stopped; it closes by
+    /// quiet time like any other. A state that does not parse, or names a
+    /// zone the current policy lacks, is refused and the incident stays
+    /// closed.
+    pub fn restore(&mut self, inc: Incident, state: &str) -> Result<(), RestoreError> {
+        let bad = |what: &str| RestoreError {
+            incident: inc.id,
+            reason: what.to_string(),
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(state).map_err(|e| bad(&format!("not JSON: {e}")))?;
+        if v.get("v").and_then(|x| x.as_u64()) != Some(1) {
+            return Err(bad("unknown state version"));
+        }
+        let cat_name = v["category"].as_str().ok_or_else(|| bad("no category"))?;
+        let ip = |x: &serde_json::Value| -> Result<Option<IpAddr>, RestoreError> {
+            match x {
+                serde_json::Value::Null => Ok(None),
+                serde_json::Value::String(s) => s.parse().map(Some).map_err(|_| bad("bad address")),
+                _ => Err(bad("bad address")),
+            }
+        };
+        let src = ip(&v["src"])?;
+        let target = self
+            .target_from(&v["target"])
+            .ok_or_else(|| bad("bad target"))?;
+        let vector = v["vector"]
+            .as_u64()
+            .and_then(|x| u8::try_from(x).ok())
+            .ok_or_else(|| bad("bad vector"))?;
+        let mut links = Vec::new();
+        for l in v["links"].as_array().ok_or_else(|| bad("no links"))? {
+            let s = ip(&l[0])?;
+            if let Some(t) = self.target_from(&l[1]) {
+                links.push((s, t));
+            }
+        }
+        links.truncate(MAX_LINKS);
+        let cat = self.intern(cat_name);
+        let key = Key {
+            cat,
+            src,
+            target,
+            vector,
+        };
+        if self.open.len() >= self.cfg.max_open.max(1) {
+            return Err(bad("open index full"));
+        }
+        self.close(key);
+        self.next_id = self.next_id.max(inc.id.saturating_add(1));
+        let evidence = v["evidence"].as_u64().unwrap_or(self.cfg.max_evidence);
+        self.order.insert((inc.last_seen, inc.id), key);
+        self.by_src.insert((key.cat, key.src), key);
+        self.by_target
+            .insert((key.cat, key.target, key.vector), key);
+        for l in &links {
+            let take = match self.links.get(l) {
+                Some(k) => self.flags(k.cat).secondary && !self.flags(cat).secondary,
+                None => true,
+            };
+            if take {
+                self.links.insert(*l, key);
+            }
+        }
+        self.open.insert(
+            key,
+            Open {
+                inc,
+                evidence,
+                links,
+            },
+        );
+        Ok(())
+    }
+
     fn join(
         &mut self,
         key: Key,
@@ -651,10 +790,11 @@ impl Correlator {
             o.evidence += 1;
         }
         let new_order = (o.inc.last_seen, o.inc.id);
-        let update = IncidentUpdate {
+        let mut update = IncidentUpdate {
             incident: o.inc.clone(),
             evidence,
             timeline,
+            window: None,
         };
         if new_order != old_order {
             self.order.remove(&old_order);
@@ -670,6 +810,7 @@ impl Correlator {
         } else {
             self.link(key, key.src, dest, r.dest_zone.map(|(z, _)| z));
         }
+        update.window = self.window_state(&key);
         Outcome {
             opened: false,
             update,
@@ -801,10 +942,11 @@ impl Correlator {
         } else {
             Vec::new()
         };
-        let update = IncidentUpdate {
+        let mut update = IncidentUpdate {
             incident: inc.clone(),
             evidence,
             timeline,
+            window: None,
         };
         self.order.insert((inc.last_seen, id), key);
         self.by_src.insert((key.cat, key.src), key);
@@ -825,6 +967,7 @@ impl Correlator {
         } else {
             self.link(key, key.src, dest, r.dest_zone.map(|(z, _)| z));
         }
+        update.window = self.window_state(&key);
         Outcome {
             opened: true,
             update,
@@ -1625,5 +1768,58 @@ pub(crate) mod tests {
             c.on_alert(&log_alert(10, lt, "", "10.40.0.11", 1_995_050))
                 .opened
         );
+    }
+
+    #[test]
+    fn a_restored_window_goes_on_joining() {
+        let mut c = corr();
+        let scan = |secs, dst: &str| {
+            policy_alert(
+                secs,
+                PolicyKind::PolicyViolation,
+                "10.31.5.66",
+                dst,
+                "county-mangshi",
+                "datacenter",
+            )
+        };
+        let mut a = alert_at(
+            0,
+            "network_attack/scan",
+            "10.31.5.66",
+            "10.10.0.20",
+            2_010_000,
+            2,
+        );
+        a.addrs.dest_port = 22;
+        let first = c.on_alert(&a);
+        let pv = c.on_alert(&scan(1, "10.10.0.21"));
+        assert_eq!(pv.update.incident.id, first.update.incident.id);
+        let state = pv.update.window.clone().expect("window state");
+        // a new process: the stored incident and its window
+        let mut c2 = Correlator::new(CorrelatorConfig::default(), Arc::new(policy()), 2);
+        c2.restore(pv.update.incident.clone(), &state).unwrap();
+        assert_eq!(c2.open_count(), 1);
+        let mut b = a.clone();
+        b.ts = Timestamp::from_secs_nanos(1_793_000_000 + 60, 0);
+        let o = c2.on_alert(&b);
+        assert!(!o.opened);
+        assert_eq!(o.update.incident.id, first.update.incident.id);
+        assert_eq!(o.update.incident.alert_count, 3);
+        // its secondary links came back too
+        assert_eq!(c2.on_alert(&scan(61, "10.10.0.22")).update.incident.id, 1);
+        // a new incident continues the id sequence
+        let mut other = a.clone();
+        other.addrs.src_ip = "10.31.5.67".parse().ok();
+        assert_eq!(c2.on_alert(&other).update.incident.id, 2);
+        // quiet time closes a restored window like any other
+        let mut late = a.clone();
+        late.ts = Timestamp::from_secs_nanos(1_793_000_000 + 5_000, 0);
+        assert!(c2.on_alert(&late).opened);
+        // hostile states are refused, never a panic
+        for bad in ["", "{}", "[1]", "{\"v\":1}", "{\"v\":1,\"category\":\"x\",\"src\":5}",
+            "{\"v\":1,\"category\":\"x\",\"src\":null,\"target\":{\"zone\":\"nowhere\"},\"vector\":0,\"links\":[]}"] {
+            assert!(c2.restore(pv.update.incident.clone(), bad).is_err(), "{bad}");
+        }
     }
 }

@@ -30,6 +30,8 @@ pub struct Summary {
     pub incidents: Vec<Incident>,
     /// Error of the final sync, if any (then not everything is stored).
     pub sync_error: Option<String>,
+    /// Correlation windows of stored incidents reopened at start.
+    pub restored: u64,
 }
 
 /// Upper bound of incidents kept for the summary.
@@ -43,10 +45,14 @@ pub struct Manager {
     latest: BTreeMap<i64, Incident>,
     notify: Option<tokio::sync::mpsc::Sender<crate::notify::IncidentEvent>>,
     notify_dropped: u64,
+    restored: u64,
 }
 
 impl Manager {
-    /// Opens `db` (e.g. `DIR/incidents.db`) and continues its id sequence.
+    /// Opens `db` (e.g. `DIR/incidents.db`), continues its id sequence
+    /// and reopens the correlation windows of the incidents that were open
+    /// when the previous process stopped (a restart does not split an
+    /// attack into two incidents).
     pub fn open(
         db: &Path,
         policy: Arc<ZonePolicy>,
@@ -55,14 +61,29 @@ impl Manager {
     ) -> Result<Manager, StoreError> {
         let conn = queue::open_db(db)?;
         let first = queue::next_id(&conn)?;
+        let windows = queue::open_windows(&conn, cfg.window_secs, cfg.max_open)?;
         drop(conn);
+        let mut corr = Correlator::new(cfg, policy, first);
+        let mut restored = 0;
+        for (inc, state) in windows {
+            match corr.restore(inc, &state) {
+                Ok(()) => restored += 1,
+                Err(e) => tracing::warn!("{e}"),
+            }
+        }
         Ok(Manager {
-            corr: Correlator::new(cfg, policy, first),
+            corr,
             store: Store::open(db, store_cfg)?,
             latest: BTreeMap::new(),
             notify: None,
             notify_dropped: 0,
+            restored,
         })
+    }
+
+    /// Correlation windows reopened from the store at start.
+    pub fn restored(&self) -> u64 {
+        self.restored
     }
 
     /// Correlates one alert and queues the incident's new state (never
@@ -165,6 +186,7 @@ impl Manager {
             correlator: st,
             incidents: self.latest.into_values().collect(),
             sync_error,
+            restored: self.restored,
         };
         let _ = self.store.close();
         s

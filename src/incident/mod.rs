@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use crate::alert::AlertSource;
 use crate::time::Timestamp;
 
-pub use correlate::{Correlator, CorrelatorConfig, CorrelatorStats, Outcome};
+pub use correlate::{Correlator, CorrelatorConfig, CorrelatorStats, Outcome, RestoreError};
 pub use grade::{Categories, Colour, Grade, GradeMatrix, LevelBand, Severity};
 pub use lifecycle::{next_status, Action, Status, TransitionError};
 pub use manager::{Manager, Summary};
@@ -188,6 +188,10 @@ pub struct IncidentUpdate {
     pub evidence: Vec<Evidence>,
     /// Timeline entries added since the previous update.
     pub timeline: Vec<TimelineEntry>,
+    /// The correlator's window of the incident (its key and links, opaque
+    /// JSON), kept so that a restart goes on correlating; `None` leaves the
+    /// stored window as it is.
+    pub window: Option<String>,
 }
 
 impl IncidentUpdate {
@@ -196,6 +200,9 @@ impl IncidentUpdate {
         self.incident = later.incident;
         self.evidence.extend(later.evidence);
         self.timeline.extend(later.timeline);
+        if later.window.is_some() {
+            self.window = later.window;
+        }
     }
 }
 

@@ -435,6 +435,10 @@ pub fn prune(
         "DELETE FROM timeline WHERE incident_id IN (SELECT id FROM incidents WHERE last_seen < ?1 AND status IN ('resolved', 'false_positive'))",
         [cutoff],
     )?;
+    tx.execute(
+        "DELETE FROM correlator_windows WHERE incident_id IN (SELECT id FROM incidents WHERE last_seen < ?1 AND status IN ('resolved', 'false_positive'))",
+        [cutoff],
+    )?;
     let inc = tx.execute(
         "DELETE FROM incidents WHERE last_seen < ?1 AND status IN ('resolved', 'false_positive')",
         [cutoff],
@@ -452,6 +456,43 @@ pub fn prune(
     )?;
     tx.commit()?;
     Ok((inc, aud))
+}
+
+/// The correlation windows that may still be open: incidents not resolved
+/// or dismissed, last seen at most `window_secs` before the latest incident
+/// of the store (alert time: the store's own clock), the `limit` most
+/// recent, oldest first, with their stored window state. Rows of windows
+/// older than that are deleted.
+pub fn open_windows(
+    conn: &Connection,
+    window_secs: i64,
+    limit: usize,
+) -> Result<Vec<(Incident, String)>, StoreError> {
+    let latest: Option<i64> =
+        conn.query_row("SELECT max(last_seen) FROM incidents", [], |r| r.get(0))?;
+    let Some(latest) = latest else {
+        return Ok(Vec::new());
+    };
+    let cutoff = Timestamp(latest).add_secs(-window_secs).0;
+    conn.execute(
+        "DELETE FROM correlator_windows WHERE incident_id IN
+            (SELECT id FROM incidents WHERE last_seen < ?1 OR status IN ('resolved', 'false_positive'))",
+        [cutoff],
+    )?;
+    let mut stmt = conn.prepare(
+        "SELECT id, state FROM (SELECT i.id AS id, w.state AS state, i.last_seen AS seen
+            FROM correlator_windows w JOIN incidents i ON i.id = w.incident_id
+            ORDER BY i.last_seen DESC LIMIT ?1) ORDER BY seen ASC",
+    )?;
+    let rows = stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let found: Vec<(i64, String)> = rows.collect::<Result<_, _>>()?;
+    drop(stmt);
+    found
+        .into_iter()
+        .map(|(id, state)| Ok((load(conn, id)?, state)))
+        .collect()
 }
 
 /// True if an incident exists.

@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use rusqlite::Connection;
 
 pub use db::{
-    apply_action, evidence, list, load, open_by_grade_unit, page, prune, timeline, unit_summary,
-    Cursor, Filter, PageQuery, UnitSummary,
+    apply_action, evidence, list, load, open_by_grade_unit, open_windows, page, prune, timeline,
+    unit_summary, Cursor, Filter, PageQuery, UnitSummary,
 };
 pub use writer::{CommitHook, Store, StoreConfig, StoreStats, Submitted};
 

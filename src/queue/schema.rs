@@ -97,6 +97,14 @@ const MIGRATIONS: &[&str] = &[
         ts          INTEGER NOT NULL
     );
     ",
+    // 3: the correlation windows of the incidents still open, so a
+    // restarted sensor or central goes on joining alerts to them.
+    "
+    CREATE TABLE correlator_windows (
+        incident_id INTEGER PRIMARY KEY,
+        state       TEXT    NOT NULL
+    );
+    ",
 ];
 
 /// The version this build writes.

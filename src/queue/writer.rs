@@ -397,6 +397,13 @@ pub(crate) fn apply_update(conn: &Connection, u: &IncidentUpdate) -> Result<(), 
         i64::try_from(i.alert_count).unwrap_or(i64::MAX),
         i.report_due.map(|t| t.0),
     ])?;
+    if let Some(w) = &u.window {
+        conn.prepare_cached(
+            "INSERT INTO correlator_windows (incident_id, state) VALUES (?1, ?2)
+             ON CONFLICT(incident_id) DO UPDATE SET state = excluded.state",
+        )?
+        .execute(params![i.id, w])?;
+    }
     for e in &u.evidence {
         conn.prepare_cached(
             "INSERT OR IGNORE INTO incident_alerts
