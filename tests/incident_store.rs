@@ -410,10 +410,21 @@ fn lifecycle_through_the_cli_with_timeline_and_audit() {
         StoreConfig::default(),
     )
     .unwrap();
+    // incident 1 is open again and its window was restored: the same
+    // attacker joins it; a new attacker gets the next id
     let id = m.on_alert(&alert(
         400,
         "network_attack/exploit",
         "47.100.23.45",
+        "10.10.1.5",
+        2_100,
+        1,
+    ));
+    assert_eq!(id, 1, "the restored window goes on");
+    let id = m.on_alert(&alert(
+        401,
+        "network_attack/exploit",
+        "47.100.23.99",
         "10.10.1.5",
         2_100,
         1,
