@@ -361,6 +361,19 @@ impl<'w> Worker<'w> {
         self.out.sig.state = DetectState::default();
     }
 
+    /// Starts per-rule profiling (`replay --profile-rules`): this worker
+    /// counts checks, matches and time of every rule of its engine.
+    pub fn enable_rule_profiling(&mut self) {
+        self.out.sig.scratch.profile =
+            crate::signatures::engine::profile::RuleProfiler::new(self.engine.rules.len());
+    }
+
+    /// Takes this worker's rule profile (off and empty unless
+    /// [`Worker::enable_rule_profiling`] was called).
+    pub fn take_rule_profile(&mut self) -> crate::signatures::engine::profile::RuleProfiler {
+        std::mem::take(&mut self.out.sig.scratch.profile)
+    }
+
     /// The engine this worker runs.
     pub fn engine(&self) -> &Arc<Engine> {
         &self.engine

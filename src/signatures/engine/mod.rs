@@ -21,6 +21,7 @@
 pub mod apptx;
 pub mod inspect;
 mod prefilter;
+pub mod profile;
 pub mod state;
 pub mod stream;
 pub mod support;
@@ -186,6 +187,9 @@ pub struct Scratch {
     ins: InspectScratch,
     /// Stream data of the current packet (see [`stream`]).
     pub stream: stream::StreamScratch,
+    /// Per-rule profiling of this worker (off unless replaced by
+    /// [`profile::RuleProfiler::new`]).
+    pub profile: profile::RuleProfiler,
 }
 
 fn action_rank(a: Action) -> u8 {
@@ -482,7 +486,11 @@ impl Ruleset {
         let inspect_payload = payload_inspected(p, flow);
         let payload = if inspect_payload { p.payload } else { &[] };
         let Scratch {
-            cands, lower, ins, ..
+            cands,
+            lower,
+            ins,
+            profile,
+            ..
         } = scratch;
         cands.clear();
         pf.candidates(
@@ -500,8 +508,11 @@ impl Ruleset {
             let Some(r) = self.rules.get(i as usize) else {
                 continue;
             };
-            if !r.stream.on_packet()
-                || !packet_header(r, p)
+            if !r.stream.on_packet() {
+                continue;
+            }
+            let mut check = profile.check(i);
+            if !packet_header(r, p)
                 || !self.packet_checks(r, p)
                 || !flowbits_ok(r, flow)
                 || !r.vars.check(flow, st, p.src, p.dst, p.ts)
@@ -515,6 +526,7 @@ impl Ruleset {
             if !ok {
                 continue;
             }
+            check.matched();
             if r.rule.action == Action::Pass {
                 apply_flowbits(r, flow);
                 hits.clear();
@@ -540,7 +552,11 @@ impl Ruleset {
     ) {
         let kind = tx.kind();
         let Scratch {
-            cands, lower, ins, ..
+            cands,
+            lower,
+            ins,
+            profile,
+            ..
         } = scratch;
         cands.clear();
         for (k, b, pf) in &self.app {
@@ -567,6 +583,7 @@ impl Ruleset {
         }
         cands.finish();
         for &i in &cands.list {
+            let mut check = profile.check(i);
             let Some(r) = self.rules.get(i as usize) else {
                 continue;
             };
@@ -604,6 +621,7 @@ impl Ruleset {
             if !ok {
                 continue;
             }
+            check.matched();
             if r.rule.action == Action::Pass {
                 apply_flowbits(r, flow);
                 continue;
