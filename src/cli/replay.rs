@@ -157,11 +157,12 @@ fn apply_thresholds(
     }
     if !quiet {
         println!(
-            "threshold.config / 阈值文件: {} entries, {} rules suppressed, {} suppressed by address, {} thresholds set / 条目、规则被抑制、按地址抑制、阈值",
+            "threshold.config / 阈值文件: {} entries, {} rules suppressed, {} suppressed by address, {} thresholds set, {} rate filters / 条目、规则被抑制、按地址抑制、阈值、速率过滤",
             tc.entries.len(),
             applied.suppressed,
             applied.suppressed_by_addr,
-            applied.thresholds
+            applied.thresholds,
+            applied.rate_filters
         );
     }
 }
