@@ -855,6 +855,52 @@ mod tests {
         assert_eq!(n1(&run_on(&rs3, &mut w4, &at(&[8], A))), 1);
     }
 
+    proptest::proptest! {
+        /// Any rate filter over any times never panics; with a window and
+        /// timeout longer than the times, exactly the matches beyond
+        /// `count` take the new action.
+        #[test]
+        fn rate_step_counts(
+            count in 0u32..20,
+            seconds in 0u32..50,
+            timeout in 0u32..50,
+            times in proptest::collection::vec(-5i64..200, 0..60),
+            track in 0u8..4,
+        ) {
+            let r = load_rules_str(
+                "alert ip any any -> any any (msg:\"x\"; sid:9;)",
+                "t",
+                &Vars::suricata_defaults().resolve(),
+                &Classification::suricata_default(),
+            )
+            .rules
+            .into_iter()
+            .next()
+            .expect("rule");
+            let track = match track {
+                0 => Track::BySrc,
+                1 => Track::ByDst,
+                2 => Track::ByRule,
+                _ => Track::ByBoth,
+            };
+            let (a, b) = (IpAddr::V4(Ipv4Addr::from(A)), IpAddr::V4(Ipv4Addr::from(B)));
+            let t = Tracking::default();
+            let rf = RateFilter { track, count, seconds, new_action: NewAction::Blocked, timeout };
+            for &s in &times {
+                let _ = t.rate_step(&r, &rf, a, b, Timestamp::from_secs_micros(s, 0));
+            }
+            let long = RateFilter { seconds: 1000, timeout: 1000, ..rf };
+            let t = Tracking::default();
+            let mut sorted = times.clone();
+            sorted.sort_unstable();
+            let n = sorted
+                .iter()
+                .filter(|&&s| t.rate_step(&r, &long, a, b, Timestamp::from_secs_micros(s, 0)).is_some())
+                .count();
+            proptest::prop_assert_eq!(n, times.len().saturating_sub(count as usize));
+        }
+    }
+
     #[test]
     fn tracking_is_bounded_and_evicts_expired() {
         let t = Tracking::default();
