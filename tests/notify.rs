@@ -216,6 +216,7 @@ fn sample() -> &'static Sample {
                 extra_alerts: Vec::new(),
                 correlator: cfg.incidents.correlator_config(),
                 notify: Some(tx),
+                profile_rules: false,
             },
         )
         .expect("replay");

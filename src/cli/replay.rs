@@ -3,6 +3,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
@@ -60,6 +61,19 @@ pub struct ReplayArgs {
     /// Print nothing but errors.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Per-rule profiling: prints the costliest rules on standard error
+    /// after the replay and writes every checked rule to
+    /// `DIR/rule_perf.json` (checks, matches, time).
+    #[arg(long = "profile-rules")]
+    pub profile_rules: bool,
+    /// How many rules `--profile-rules` prints (default 20).
+    #[arg(
+        long = "profile-rules-top",
+        value_name = "N",
+        default_value_t = 20,
+        requires = "profile_rules"
+    )]
+    pub profile_rules_top: usize,
 }
 
 /// Loads and compiles the signature rules (`-S` files, else the config's
@@ -143,11 +157,12 @@ fn apply_thresholds(
     }
     if !quiet {
         println!(
-            "threshold.config / 阈值文件: {} entries, {} rules suppressed, {} suppressed by address, {} thresholds set / 条目、规则被抑制、按地址抑制、阈值",
+            "threshold.config / 阈值文件: {} entries, {} rules suppressed, {} suppressed by address, {} thresholds set, {} rate filters / 条目、规则被抑制、按地址抑制、阈值、速率过滤",
             tc.entries.len(),
             applied.suppressed,
             applied.suppressed_by_addr,
-            applied.thresholds
+            applied.thresholds,
+            applied.rate_filters
         );
     }
 }
@@ -199,10 +214,14 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         extra_alerts: log_alerts,
         correlator: cfg.incidents.correlator_config(),
         notify: None,
+        profile_rules: a.profile_rules,
     };
-    let summary = replay(engine, &eve, &opts)?;
+    let summary = replay(Arc::clone(&engine), &eve, &opts)?;
     eve.flush()
         .with_context(|| format!("cannot write {}", eve_path.display()))?;
+    if let Some(p) = &summary.rule_profile {
+        report_rule_profile(p, &engine.rules, &a.log_dir, a.profile_rules_top)?;
+    }
     if !a.quiet {
         print_summary(&summary, &eve_path, eve.records(), workers);
         if let Some(inc) = &summary.incidents {
@@ -242,6 +261,23 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the costliest rules on standard error and writes the whole
+/// profile to `DIR/rule_perf.json`.
+fn report_rule_profile(
+    p: &zoneguard::signatures::engine::profile::RuleProfiler,
+    rules: &zoneguard::signatures::engine::Ruleset,
+    log_dir: &std::path::Path,
+    top: usize,
+) -> anyhow::Result<()> {
+    use zoneguard::signatures::engine::profile;
+    let stats = p.report(rules);
+    let path = log_dir.join("rule_perf.json");
+    profile::write_json(&path, &stats)?;
+    eprint!("{}", profile::render_table(&stats, top));
+    eprintln!("  rule profile / 规则性能分析文件: {}", path.display());
+    Ok(())
 }
 
 /// Runs syslog files through the parser and the Sigma rules, writes their

@@ -139,6 +139,7 @@ fn worker_loop_matches_replay() {
             extra_alerts: Vec::new(),
             correlator: Default::default(),
             notify: None,
+            profile_rules: false,
         },
     )
     .unwrap();

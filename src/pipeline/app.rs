@@ -411,7 +411,7 @@ fn match_tx(
         } else {
             (f.client, f.server)
         };
-        let a = signature_alert(
+        let mut a = signature_alert(
             r,
             ts,
             pcap_cnt,
@@ -427,6 +427,7 @@ fn match_tx(
             },
             app_proto,
         );
+        a.action = super::worker::hit_action(h);
         out.emit(&a);
     }
     out.sig.hits = hits;

@@ -26,6 +26,7 @@ use crate::detect::{CrossFlow, CrossFlowStats, Observation};
 use crate::incident::{CorrelatorConfig, Manager};
 use crate::output::{EveBuf, EveWriter};
 use crate::queue::StoreConfig;
+use crate::signatures::engine::profile::RuleProfiler;
 use crate::time::Timestamp;
 
 /// What to replay and where to write.
@@ -47,6 +48,9 @@ pub struct ReplayOptions {
     /// Incident events (opened, grade raised) for the notifier; bounded,
     /// never waited on (see `Manager::set_notifier`).
     pub notify: Option<tokio::sync::mpsc::Sender<crate::notify::IncidentEvent>>,
+    /// Per-rule profiling (`--profile-rules`): the summary then carries
+    /// every worker's counters merged ([`ReplaySummary::rule_profile`]).
+    pub profile_rules: bool,
 }
 
 /// Errors that stop a replay before it starts.
@@ -92,6 +96,8 @@ pub struct ReplaySummary {
     /// The alerts given to the incident layer, in the order it saw them
     /// (empty without `incidents_db`): what a NATS sensor publishes.
     pub alerts: Vec<Alert>,
+    /// Per-rule profile merged over workers (with `profile_rules`).
+    pub rule_profile: Option<RuleProfiler>,
 }
 
 impl ReplaySummary {
@@ -114,6 +120,7 @@ struct WorkerOutcome {
     error: Option<CaptureError>,
     last_ts: Timestamp,
     detect: Option<CrossFlowStats>,
+    profile: Option<RuleProfiler>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -126,9 +133,13 @@ fn run_worker(
     progress: &AtomicU64,
     stop: &AtomicBool,
     keep_alerts: bool,
+    profile_rules: bool,
 ) -> WorkerOutcome {
     let buf = EveBuf::new(eve, engine.tz);
     let mut w = Worker::new(Arc::clone(&engine), buf, n, 0, keep_alerts);
+    if profile_rules {
+        w.enable_rule_profiling();
+    }
     let mut cnt: u64 = 0;
     let mut error = None;
     let mut last_ts = Timestamp::default();
@@ -185,8 +196,10 @@ fn run_worker(
     if id == 0 {
         progress.store(cnt, Ordering::Relaxed);
     }
+    let profile = profile_rules.then(|| w.take_rule_profile());
     let (stats, rogue, alerts) = w.finish();
     WorkerOutcome {
+        profile,
         stats,
         rogue,
         alerts,
@@ -219,10 +232,11 @@ pub fn replay(
             let engine = Arc::clone(&engine);
             let (progress, stop, pcaps) = (&progress, &stop, &opts.pcaps);
             let keep = opts.incidents_db.is_some();
+            let prof = opts.profile_rules;
             let h = std::thread::Builder::new()
                 .name(format!("zg-worker-{id}"))
                 .spawn_scoped(s, move || {
-                    run_worker(id, n, engine, eve, pcaps, progress, stop, keep)
+                    run_worker(id, n, engine, eve, pcaps, progress, stop, keep, prof)
                 })
                 .map_err(ReplayError::Thread)?;
             handles.push(h);
@@ -267,6 +281,12 @@ pub fn replay(
         rogue_lists.push(o.rogue.candidates);
         if o.detect.is_some() {
             summary.detect = o.detect;
+        }
+        if let Some(p) = &o.profile {
+            summary
+                .rule_profile
+                .get_or_insert_with(RuleProfiler::default)
+                .merge(p);
         }
     }
 

@@ -339,7 +339,10 @@ impl<'w> Worker<'w> {
                 stream_global: 0,
                 kept: Vec::new(),
                 keep_alerts,
-                sig: SigWork::default(),
+                sig: SigWork {
+                    state: DetectState::shared(engine.rules.tracking()),
+                    ..SigWork::default()
+                },
             },
             rogue: RogueLocal::default(),
             last_sweep_secs: i64::MIN,
@@ -354,11 +357,26 @@ impl<'w> Worker<'w> {
     /// and counters refer to the old ruleset's numbering) are redone on
     /// their next packet, as Suricata resets a flow's detection state when
     /// the detection engine changes. The flow table keeps its size until
-    /// a restart.
+    /// a restart. Threshold counters and xbits are the new ruleset's
+    /// shared tables: fresh, unless the ruleset took over the old one's
+    /// with `Ruleset::keep_tracking`.
     pub fn set_engine(&mut self, engine: Arc<Engine>) {
         self.engine = engine;
         self.gen = self.gen.wrapping_add(1);
-        self.out.sig.state = DetectState::default();
+        self.out.sig.state = DetectState::shared(self.engine.rules.tracking());
+    }
+
+    /// Starts per-rule profiling (`replay --profile-rules`): this worker
+    /// counts checks, matches and time of every rule of its engine.
+    pub fn enable_rule_profiling(&mut self) {
+        self.out.sig.scratch.profile =
+            crate::signatures::engine::profile::RuleProfiler::new(self.engine.rules.len());
+    }
+
+    /// Takes this worker's rule profile (off and empty unless
+    /// [`Worker::enable_rule_profiling`] was called).
+    pub fn take_rule_profile(&mut self) -> crate::signatures::engine::profile::RuleProfiler {
+        std::mem::take(&mut self.out.sig.scratch.profile)
     }
 
     /// The engine this worker runs.
@@ -773,7 +791,7 @@ impl<'w> Worker<'w> {
                 let hits = std::mem::take(&mut out.sig.hits);
                 for h in &hits {
                     if let Some(r) = engine.rules.rule(h.rule) {
-                        let a = signature_alert(
+                        let mut a = signature_alert(
                             r,
                             ts,
                             Some(pcap_cnt),
@@ -789,6 +807,7 @@ impl<'w> Worker<'w> {
                             },
                             view.app_proto,
                         );
+                        a.action = hit_action(h);
                         out.emit(&a);
                     }
                 }
@@ -916,6 +935,15 @@ pub fn innermost_vlan(d: &Decoded<'_>) -> Option<u16> {
 fn vlans_of(d: &Decoded<'_>) -> Vec<u16> {
     let n = usize::from(d.vlan_count).min(d.vlans.len());
     d.vlans.get(..n).map(|v| v.to_vec()).unwrap_or_default()
+}
+
+/// The EVE action of a signature hit (the rule's, or its rate filter's).
+pub fn hit_action(h: &Hit) -> Action {
+    if h.blocked {
+        Action::Blocked
+    } else {
+        Action::Allowed
+    }
 }
 
 /// Builds the alert of a signature (packet or transaction match).

@@ -21,10 +21,11 @@
 pub mod apptx;
 pub mod inspect;
 mod prefilter;
+pub mod profile;
 pub mod state;
 pub mod stream;
 pub mod support;
-mod thresholds;
+pub mod thresholds;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -37,6 +38,7 @@ use self::state::{
     detection_filter_step, threshold_step, Counter, DetectState, FlowDetect, TrackKey, VarOps,
     MAX_FLOW_THRESHOLDS,
 };
+use self::thresholds::{CounterKind, NewAction};
 pub use self::thresholds::{ThresholdApplied, ThresholdNote};
 use super::buffer::Buffer;
 use super::classification::Classification;
@@ -73,6 +75,8 @@ pub struct EngineRule {
     pub metadata: Vec<(Arc<str>, Vec<Arc<str>>)>,
     /// Address suppressions from threshold.config.
     suppress: Vec<thresholds::Suppress>,
+    /// threshold.config `rate_filter`.
+    rate: Option<thresholds::RateFilter>,
 }
 
 impl EngineRule {
@@ -125,6 +129,8 @@ pub struct Ruleset {
     uses_bodies: bool,
     /// What stream inspection needs to know of the rules.
     stream: stream::StreamInfo,
+    /// Threshold / rate_filter counters and xbits, shared by the workers.
+    tracking: Arc<thresholds::Tracking>,
 }
 
 /// A packet as the engine sees it.
@@ -174,6 +180,9 @@ pub struct PacketView<'a> {
 pub struct Hit {
     /// Index of the rule ([`Ruleset::rule`]).
     pub rule: u32,
+    /// The alert's action is "blocked" (the rule's `drop` / `reject`, or
+    /// a `rate_filter` with new_action drop / reject while active).
+    pub blocked: bool,
 }
 
 /// Scratch space of one worker (reused, so matching does not allocate).
@@ -186,6 +195,9 @@ pub struct Scratch {
     ins: InspectScratch,
     /// Stream data of the current packet (see [`stream`]).
     pub stream: stream::StreamScratch,
+    /// Per-rule profiling of this worker (off unless replaced by
+    /// [`profile::RuleProfiler::new`]).
+    pub profile: profile::RuleProfiler,
 }
 
 fn action_rank(a: Action) -> u8 {
@@ -391,6 +403,7 @@ impl Ruleset {
                 category,
                 metadata,
                 suppress: Vec::new(),
+                rate: None,
             });
         }
         let mut errs = Vec::new();
@@ -482,7 +495,11 @@ impl Ruleset {
         let inspect_payload = payload_inspected(p, flow);
         let payload = if inspect_payload { p.payload } else { &[] };
         let Scratch {
-            cands, lower, ins, ..
+            cands,
+            lower,
+            ins,
+            profile,
+            ..
         } = scratch;
         cands.clear();
         pf.candidates(
@@ -500,8 +517,11 @@ impl Ruleset {
             let Some(r) = self.rules.get(i as usize) else {
                 continue;
             };
-            if !r.stream.on_packet()
-                || !packet_header(r, p)
+            if !r.stream.on_packet() {
+                continue;
+            }
+            let mut check = profile.check(i);
+            if !packet_header(r, p)
                 || !self.packet_checks(r, p)
                 || !flowbits_ok(r, flow)
                 || !r.vars.check(flow, st, p.src, p.dst, p.ts)
@@ -515,6 +535,7 @@ impl Ruleset {
             if !ok {
                 continue;
             }
+            check.matched();
             if r.rule.action == Action::Pass {
                 apply_flowbits(r, flow);
                 hits.clear();
@@ -540,7 +561,11 @@ impl Ruleset {
     ) {
         let kind = tx.kind();
         let Scratch {
-            cands, lower, ins, ..
+            cands,
+            lower,
+            ins,
+            profile,
+            ..
         } = scratch;
         cands.clear();
         for (k, b, pf) in &self.app {
@@ -567,6 +592,7 @@ impl Ruleset {
         }
         cands.finish();
         for &i in &cands.list {
+            let mut check = profile.check(i);
             let Some(r) = self.rules.get(i as usize) else {
                 continue;
             };
@@ -604,6 +630,7 @@ impl Ruleset {
             if !ok {
                 continue;
             }
+            check.matched();
             if r.rule.action == Action::Pass {
                 apply_flowbits(r, flow);
                 continue;
@@ -634,7 +661,8 @@ impl Ruleset {
             return;
         }
         if let Some(df) = &r.rule.detection_filter {
-            let pass = with_counter(i, true, df.track, src, dst, flow, st, |c, fresh| {
+            let kind = (CounterKind::DetectionFilter, Some(df.seconds));
+            let pass = with_counter(i, r, kind, df.track, src, dst, ts, flow, st, |c, fresh| {
                 detection_filter_step(c, fresh, df, ts, ports)
             });
             if !pass {
@@ -642,14 +670,25 @@ impl Ruleset {
             }
         }
         if let Some(t) = &r.rule.threshold {
-            let pass = with_counter(i, false, t.track, src, dst, flow, st, |c, fresh| {
+            let window = (t.kind != super::rule::ThresholdKind::Backoff).then_some(t.seconds);
+            let kind = (CounterKind::Threshold, window);
+            let pass = with_counter(i, r, kind, t.track, src, dst, ts, flow, st, |c, fresh| {
                 threshold_step(c, fresh, t, ts)
             });
             if !pass {
                 return;
             }
         }
-        hits.push(Hit { rule: i });
+        let mut blocked = r.blocked();
+        if let Some(rf) = &r.rate {
+            match st.tracking.rate_step(&r.rule, rf, src, dst, ts) {
+                Some(NewAction::Pass) => return,
+                Some(NewAction::Alert) => blocked = false,
+                Some(NewAction::Blocked) => blocked = true,
+                None => {}
+            }
+        }
+        hits.push(Hit { rule: i, blocked });
     }
 
     fn packet_checks(&self, r: &EngineRule, p: &PacketView<'_>) -> bool {
@@ -659,24 +698,27 @@ impl Ruleset {
     }
 }
 
+/// Runs `f` on the rule's counter of `kind` (with its window in seconds,
+/// None for backoff): in the shared tracking tables, or in the flow for
+/// `by_flow`.
 #[allow(clippy::too_many_arguments)]
 fn with_counter(
     i: u32,
-    df: bool,
+    r: &EngineRule,
+    kind: (CounterKind, Option<u32>),
     track: super::rule::Track,
     src: IpAddr,
     dst: IpAddr,
+    ts: Timestamp,
     flow: &mut Option<Box<FlowDetect>>,
     st: &mut DetectState,
     f: impl FnOnce(&mut Counter, bool) -> bool,
 ) -> bool {
+    let df = kind.0 == CounterKind::DetectionFilter;
     match TrackKey::of(track, src, dst) {
         Some(key) => {
-            let fresh = !st.table.contains_key(&(i, df, key));
-            match st.counter(i, df, key) {
-                Some(c) => f(c, fresh),
-                None => true,
-            }
+            let key = thresholds::CounterKey::new(&r.rule, kind.0, key);
+            st.tracking.step(key, ts, kind.1, f)
         }
         None => {
             let fd = flow.get_or_insert_with(Box::default);

@@ -1,10 +1,12 @@
-//! Detection state: flowbits kept per flow, and the counters of
-//! `threshold` / `detection_filter` kept per worker (or per flow for
-//! `track by_flow`). Every table is capped; cap hits are counted.
+//! Detection state: flowbits, flowints and `track by_flow` counters kept
+//! per flow; the counters of `threshold` / `detection_filter` tracked by
+//! address or rule, and xbits, kept in the [`Tracking`] tables shared by
+//! all workers of a ruleset. Every table is capped; cap hits are counted.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
+use super::thresholds::Tracking;
 
 use crate::signatures::rule::{
     DetectionFilter, FlowbitCmd, FlowintOp, Num, Rule, Threshold, ThresholdKind, Track, UniqueOn,
@@ -16,8 +18,6 @@ use crate::time::Timestamp;
 pub const MAX_FLOWBITS: usize = 256;
 /// Most `by_flow` threshold entries one flow holds.
 pub const MAX_FLOW_THRESHOLDS: usize = 64;
-/// Most threshold entries one worker holds (by_src, by_dst, ...).
-pub const MAX_THRESHOLDS: usize = 65_536;
 /// Most distinct ports a `detection_filter ... unique_on` entry remembers.
 pub const MAX_UNIQUE: usize = 4096;
 
@@ -98,41 +98,49 @@ pub enum TrackKey {
 
 impl TrackKey {
     /// The key of `track` for a packet from `src` to `dst` (None: by_flow).
+    /// `by_both` is the unordered pair: as Suricata's documentation says,
+    /// packets in opposite directions between the same addresses are
+    /// tracked as the same pair.
     pub fn of(track: Track, src: IpAddr, dst: IpAddr) -> Option<Self> {
         Some(match track {
             Track::BySrc => Self::Addr(src),
             Track::ByDst => Self::Addr(dst),
             Track::ByRule => Self::Rule,
-            Track::ByBoth => Self::Pair(src, dst),
+            Track::ByBoth if src <= dst => Self::Pair(src, dst),
+            Track::ByBoth => Self::Pair(dst, src),
             Track::ByFlow => return None,
         })
     }
 }
 
-/// Per-worker counters (threshold and detection_filter not tracked by flow).
-#[derive(Debug, Default)]
+/// A worker's handle on the detection state that is not per flow:
+/// threshold, detection_filter and rate_filter counters tracked by address
+/// or rule, and xbits. `default()` gives a state of its own (tests, one
+/// engine); workers of one ruleset use [`DetectState::shared`] so their
+/// counts add up as with one worker.
+#[derive(Debug, Default, Clone)]
 pub struct DetectState {
-    /// (rule index, is detection_filter, key) → counter.
-    pub table: FxHashMap<(u32, bool, TrackKey), Counter>,
-    /// Entries not created because the table was full.
-    pub cap_hits: u64,
-    /// `xbits` set: (bit, host or host pair) → expiry (seconds).
-    pub xbits: FxHashMap<(u16, TrackKey), i64>,
-    /// `xbits` not set because the table was full of live bits.
-    pub xbit_cap_hits: u64,
+    /// The tables (shared between the workers of a ruleset).
+    pub tracking: Arc<Tracking>,
 }
 
-/// Most `xbits` one worker holds.
-pub const MAX_XBITS: usize = 65_536;
+impl DetectState {
+    /// A state on the shared `tracking` (usually [`super::Ruleset::tracking`]).
+    pub fn shared(tracking: &Arc<Tracking>) -> Self {
+        DetectState {
+            tracking: Arc::clone(tracking),
+        }
+    }
+}
 /// Most `flowint` counters one flow holds.
 pub const MAX_FLOWINTS: usize = 64;
 /// Expiry of an `xbits` bit set without `expire` (Suricata's default).
 pub const XBIT_DEFAULT_EXPIRE: u32 = 30;
 
-/// Interned names of xbits and flowints, shared by the rules of a ruleset.
+/// Interned names of flowints, shared by the rules of a ruleset (xbits
+/// are keyed by name in the shared [`Tracking`]).
 #[derive(Debug, Default)]
 pub struct Names {
-    xbits: Vec<Box<str>>,
     ints: Vec<Box<str>>,
 }
 
@@ -157,7 +165,7 @@ enum IntArg {
 /// A rule's `xbits` and `flowint` keywords with interned names.
 #[derive(Debug, Default)]
 pub struct VarOps {
-    xbits: Vec<(FlowbitCmd, u16, XbitTrack, u32)>,
+    xbits: Vec<(FlowbitCmd, Arc<str>, XbitTrack, u32)>,
     ints: Vec<(u16, FlowintOp, Option<IntArg>)>,
 }
 
@@ -184,7 +192,7 @@ impl VarOps {
         let xbits = r
             .xbits
             .iter()
-            .map(|x| (x.cmd, intern(&mut names.xbits, &x.name), x.track, x.expire))
+            .map(|x| (x.cmd, Arc::from(&*x.name), x.track, x.expire))
             .collect();
         let ints = r
             .flowints
@@ -215,11 +223,11 @@ impl VarOps {
         ts: Timestamp,
     ) -> bool {
         let now = ts.secs();
-        for &(cmd, bit, track, _) in &self.xbits {
-            let live = st
-                .xbits
-                .get(&(bit, xbit_key(track, src, dst)))
-                .is_some_and(|&exp| exp > now);
+        for (cmd, bit, track, _) in &self.xbits {
+            if !matches!(cmd, FlowbitCmd::IsSet | FlowbitCmd::IsNotSet) {
+                continue;
+            }
+            let live = st.tracking.xbit_isset(bit, xbit_key(*track, src, dst), now);
             match cmd {
                 FlowbitCmd::IsSet if !live => return false,
                 FlowbitCmd::IsNotSet if live => return false,
@@ -274,32 +282,20 @@ impl VarOps {
         ts: Timestamp,
     ) {
         let now = ts.secs();
-        for &(cmd, bit, track, expire) in &self.xbits {
-            let key = (bit, xbit_key(track, src, dst));
-            let live = st.xbits.get(&key).is_some_and(|&exp| exp > now);
-            let set = match cmd {
-                FlowbitCmd::Set => true,
-                FlowbitCmd::Toggle => !live,
-                FlowbitCmd::Unset => false,
-                _ => continue,
-            };
-            if !set {
-                st.xbits.remove(&key);
-                continue;
-            }
-            if st.xbits.len() >= MAX_XBITS && !st.xbits.contains_key(&key) {
-                st.xbits.retain(|_, exp| *exp > now);
-                if st.xbits.len() >= MAX_XBITS {
-                    st.xbit_cap_hits += 1;
-                    continue;
-                }
-            }
-            let e = if expire == 0 {
+        for (cmd, bit, track, expire) in &self.xbits {
+            let key = xbit_key(*track, src, dst);
+            let e = if *expire == 0 {
                 XBIT_DEFAULT_EXPIRE
             } else {
-                expire
+                *expire
             };
-            st.xbits.insert(key, now.saturating_add(i64::from(e)));
+            let until = Some(now.saturating_add(i64::from(e)));
+            match cmd {
+                FlowbitCmd::Set => st.tracking.xbit_write(bit, key, now, until, false),
+                FlowbitCmd::Toggle => st.tracking.xbit_write(bit, key, now, until, true),
+                FlowbitCmd::Unset => st.tracking.xbit_write(bit, key, now, None, false),
+                _ => {}
+            }
         }
         for &(id, op, arg) in &self.ints {
             if !matches!(op, FlowintOp::Set | FlowintOp::Add | FlowintOp::Sub) {
@@ -333,19 +329,6 @@ impl VarOps {
                 };
             }
         }
-    }
-}
-
-impl DetectState {
-    /// The counter for (rule, kind, key), or None when the table is full.
-    pub fn counter(&mut self, rule: u32, df: bool, key: TrackKey) -> Option<&mut Counter> {
-        let full = self.table.len() >= MAX_THRESHOLDS;
-        let k = (rule, df, key);
-        if full && !self.table.contains_key(&k) {
-            self.cap_hits += 1;
-            return None;
-        }
-        Some(self.table.entry(k).or_default())
     }
 }
 

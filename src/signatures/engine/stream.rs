@@ -270,9 +270,11 @@ impl Ruleset {
             let Some(r) = self.rules.get(i as usize) else {
                 continue;
             };
-            if !r.stream.on_stream()
-                || hits.iter().any(|h| h.rule == i)
-                || !packet_header(r, &view)
+            if !r.stream.on_stream() || hits.iter().any(|h| h.rule == i) {
+                continue;
+            }
+            let mut check = scratch.profile.check(i);
+            if !packet_header(r, &view)
                 || !self.packet_checks(r, &view)
                 || !super::flowbits_ok(r, flow)
                 || !r.vars.check(flow, st, p.src, p.dst, p.ts)
@@ -288,6 +290,7 @@ impl Ruleset {
             if !all(win) || (old > 0 && all(tail)) || (r.stream.on_packet() && all(p.payload)) {
                 continue;
             }
+            check.matched();
             if r.rule.action == crate::signatures::header::Action::Pass {
                 super::apply_flowbits(r, flow);
                 hits.clear();
