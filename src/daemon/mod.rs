@@ -531,10 +531,10 @@ async fn reload(
 ) -> Result<String, String> {
     notifier.reloading();
     let t0 = Instant::now();
-    let path = shared.snapshot.load().path.clone();
+    let old = shared.snapshot.load_full();
     // logrotate sends SIGHUP too: reopen eve.json whatever the outcome
     shared.eve_control.request_reopen();
-    let built = tokio::task::spawn_blocking(move || Snapshot::load(&path)).await;
+    let built = tokio::task::spawn_blocking(move || Snapshot::reload(&old.path, &old)).await;
     let secs = t0.elapsed().as_secs_f64();
     let res = match built {
         Ok(Ok(snap)) => {

@@ -68,11 +68,24 @@ impl Snapshot {
     /// Reads `path` and compiles everything it names.
     pub fn load(path: &Path) -> Result<Snapshot, SnapshotError> {
         let cfg = Config::load(path).map_err(|e| SnapshotError::Config(e.to_string()))?;
-        Snapshot::build(path, cfg)
+        Snapshot::build(path, cfg, None)
     }
 
-    /// Compiles a snapshot from a validated config.
-    pub fn build(path: &Path, cfg: Config) -> Result<Snapshot, SnapshotError> {
+    /// Reads `path` for a reload: threshold, detection_filter and
+    /// rate_filter counters and xbits of the rules that persist carry over
+    /// from `old`, as in Suricata.
+    pub fn reload(path: &Path, old: &Snapshot) -> Result<Snapshot, SnapshotError> {
+        let cfg = Config::load(path).map_err(|e| SnapshotError::Config(e.to_string()))?;
+        Snapshot::build(path, cfg, Some(old))
+    }
+
+    /// Compiles a snapshot from a validated config (`old`: the snapshot it
+    /// replaces, whose detection counters carry over).
+    pub fn build(
+        path: &Path,
+        cfg: Config,
+        old: Option<&Snapshot>,
+    ) -> Result<Snapshot, SnapshotError> {
         let mut counts = RuleCounts::default();
         let load = ruleset::load(&cfg, &[]);
         if !load.errors.is_empty() {
@@ -98,6 +111,9 @@ impl Snapshot {
                     .messages
                     .push(format!("{}:{}: {}", path.display(), n.line, n.reason));
             }
+        }
+        if let Some(old) = old {
+            rs.keep_tracking(&old.engine.rules);
         }
         counts.signatures = rs.len();
         counts.signatures_rejected = load.result.rejected.len() + rs.unsupported().len();
