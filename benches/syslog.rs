@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use zoneguard::syslog::decode::decode;
 use zoneguard::syslog::framing::FrameDecoder;
-use zoneguard::syslog::{parse, ParseOptions};
+use zoneguard::syslog::{parse, BadHostname, ParseOptions};
 
 const FILES: &[&str] = &[
     "loghub/OpenSSH/OpenSSH_2k.log",
@@ -67,6 +67,36 @@ fn syslog(c: &mut Criterion) {
             }
         })
     });
+    // The header options (expect_hostname, bad_hostname): their cost
+    // beside the zero-option run above.
+    let no_host = ParseOptions {
+        expect_hostname: false,
+        ..opts.clone()
+    };
+    g.bench_function(
+        format!("parse no-hostname {} corpus lines", lines.len()),
+        |b| {
+            b.iter(|| {
+                for l in &lines {
+                    let _ = black_box(parse(black_box(l), &no_host));
+                }
+            })
+        },
+    );
+    let bad_host = ParseOptions {
+        bad_hostname: Some(BadHostname::new("^(ctld|%)").expect("pattern compiles")),
+        ..opts.clone()
+    };
+    g.bench_function(
+        format!("parse bad-hostname {} corpus lines", lines.len()),
+        |b| {
+            b.iter(|| {
+                for l in &lines {
+                    let _ = black_box(parse(black_box(l), &bad_host));
+                }
+            })
+        },
+    );
     let mut stream = Vec::new();
     for l in &lines {
         stream.extend_from_slice(format!("{} ", l.len()).as_bytes());

@@ -671,6 +671,7 @@ async fn syslog_over_tls_parses_back_as_rfc5424() {
         tz: chrono_tz::Tz::UTC,
         received: chrono::Utc::now(),
         sender: None,
+        ..Default::default()
     };
     for want in &serious {
         let r = tokio::time::timeout(Duration::from_secs(10), lrx.recv())

@@ -340,3 +340,80 @@ async fn starts_and_shuts_down_from_inside_the_runtime() {
         .await
         .expect("shutdown ends");
 }
+
+/// `expect_hostname` and `bad_hostname` are per listener: the same BSD
+/// lines with a host name give the brute-force alert (with that host) on
+/// a default listener, and none on listeners told that the word after the
+/// time stamp is not a host name (the program is then `web01`, not sshd).
+#[test]
+fn parse_options_apply_per_listener() {
+    let rt = runtime();
+    let mut cfg = config(&[
+        ListenerProtocol::Tcp,
+        ListenerProtocol::Tcp,
+        ListenerProtocol::Tcp,
+    ]);
+    cfg.syslog.listeners[1].expect_hostname = false;
+    cfg.syslog.listeners[2].bad_hostname = Some("^web[0-9]+$".into());
+    let r = start(&rt, &cfg, 1024);
+    for (i, name) in ["l0", "l1", "l2"].into_iter().enumerate() {
+        let mut s = std::net::TcpStream::connect(addr(&r.svc, name)).expect("connect");
+        for k in 0..6u32 {
+            writeln!(
+                s,
+                "<38>Nov  2 09:00:{k:02} web01 sshd[2211]: Failed password for root from 203.0.113.{} port {} ssh2",
+                i + 1,
+                40000 + k
+            )
+            .expect("send");
+        }
+    }
+    wait_until(|| {
+        ["l0", "l1", "l2"]
+            .iter()
+            .all(|n| counters(&r.svc, n).parsed == 6)
+    });
+    rt.block_on(r.svc.shutdown());
+    let got: Vec<_> = r.alerts.try_iter().collect();
+    let fast: Vec<_> = got
+        .iter()
+        .filter(|a| a.sid == 1_995_010)
+        .map(|a| a.addrs.src_ip)
+        .collect();
+    assert_eq!(
+        fast,
+        vec![Some("203.0.113.1".parse().expect("ip"))],
+        "{got:#?}"
+    );
+    let eve = eve_alerts(&r.eve_path);
+    let rec = eve
+        .iter()
+        .find(|v| v["alert"]["signature_id"] == 1_995_010)
+        .expect("eve alert");
+    assert_eq!(rec["log"]["host"], "web01", "{rec}");
+}
+
+/// A connection opened and closed without a byte (a health check) is no
+/// framing error: it is counted as an empty connection; one cut inside a
+/// frame is a framing error.
+#[test]
+fn health_check_connections_are_counted_not_errors() {
+    let rt = runtime();
+    let cfg = config(&[ListenerProtocol::Tcp]);
+    let r = start(&rt, &cfg, 16);
+    let to = addr(&r.svc, "l0");
+    for _ in 0..3 {
+        drop(std::net::TcpStream::connect(to).expect("connect"));
+    }
+    let mut s = std::net::TcpStream::connect(to).expect("connect");
+    s.write_all(b"<13>1 - h a - - - complete\n40 <13>1 - h a - - - cut")
+        .expect("send");
+    drop(s);
+    wait_until(|| {
+        let c = counters(&r.svc, "l0");
+        c.connections == 4 && c.empty_connections == 3 && c.framing_errors == 1 && c.parsed == 1
+    });
+    let c = counters(&r.svc, "l0");
+    assert_eq!((c.received, c.parsed), (1, 1));
+    rt.block_on(r.svc.shutdown());
+}

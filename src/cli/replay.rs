@@ -39,6 +39,19 @@ pub struct ReplayArgs {
     /// the daemon's listeners would.
     #[arg(long = "syslog", value_name = "LOGFILE")]
     pub syslog: Vec<PathBuf>,
+    /// Parse the --syslog files with the options (`expect_hostname`,
+    /// `bad_hostname`) of this listener of the config's `syslog.listeners`
+    /// (按该监听器的解析选项读取日志文件).
+    #[arg(long = "syslog-listener", value_name = "NAME")]
+    pub syslog_listener: Option<String>,
+    /// The --syslog files' RFC 3164 lines carry no host name: the word
+    /// after the time stamp is the program (设备不发送主机名).
+    #[arg(long = "no-hostname")]
+    pub no_hostname: bool,
+    /// In the --syslog files, a word after an RFC 3164 time stamp matching
+    /// this PCRE2 pattern is not a host name (匹配的词不作主机名).
+    #[arg(long = "bad-hostname", value_name = "RE")]
+    pub bad_hostname: Option<String>,
     /// Output directory for eve.json (created if missing).
     #[arg(short = 'l', long = "log-dir", value_name = "DIR")]
     pub log_dir: PathBuf,
@@ -202,7 +215,8 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     }
     // -S: no Sigma rules.
     let log_alerts = if a.rules.is_empty() {
-        replay_logs(&cfg, &a.syslog, &eve, a.quiet)?
+        let header = syslog_parse_options(&cfg, &a)?;
+        replay_logs(&cfg, &a.syslog, &eve, a.quiet, &header)?
     } else {
         Vec::new()
     };
@@ -280,13 +294,47 @@ fn report_rule_profile(
     Ok(())
 }
 
+/// The `expect_hostname` / `bad_hostname` of `--syslog-listener`, then
+/// `--no-hostname` and `--bad-hostname` on top.
+fn syslog_parse_options(
+    cfg: &zoneguard::config::Config,
+    a: &ReplayArgs,
+) -> anyhow::Result<zoneguard::syslog::ParseOptions> {
+    let mut opts = zoneguard::syslog::ParseOptions::default();
+    if let Some(name) = &a.syslog_listener {
+        let l = cfg
+            .syslog
+            .listeners
+            .iter()
+            .find(|l| &l.name == name)
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--syslog-listener: no listener '{name}' in syslog.listeners / 配置中无此监听器"
+                )
+            })?;
+        opts = l.parse_options(opts).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    if a.no_hostname {
+        opts.expect_hostname = false;
+    }
+    if let Some(re) = &a.bad_hostname {
+        opts.bad_hostname = Some(
+            zoneguard::syslog::BadHostname::new(re)
+                .map_err(|e| anyhow::anyhow!("--bad-hostname: {e} / 正则表达式无效"))?,
+        );
+    }
+    Ok(opts)
+}
+
 /// Runs syslog files through the parser and the Sigma rules, writes their
-/// alerts to EVE and returns them for the incident layer.
+/// alerts to EVE and returns them for the incident layer. `header` gives
+/// `expect_hostname` and `bad_hostname`.
 fn replay_logs(
     cfg: &zoneguard::config::Config,
     files: &[PathBuf],
     eve: &EveWriter,
     quiet: bool,
+    header: &zoneguard::syslog::ParseOptions,
 ) -> anyhow::Result<Vec<zoneguard::alert::Alert>> {
     use zoneguard::logrules::{self, Engine as LogEngine, LoadOptions, RuleSet};
     if files.is_empty() {
@@ -311,7 +359,9 @@ fn replay_logs(
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_secs() as i64);
-        let ropts = logrules::ReplayOptions::from_config(cfg, received);
+        let mut ropts = logrules::ReplayOptions::from_config(cfg, received);
+        ropts.parse.expect_hostname = header.expect_hostname;
+        ropts.parse.bad_hostname = header.bad_hostname.clone();
         let (alerts, stats) = logrules::replay_log_file(f, &mut engine, &ropts)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         if !quiet {

@@ -40,6 +40,14 @@ pub struct ParseArgs {
     /// the config; default UTC.
     #[arg(long, value_name = "ZONE")]
     pub tz: Option<String>,
+    /// RFC 3164 lines carry no host name: the word after the time stamp is
+    /// the program, as syslog-ng's `flags(no-hostname)` (设备不发送主机名).
+    #[arg(long = "no-hostname")]
+    pub no_hostname: bool,
+    /// A word after an RFC 3164 time stamp matching this PCRE2 pattern is
+    /// not a host name, as syslog-ng's `bad-hostname()` (匹配的词不作主机名).
+    #[arg(long = "bad-hostname", value_name = "RE")]
+    pub bad_hostname: Option<String>,
 }
 
 pub fn run(a: SyslogArgs) -> anyhow::Result<ExitCode> {
@@ -54,14 +62,27 @@ pub fn run(a: SyslogArgs) -> anyhow::Result<ExitCode> {
                     .parse()
                     .map_err(|_| anyhow::anyhow!("--tz: unknown time zone '{name}' / 未知时区"))?;
             }
+            let bad_hostname = match &p.bad_hostname {
+                None => None,
+                Some(re) => Some(
+                    zoneguard::syslog::BadHostname::new(re)
+                        .map_err(|e| anyhow::anyhow!("--bad-hostname: {e} / 正则表达式无效"))?,
+                ),
+            };
+            let opts = zoneguard::syslog::ParseOptions {
+                strict: p.strict,
+                tz,
+                expect_hostname: !p.no_hostname,
+                bad_hostname,
+                ..zoneguard::syslog::ParseOptions::default()
+            };
             let stdin = std::io::stdin();
             let stdout = std::io::stdout();
-            zoneguard::syslog::run_parse_command(
+            zoneguard::syslog::run_parse_command_with(
                 stdin.lock(),
                 stdout.lock(),
-                p.strict,
                 p.json_input,
-                tz,
+                &opts,
             )
             .context("syslog parse")?;
             Ok(ExitCode::SUCCESS)

@@ -6,6 +6,8 @@
 //!   listeners:                 # src/syslog/config.rs ListenerConfig
 //!     - {name: udp514, protocol: udp, address: 0.0.0.0:514}
 //!     - {name: tcp514, protocol: tcp, address: 0.0.0.0:514}
+//!     - {name: pfsense, protocol: udp, address: 0.0.0.0:5140,
+//!        expect_hostname: false, bad_hostname: "^%"}
 //!   workers: 1                 # parse + rule threads (default 1)
 //!   queue_messages: 65536      # messages waiting per worker (default)
 //!   expected_senders:
@@ -126,6 +128,27 @@ pub(super) fn read(
         .enumerate()
     {
         let path = format!("syslog.listeners[{i}]");
+        // The parse options' types, checked here so the error names the key.
+        let wrong = [
+            ("expect_hostname", "true or false"),
+            ("bad_hostname", "a PCRE2 pattern string"),
+        ]
+        .into_iter()
+        .find(|(k, _)| match item.get(*k) {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(_)) => *k != "expect_hostname",
+            Some(Value::String(_)) => *k != "bad_hostname",
+            Some(_) => true,
+        });
+        if let Some((k, want)) = wrong {
+            let found = item.get(k).map(short).unwrap_or_default();
+            err(
+                ErrorKind::WrongType,
+                format!("{path}.{k}"),
+                format!("expected {want}, found {found}"),
+            );
+            continue;
+        }
         let l = match serde_yaml_ng::from_value::<ListenerConfig>(item.clone()) {
             Ok(l) => l,
             Err(e) => {
@@ -139,6 +162,13 @@ pub(super) fn read(
             }
         };
         if let Err(e) = l.validate() {
+            // A pattern that does not compile is named by its own key.
+            let path = match e {
+                crate::syslog::config::ConfigError::BadHostname { .. } => {
+                    format!("{path}.{}", e.field())
+                }
+                _ => path,
+            };
             err(ErrorKind::InvalidValue, path, e.to_string());
             continue;
         }
@@ -438,5 +468,46 @@ mod tests {
         .expect_err("unknown key");
         let e = err.errors.first().expect("one error");
         assert_eq!((e.path.as_str(), e.line), ("syslog.listenrs", Some(4)));
+    }
+
+    #[test]
+    fn parse_options_per_listener() {
+        let (c, e) = read_str(
+            "syslog:\n  listeners:\n    - {name: u, protocol: udp, address: 127.0.0.1:5514}\n    - {name: p, protocol: udp, address: 127.0.0.1:5515, expect_hostname: false, bad_hostname: '^ctld'}\n",
+        );
+        assert!(e.is_empty(), "{e:?}");
+        assert!(c.listeners[0].expect_hostname);
+        assert_eq!(c.listeners[0].bad_hostname, None);
+        assert!(!c.listeners[1].expect_hostname);
+        let o = c.listeners[1]
+            .parse_options(crate::syslog::ParseOptions::default())
+            .expect("compiles");
+        assert!(!o.expect_hostname);
+        assert_eq!(o.bad_hostname.as_ref().map(|b| b.pattern()), Some("^ctld"));
+        // A pattern that does not compile, or a wrong type, is an error at
+        // the key's path.
+        let (_, e) = read_str(
+            "syslog:\n  listeners:\n    - {name: u, protocol: udp, address: 127.0.0.1:5514, bad_hostname: '(unclosed'}\n    - {name: v, protocol: udp, address: 127.0.0.1:5515, expect_hostname: maybe}\n    - {name: w, protocol: udp, address: 127.0.0.1:5516, bad_hostname: ''}\n",
+        );
+        let paths: Vec<&str> = e.iter().map(|(_, p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            vec![
+                "syslog.listeners[0].bad_hostname",
+                "syslog.listeners[1].expect_hostname",
+                "syslog.listeners[2].bad_hostname"
+            ],
+            "{e:#?}"
+        );
+        assert!(e[0].2.contains("offset 9"), "{e:?}");
+        assert_eq!(e[1].0, ErrorKind::WrongType);
+        let err = crate::config::Config::from_yaml_str(
+            "name: t\nsyslog:\n  listeners:\n    - name: u\n      protocol: udp\n      address: 127.0.0.1:5514\n      bad_hostname: '[a-'\n",
+            "t.yaml",
+            std::path::Path::new("."),
+        )
+        .expect_err("bad regex");
+        let e = err.errors.first().expect("one error");
+        assert_eq!(e.path, "syslog.listeners[0].bad_hostname");
     }
 }

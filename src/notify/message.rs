@@ -387,6 +387,7 @@ pub(crate) mod tests {
             tz: chrono_tz::Tz::UTC,
             received: chrono::Utc::now(),
             sender: None,
+            ..Default::default()
         };
         let m = crate::syslog::parse(line.as_bytes(), &opts).expect("strict RFC 5424");
         assert_eq!(m.facility, Some(13));
@@ -443,6 +444,7 @@ pub(crate) mod tests {
                 tz: chrono_tz::Tz::UTC,
                 received: chrono::Utc::now(),
                 sender: None,
+                ..Default::default()
             };
             let m = crate::syslog::parse(line.as_bytes(), &opts);
             proptest::prop_assert!(m.is_ok(), "{:?}: {}", m.err(), line);

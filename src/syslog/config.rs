@@ -12,6 +12,8 @@
 //!     key: /etc/zoneguard/syslog.key
 //!     client_ca: /etc/zoneguard/clients-ca.crt   # optional: mutual TLS
 //!     require_client_cert: true
+//!   expect_hostname: true  # false: devices that send no host name
+//!   bad_hostname: "^%"     # PCRE2: a word matching it is not a host name
 //! ```
 
 use std::net::SocketAddr;
@@ -20,6 +22,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::framing::DEFAULT_MAX_MESSAGE_SIZE;
+use super::message::{BadHostname, BadHostnameError, ParseOptions};
 
 /// Largest accepted `max_message_size` (16 MiB): a frame is buffered whole.
 pub const MAX_MESSAGE_SIZE_LIMIT: usize = 16 * 1024 * 1024;
@@ -61,6 +64,9 @@ fn default_max_connections() -> usize {
 fn default_idle_timeout_secs() -> u64 {
     300
 }
+fn default_expect_hostname() -> bool {
+    true
+}
 
 /// One syslog listener.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +90,17 @@ pub struct ListenerConfig {
     /// Required for `protocol: tls`, refused otherwise.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    /// RFC 3164 senders put a host name after the time stamp (default
+    /// `true`); `false` for devices that do not, whose word after the time
+    /// stamp is then the program (syslog-ng `flags(no-hostname)`). See
+    /// [`crate::syslog::ParseOptions::expect_hostname`].
+    #[serde(default = "default_expect_hostname")]
+    pub expect_hostname: bool,
+    /// PCRE2 pattern: a word after an RFC 3164 time stamp that matches it is
+    /// not a host name but the program (syslog-ng `bad-hostname()`). See
+    /// [`crate::syslog::ParseOptions::bad_hostname`].
+    #[serde(default)]
+    pub bad_hostname: Option<String>,
 }
 
 /// A listener configuration that cannot work.
@@ -100,6 +117,25 @@ pub enum ConfigError {
         /// Why.
         reason: &'static str,
     },
+    /// `bad_hostname` does not compile.
+    #[error("syslog listener `{listener}`: bad_hostname: {source}")]
+    BadHostname {
+        /// Listener name.
+        listener: String,
+        /// Why the pattern does not compile.
+        source: BadHostnameError,
+    },
+}
+
+impl ConfigError {
+    /// The listener key at fault (`max_connections`, `tls.client_ca`,
+    /// `bad_hostname`, ...).
+    pub fn field(&self) -> &'static str {
+        match self {
+            ConfigError::Invalid { field, .. } => field,
+            ConfigError::BadHostname { .. } => "bad_hostname",
+        }
+    }
 }
 
 impl ListenerConfig {
@@ -113,7 +149,28 @@ impl ListenerConfig {
             max_connections: default_max_connections(),
             idle_timeout_secs: default_idle_timeout_secs(),
             tls: None,
+            expect_hostname: true,
+            bad_hostname: None,
         }
+    }
+
+    /// The parse options of this listener's messages (`expect_hostname`,
+    /// `bad_hostname`) on top of `base` (time zone, receive time, ...).
+    pub fn parse_options(&self, base: ParseOptions) -> Result<ParseOptions, ConfigError> {
+        let bad_hostname = match &self.bad_hostname {
+            None => None,
+            Some(p) => Some(
+                BadHostname::new(p).map_err(|source| ConfigError::BadHostname {
+                    listener: self.name.clone(),
+                    source,
+                })?,
+            ),
+        };
+        Ok(ParseOptions {
+            expect_hostname: self.expect_hostname,
+            bad_hostname,
+            ..base
+        })
     }
 
     /// Check the values that serde cannot.
@@ -137,6 +194,7 @@ impl ListenerConfig {
         if self.idle_timeout_secs == 0 {
             return bad("idle_timeout_secs", "must be at least 1");
         }
+        self.parse_options(ParseOptions::default())?;
         match (self.protocol, &self.tls) {
             (ListenerProtocol::Tls, None) => bad("tls", "required for protocol tls"),
             (ListenerProtocol::Udp | ListenerProtocol::Tcp, Some(_)) => {

@@ -50,6 +50,29 @@ pub enum FramingError {
     },
 }
 
+/// How a finished stream ended ([`FrameDecoder::end`]): a diagnostic
+/// beside the frames. An empty stream is no error for the daemon (health
+/// checks and port probes connect and close); a strict stream parser such
+/// as go-syslog's reports it as "found EOF, expecting a MSGLEN".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// Not a byte arrived.
+    Empty,
+    /// Bytes arrived but no message: only stray LF/NUL trailers.
+    NoMessage,
+    /// Every frame was complete.
+    Complete {
+        /// Messages returned.
+        frames: u64,
+    },
+    /// The stream ended inside a frame (also returned as
+    /// [`FramingError::Incomplete`]).
+    Incomplete {
+        /// Complete messages returned before it.
+        frames: u64,
+    },
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     /// At a frame boundary.
@@ -71,6 +94,10 @@ pub struct FrameDecoder {
     base: u64,
     eof: bool,
     truncated: u64,
+    /// Messages returned so far.
+    frames: u64,
+    /// The stream ended inside a frame.
+    cut: bool,
 }
 
 impl Default for FrameDecoder {
@@ -90,6 +117,8 @@ impl FrameDecoder {
             base: 0,
             eof: false,
             truncated: 0,
+            frames: 0,
+            cut: false,
         }
     }
 
@@ -117,6 +146,21 @@ impl FrameDecoder {
     /// Bytes buffered and not yet returned.
     pub fn buffered(&self) -> usize {
         self.buf.len() - self.start
+    }
+
+    /// How the stream ended, once [`Self::finish`] was called and
+    /// [`Self::next_frame`] returned `None`; `None` before that.
+    pub fn end(&self) -> Option<StreamEnd> {
+        if !self.eof || self.start < self.buf.len() {
+            return None;
+        }
+        let bytes = self.base + self.buf.len() as u64;
+        Some(match (self.cut, self.frames, bytes) {
+            (true, frames, _) => StreamEnd::Incomplete { frames },
+            (false, _, 0) => StreamEnd::Empty,
+            (false, 0, _) => StreamEnd::NoMessage,
+            (false, frames, _) => StreamEnd::Complete { frames },
+        })
     }
 
     /// The next complete frame, `None` when more bytes are needed (or the
@@ -170,6 +214,7 @@ impl FrameDecoder {
         let pending = self.buf.len() - self.start;
         let offset = self.base + self.start as u64;
         self.start = self.buf.len();
+        self.cut = true;
         Some(Err(FramingError::Incomplete { offset, pending }))
     }
 
@@ -182,6 +227,7 @@ impl FrameDecoder {
         let from = self.start + header;
         self.start = from + want;
         let truncated = (want as u64) < len;
+        self.frames += 1;
         if truncated {
             self.truncated += 1;
             self.state = State::SkipCount(len - want as u64);
@@ -202,6 +248,7 @@ impl FrameDecoder {
         match memchr::memchr2(b'\n', b'\0', window) {
             Some(i) if i <= self.max => {
                 self.start = from + i + 1;
+                self.frames += 1;
                 self.buf.get(from..from + i).map(|data| {
                     Ok(Frame {
                         data,
@@ -213,6 +260,7 @@ impl FrameDecoder {
             _ if avail.len() > self.max => {
                 self.start = from + self.max;
                 self.truncated += 1;
+                self.frames += 1;
                 self.state = State::SkipLine;
                 self.buf.get(from..from + self.max).map(|data| {
                     Ok(Frame {
@@ -329,6 +377,45 @@ mod tests {
                 pending: 4
             })
         );
+    }
+
+    #[test]
+    fn end_of_stream_diagnostic() {
+        let end = |chunks: &[&[u8]]| {
+            let mut d = FrameDecoder::new(16);
+            for c in chunks {
+                d.push(c);
+            }
+            assert_eq!(d.end(), None, "not finished yet");
+            d.finish();
+            let frames = split(&mut d);
+            (frames.len(), d.end())
+        };
+        // A health check: connect, close. No frame, no error.
+        assert_eq!(end(&[]), (0, Some(StreamEnd::Empty)));
+        assert_eq!(end(&[b""]), (0, Some(StreamEnd::Empty)));
+        assert_eq!(end(&[b"\n\0\n"]), (0, Some(StreamEnd::NoMessage)));
+        assert_eq!(
+            end(&[b"a\n", b"5 hello"]),
+            (2, Some(StreamEnd::Complete { frames: 2 }))
+        );
+        assert_eq!(
+            end(&[b"a\n", b"9 hel"]),
+            (2, Some(StreamEnd::Incomplete { frames: 1 }))
+        );
+        // A truncated frame is still a message.
+        assert_eq!(
+            end(&[&[b'x'; 40][..]]),
+            (1, Some(StreamEnd::Complete { frames: 1 }))
+        );
+        // Frames not yet taken: no verdict.
+        let mut d = FrameDecoder::default();
+        d.push(b"a\n");
+        d.finish();
+        assert_eq!(d.end(), None);
+        assert!(d.next_frame().is_some());
+        assert!(d.next_frame().is_none());
+        assert_eq!(d.end(), Some(StreamEnd::Complete { frames: 1 }));
     }
 
     proptest::proptest! {

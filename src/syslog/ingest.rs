@@ -494,6 +494,11 @@ async fn read_stream<S: AsyncRead + Unpin>(
             }
         }
         if n == 0 {
+            if dec.end() == Some(super::framing::StreamEnd::Empty) {
+                // A connect and close (health check, probe): counted, no error.
+                cx.stats.empty_connections.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%peer, "syslog connection closed without data");
+            }
             cx.stats.merge_senders(&mut per);
             cx.pool.put(batch);
             return;

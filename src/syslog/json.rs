@@ -82,11 +82,28 @@ pub fn error_json(e: &ParseError) -> Value {
 /// stops the stream. Returns the number of lines processed; only I/O errors
 /// end the command early.
 pub fn run_parse_command(
-    mut input: impl BufRead,
-    mut out: impl Write,
+    input: impl BufRead,
+    out: impl Write,
     strict: bool,
     json_input: bool,
     tz: Tz,
+) -> std::io::Result<u64> {
+    let opts = ParseOptions {
+        strict,
+        tz,
+        ..ParseOptions::default()
+    };
+    run_parse_command_with(input, out, json_input, &opts)
+}
+
+/// [`run_parse_command`] with every parse option given (`strict`, `tz`,
+/// `expect_hostname`, `bad_hostname`, ...: `zoneguard syslog parse
+/// --no-hostname --bad-hostname RE`); the receive time is taken per line.
+pub fn run_parse_command_with(
+    mut input: impl BufRead,
+    mut out: impl Write,
+    json_input: bool,
+    base: &ParseOptions,
 ) -> std::io::Result<u64> {
     let mut buf = Vec::with_capacity(4096);
     let mut n = 0u64;
@@ -103,10 +120,8 @@ pub fn run_parse_command(
         }
         n += 1;
         let opts = ParseOptions {
-            strict,
-            tz,
             received: Utc::now(),
-            sender: None,
+            ..base.clone()
         };
         let value = if json_input {
             match serde_json::from_slice::<String>(&buf) {

@@ -71,6 +71,9 @@ pub struct ListenerStats {
     pub framing_errors: AtomicU64,
     /// Connections closed for being idle.
     pub idle_timeouts: AtomicU64,
+    /// TCP/TLS connections closed without sending a byte (health checks,
+    /// probes): no error, logged at debug level.
+    pub empty_connections: AtomicU64,
     /// Messages and drops per sender address, at most [`MAX_SENDERS`]
     /// senders; others are counted in `senders_overflow`.
     senders: Mutex<FxHashMap<IpAddr, SenderCounts>>,
@@ -120,6 +123,8 @@ pub struct StatsSnapshot {
     pub framing_errors: u64,
     /// See [`ListenerStats::idle_timeouts`].
     pub idle_timeouts: u64,
+    /// See [`ListenerStats::empty_connections`].
+    pub empty_connections: u64,
 }
 
 impl ListenerStats {
@@ -135,6 +140,7 @@ impl ListenerStats {
             tls_failures: r(&self.tls_failures),
             framing_errors: r(&self.framing_errors),
             idle_timeouts: r(&self.idle_timeouts),
+            empty_connections: r(&self.empty_connections),
         }
     }
 
@@ -418,6 +424,11 @@ async fn read_stream<S: AsyncRead + Unpin>(
             per.truncated += u64::from(truncated);
         }
         if n == 0 {
+            if dec.end() == Some(super::framing::StreamEnd::Empty) {
+                // A connect and close (health check, probe): counted, no error.
+                bump(&stats.empty_connections);
+                tracing::debug!(%peer, "syslog connection closed without data");
+            }
             stats.merge_senders(&mut batch);
             return;
         }

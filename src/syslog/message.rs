@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use chrono_tz::Tz;
@@ -85,7 +86,77 @@ pub struct ParseOptions {
     pub received: DateTime<Utc>,
     /// The sender's address; fills a missing HOSTNAME.
     pub sender: Option<IpAddr>,
+    /// RFC 3164: take the word after the time stamp as HOSTNAME when it
+    /// looks like one (default `true`, as rsyslog and syslog-ng). `false`
+    /// reads it as the program, for devices that send no host name
+    /// (syslog-ng `flags(no-hostname)`); the sender's address then fills
+    /// HOSTNAME. RFC 5424 lines are not affected.
+    pub expect_hostname: bool,
+    /// RFC 3164: a word after the time stamp that matches this pattern is
+    /// never taken as HOSTNAME but read as the program (syslog-ng
+    /// `bad-hostname()`). RFC 5424 lines are not affected.
+    pub bad_hostname: Option<BadHostname>,
 }
+
+/// A compiled `bad_hostname` pattern (PCRE2, UTF-8 mode, with the match
+/// and heap limits of the Sigma `re` modifier). Cheap to clone.
+#[derive(Clone)]
+pub struct BadHostname {
+    pattern: Arc<str>,
+    re: Arc<pcre2::bytes::Regex>,
+}
+
+impl BadHostname {
+    /// Compiles `pattern`; the error says why it does not compile.
+    pub fn new(pattern: &str) -> Result<Self, BadHostnameError> {
+        if pattern.is_empty() {
+            return Err(BadHostnameError("empty pattern".into()));
+        }
+        use crate::logrules::modifiers::{compile_regex, MAX_REGEX_LEN};
+        // Compiled bare first so that an error's offset is the pattern's
+        // own, not one inside the limit settings put before it.
+        if pattern.len() <= MAX_REGEX_LEN && !pattern.starts_with("(*") {
+            if let Err(e) = pcre2::bytes::RegexBuilder::new().utf(true).build(pattern) {
+                return Err(BadHostnameError(format!("regex does not compile: {e}")));
+            }
+        }
+        let re = compile_regex(pattern, false, false, false).map_err(BadHostnameError)?;
+        Ok(BadHostname {
+            pattern: Arc::from(pattern),
+            re: Arc::new(re),
+        })
+    }
+
+    /// The pattern as configured.
+    pub fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    /// Does `word` match? A match abandoned at the PCRE2 limits counts as
+    /// no match (the word stays a host name).
+    pub fn is_match(&self, word: &str) -> bool {
+        self.re.is_match(word.as_bytes()).unwrap_or(false)
+    }
+}
+
+impl std::fmt::Debug for BadHostname {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("BadHostname").field(&self.pattern).finish()
+    }
+}
+
+impl PartialEq for BadHostname {
+    fn eq(&self, other: &Self) -> bool {
+        self.pattern == other.pattern
+    }
+}
+
+impl Eq for BadHostname {}
+
+/// A `bad_hostname` pattern that does not compile.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadHostnameError(pub String);
 
 impl ParseOptions {
     /// The same options with the receive time set to `secs` seconds after
@@ -105,6 +176,8 @@ impl Default for ParseOptions {
             tz: Tz::UTC,
             received: Utc::now(),
             sender: None,
+            expect_hostname: true,
+            bad_hostname: None,
         }
     }
 }

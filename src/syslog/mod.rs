@@ -24,6 +24,9 @@ pub mod ingest;
 pub mod listener;
 pub mod service;
 
-pub use json::{error_json, run_parse_command, to_contract_json};
-pub use message::{ParseError, ParseOptions, Protocol, SdElement, SdParam, SyslogMessage};
+pub use json::{error_json, run_parse_command, run_parse_command_with, to_contract_json};
+pub use message::{
+    BadHostname, BadHostnameError, ParseError, ParseOptions, Protocol, SdElement, SdParam,
+    SyslogMessage,
+};
 pub use parser::parse;

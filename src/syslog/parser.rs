@@ -531,6 +531,15 @@ fn is_hostname(tok: &[u8]) -> bool {
     true
 }
 
+/// Does the configured `bad_hostname` pattern reject this word? (No
+/// pattern: no; the common case costs one branch.)
+fn bad_hostname(opts: &ParseOptions, tok: &[u8]) -> bool {
+    match &opts.bad_hostname {
+        None => false,
+        Some(re) => re.is_match(&text(tok)),
+    }
+}
+
 fn skip_spaces(line: &[u8], mut pos: usize) -> usize {
     while line.get(pos) == Some(&b' ') {
         pos += 1;
@@ -614,7 +623,7 @@ fn parse_3164_fields<'a>(
         m.timestamp = t;
         pos = skip_spaces(line, pos + n);
         let (tok, end) = token(line, pos);
-        if is_hostname(tok) {
+        if opts.expect_hostname && is_hostname(tok) && !bad_hostname(opts, tok) {
             m.hostname = Some(text(tok));
             pos = end;
             if line.get(pos) == Some(&b' ') {
@@ -731,6 +740,7 @@ mod tests {
             tz: Tz::Asia__Shanghai,
             received: Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap(),
             sender: None,
+            ..Default::default()
         }
     }
 
@@ -878,6 +888,48 @@ mod tests {
         assert_eq!(parse(b"  \r\n", &opts(false)), Err(ParseError::Empty));
     }
 
+    #[test]
+    fn no_hostname_reads_the_word_as_program() {
+        let mut o = opts(false);
+        o.expect_hostname = false;
+        o.sender = Some("10.9.8.7".parse().unwrap());
+        let m = parse(b"<13>Jan  1 14:40:51 alma korte: message", &o).unwrap();
+        assert_eq!(m.hostname.as_deref(), Some("10.9.8.7"));
+        assert_eq!(m.app_name.as_deref(), Some("alma"));
+        assert_eq!(m.msg, "korte: message");
+        let m = parse(b"<134>Jul  3 19:10:30 filterlog[72237]: 146,,,", &o).unwrap();
+        assert_eq!(m.app_name.as_deref(), Some("filterlog"));
+        assert_eq!(m.procid.as_deref(), Some("72237"));
+        // RFC 5424 keeps its HOSTNAME field.
+        let m = parse(b"<13>1 - host app - - - x", &o).unwrap();
+        assert_eq!(m.hostname.as_deref(), Some("host"));
+        // Default: the host name.
+        let m = parse(b"<13>Jan  1 14:40:51 alma korte: message", &opts(false)).unwrap();
+        assert_eq!(m.hostname.as_deref(), Some("alma"));
+        assert_eq!(m.app_name.as_deref(), Some("korte"));
+    }
+
+    #[test]
+    fn bad_hostname_is_not_a_host() {
+        let mut o = opts(false);
+        o.bad_hostname = Some(crate::syslog::BadHostname::new("^ctld").unwrap());
+        let line = b"<7>2006-10-29T02:00:00.156+01:00 ctld snmpd[2499]: PTHREAD";
+        let m = parse(line, &o).unwrap();
+        assert_eq!(m.hostname, None);
+        assert_eq!(m.app_name.as_deref(), Some("ctld"));
+        assert_eq!(m.msg, "snmpd[2499]: PTHREAD");
+        // Other words stay host names.
+        let m = parse(b"<7>Aug 29 02:00:00 web1 snmpd[2499]: x", &o).unwrap();
+        assert_eq!(m.hostname.as_deref(), Some("web1"));
+        assert_eq!(m.app_name.as_deref(), Some("snmpd"));
+        // Invalid UTF-8 in the word is matched lossily, never an error.
+        let m = parse(b"<7>Aug 29 02:00:00 ctld\xff x: y", &o).unwrap();
+        assert_eq!(m.hostname, None);
+        assert!(crate::syslog::BadHostname::new("(").is_err());
+        assert!(crate::syslog::BadHostname::new("").is_err());
+        assert!(crate::syslog::BadHostname::new("(*LIMIT_MATCH=99999999)a").is_err());
+    }
+
     fn header_field(max: usize) -> impl proptest::strategy::Strategy<Value = Option<String>> {
         proptest::option::of(
             proptest::string::string_regex(&format!("[!-~&&[^-]][!-~]{{0,{}}}", max - 1)).unwrap(),
@@ -1008,6 +1060,33 @@ mod tests {
         fn never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
             let _ = parse(&bytes, &opts(false));
             let _ = parse(&bytes, &opts(true));
+        }
+
+        /// The header options never panic and never touch RFC 5424 or what
+        /// is accepted: every line the default parse accepts, the optioned
+        /// parse accepts too, with the same time stamp.
+        #[test]
+        fn header_options_never_panic(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            shaped in "<[0-9]{1,3}>[ .*]?(Jan|Feb) [ 1-9][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})? [ -~]{0,40}",
+            expect_hostname in proptest::bool::ANY,
+            pattern in proptest::sample::select(vec!["^ctld", "^%", "[0-9]", "^$", "(a+)+$"]),
+        ) {
+            let mut o = opts(false);
+            o.expect_hostname = expect_hostname;
+            o.bad_hostname = crate::syslog::BadHostname::new(pattern).ok();
+            for line in [&bytes[..], shaped.as_bytes()] {
+                let base = parse(line, &opts(false));
+                let got = parse(line, &o);
+                proptest::prop_assert_eq!(base.is_ok(), got.is_ok());
+                if let (Ok(b), Ok(g)) = (&base, &got) {
+                    proptest::prop_assert_eq!(b.protocol, g.protocol);
+                    proptest::prop_assert_eq!(b.timestamp, g.timestamp);
+                    if b.protocol == Protocol::Rfc5424 {
+                        proptest::prop_assert_eq!(b, g);
+                    }
+                }
+            }
         }
 
         #[test]

@@ -56,6 +56,9 @@ pub enum ServiceError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// A listener's parse options are unusable (`bad_hostname`).
+    #[error(transparent)]
+    ListenerConfig(#[from] super::config::ConfigError),
     /// A worker thread could not be started.
     #[error("cannot start log worker thread: {0}")]
     Thread(std::io::Error),
@@ -91,6 +94,8 @@ pub struct ListenerCounters {
     pub tls_failures: u64,
     /// Connections that ended inside a frame.
     pub framing_errors: u64,
+    /// Connections closed without sending a byte (health checks): no error.
+    pub empty_connections: u64,
 }
 
 /// Counters of the whole service.
@@ -177,6 +182,8 @@ struct Settings {
 #[derive(Debug)]
 struct Shared {
     settings: Mutex<Arc<Settings>>,
+    /// Each listener's `expect_hostname` and `bad_hostname`, by index.
+    parse: Vec<ParseOptions>,
     generation: AtomicU64,
     procs: Vec<Arc<ProcCounters>>,
     alerts_sent: AtomicU64,
@@ -242,6 +249,10 @@ impl LogService {
             })?;
             bound.push((l.clone(), b, local_addr));
         }
+        let mut parse = Vec::with_capacity(bound.len());
+        for (l, _, _) in &bound {
+            parse.push(l.parse_options(ParseOptions::default())?);
+        }
         let procs: Vec<Arc<ProcCounters>> = bound
             .iter()
             .map(|_| Arc::new(ProcCounters::default()))
@@ -255,6 +266,7 @@ impl LogService {
                 expected,
             })),
             generation: AtomicU64::new(0),
+            parse,
             procs: procs.clone(),
             alerts_sent: AtomicU64::new(0),
             alerts_dropped: AtomicU64::new(0),
@@ -374,6 +386,7 @@ impl LogService {
                     rejected_connections: s.rejected_connections,
                     tls_failures: s.tls_failures,
                     framing_errors: s.framing_errors,
+                    empty_connections: s.empty_connections,
                 }
             })
             .collect()
@@ -529,11 +542,14 @@ impl Worker {
         out: &mut Vec<Alert>,
         touched: &mut Vec<usize>,
     ) {
+        let listener = self.shared.parse.get(batch.listener);
         let mut opts = ParseOptions {
             strict: false,
             tz: settings.tz,
             received: batch.received,
             sender: None,
+            expect_hostname: listener.is_none_or(|o| o.expect_hostname),
+            bad_hostname: listener.and_then(|o| o.bad_hostname.clone()),
         };
         let received = Timestamp::from_chrono(&batch.received);
         let expected = &settings.expected;

@@ -13,6 +13,7 @@ fn opts() -> ParseOptions {
         tz: Tz::Asia__Shanghai,
         received: Utc.with_ymd_and_hms(2026, 12, 20, 0, 0, 0).unwrap(),
         sender: None,
+        ..Default::default()
     }
 }
 
