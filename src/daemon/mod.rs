@@ -650,6 +650,7 @@ fn refresh_log_metrics(shared: &Shared, log: &LogService) {
             received: l.received,
             dropped: l.dropped,
             unparseable: l.unparseable,
+            empty_connections: l.empty_connections,
         })
         .collect();
     shared.metrics.update_listeners(&ls);

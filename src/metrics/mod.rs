@@ -43,6 +43,8 @@ pub struct ListenerCounters {
     pub dropped: u64,
     /// Messages that did not parse.
     pub unparseable: u64,
+    /// TCP/TLS connections closed without sending anything (health checks).
+    pub empty_connections: u64,
 }
 
 /// Every metric the daemon exports.
@@ -67,6 +69,7 @@ pub struct Metrics {
     last_reload: Gauge,
     last_reload_ok: IntGauge,
     syslog_messages: IntCounterVec,
+    syslog_empty_connections: IntCounterVec,
     incidents_open: IntGaugeVec,
     incidents: IntGaugeVec,
     reports_overdue: IntGauge,
@@ -247,6 +250,12 @@ impl Metrics {
                 "Syslog messages by listener and outcome (received, dropped, unparseable)",
                 &["listener", "outcome"],
             )?,
+            syslog_empty_connections: counter_vec(
+                &r,
+                "syslog_empty_connections_total",
+                "TCP/TLS syslog connections closed before sending a message (health checks), by listener",
+                &["listener"],
+            )?,
             incidents_open: gauge_vec(
                 &r,
                 "incidents_open",
@@ -392,6 +401,10 @@ impl Metrics {
                     v,
                 );
             }
+            raise(
+                &self.syslog_empty_connections.with_label_values(&[&l.name]),
+                l.empty_connections,
+            );
         }
     }
 
@@ -487,6 +500,7 @@ mod tests {
             received: 7,
             dropped: 0,
             unparseable: 1,
+            empty_connections: 2,
         }]);
         m.update_incidents(&[(Grade::II, "county-a".into(), 3)], &[], 1);
         m.set_rules("signature", 120, 2);
