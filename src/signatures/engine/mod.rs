@@ -19,6 +19,7 @@
 //! stream ([`stream`]).
 
 pub mod apptx;
+mod fdr;
 pub mod inspect;
 mod prefilter;
 pub mod state;
@@ -32,7 +33,7 @@ use std::sync::Arc;
 use self::apptx::{AppKind, TxView};
 use self::inspect::{InspectScratch, Program};
 pub use self::prefilter::PrefilterStats;
-use self::prefilter::{lowercase_into, sum_stats, Cands, PortGroups, Prefilter};
+use self::prefilter::{sum_stats, Cands, PortGroups, Prefilter};
 use self::state::{
     detection_filter_step, threshold_step, Counter, DetectState, FlowDetect, TrackKey, VarOps,
     MAX_FLOW_THRESHOLDS,
@@ -180,8 +181,6 @@ pub struct Hit {
 #[derive(Debug, Default)]
 pub struct Scratch {
     cands: Cands,
-    /// The buffer being scanned, ASCII-lowercased.
-    lower: Vec<u8>,
     /// Transform and base64 output of the inspections.
     ins: InspectScratch,
     /// Stream data of the current packet (see [`stream`]).
@@ -481,20 +480,9 @@ impl Ruleset {
         };
         let inspect_payload = payload_inspected(p, flow);
         let payload = if inspect_payload { p.payload } else { &[] };
-        let Scratch {
-            cands, lower, ins, ..
-        } = scratch;
+        let Scratch { cands, ins, .. } = scratch;
         cands.clear();
-        pf.candidates(
-            payload,
-            p.src,
-            p.dst,
-            p.sport,
-            p.dport,
-            p.to_server,
-            lower,
-            cands,
-        );
+        pf.candidates(payload, p.src, p.dst, p.sport, p.dport, p.to_server, cands);
         cands.finish();
         for &i in &cands.list {
             let Some(r) = self.rules.get(i as usize) else {
@@ -539,9 +527,7 @@ impl Ruleset {
         hits: &mut Vec<Hit>,
     ) {
         let kind = tx.kind();
-        let Scratch {
-            cands, lower, ins, ..
-        } = scratch;
+        let Scratch { cands, ins, .. } = scratch;
         cands.clear();
         for (k, b, pf) in &self.app {
             if *k != kind {
@@ -557,10 +543,7 @@ impl Ruleset {
                 };
                 for &side in sides {
                     tx.each(*b, side, &mut |buf| {
-                        if !buf.is_empty() {
-                            lowercase_into(buf, lower);
-                            pf.scan(lower, cands);
-                        }
+                        pf.scan(buf, cands);
                     });
                 }
             }
