@@ -124,6 +124,8 @@ pub struct Ruleset {
     /// Rules rejected by the loader.
     pub rejected: usize,
     uses_bodies: bool,
+    /// Some rule reads HTTP request bodies / response bodies.
+    body_sides: [bool; 2],
     /// What stream inspection needs to know of the rules.
     stream: stream::StreamInfo,
 }
@@ -305,15 +307,20 @@ impl Ruleset {
                 }
                 flowbits.push((f.cmd, ids, f.any));
             }
-            if app.is_some_and(|a| a == AppKind::Http)
-                && r.lists.iter().any(|l| {
-                    matches!(
-                        l.buffer,
-                        Buffer::FileData | Buffer::HttpResponseBody | Buffer::HttpRequestBody
-                    )
-                })
-            {
-                rs.uses_bodies = true;
+            if app.is_some_and(|a| a == AppKind::Http) {
+                for l in &r.lists {
+                    // the side the full inspection reads (`match_tx`)
+                    let side = match l.buffer {
+                        Buffer::HttpRequestBody => 0,
+                        Buffer::HttpResponseBody => 1,
+                        Buffer::FileData => usize::from(to_client),
+                        _ => continue,
+                    };
+                    rs.uses_bodies = true;
+                    if let Some(s) = rs.body_sides.get_mut(side) {
+                        *s = true;
+                    }
+                }
             }
             let need_app_proto = match (r.proto, app) {
                 (Proto::App(p), None) => Some(app_name(p)),
@@ -439,6 +446,12 @@ impl Ruleset {
     /// True when some rule reads HTTP bodies (they must be decompressed).
     pub fn uses_bodies(&self) -> bool {
         self.uses_bodies
+    }
+
+    /// Which HTTP bodies some rule reads: `[request, response]` (only
+    /// those need decompressing; `AppConfig::decompress_sides`).
+    pub fn body_sides(&self) -> [bool; 2] {
+        self.body_sides
     }
 
     /// Sizes of the candidate stage: packet groups, then application
