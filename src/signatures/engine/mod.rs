@@ -5,8 +5,10 @@
 //!
 //! ```text
 //! LoadResult ──compile──> Ruleset
-//!   packet rules: per IP protocol group, one aho-corasick automaton over
-//!                 the fast patterns; rules without one are always candidates
+//!   packet rules: per IP protocol, direction and port group, a shift-or
+//!                 filter (fdr.rs) + trie over the fast patterns (the
+//!                 any-port group's share the port group's filter); rules
+//!                 without one are always candidates
 //!   app rules:    per application (http, dns, tls, ssh) and buffer, the same
 //! packet ──prefilter──> candidates ──header, flow, flowbits, steps──> hits
 //!        ──threshold / detection_filter, pass──> alerts
