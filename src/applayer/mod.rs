@@ -123,6 +123,9 @@ pub struct AppConfig {
     /// Most bytes produced by decompressing one HTTP body; 0 keeps bodies
     /// as sent (no decompression).
     pub decompress_cap: usize,
+    /// Which HTTP bodies are decompressed: `[request, response]` (a body
+    /// no rule reads is kept as sent; its length is still counted).
+    pub decompress_sides: [bool; 2],
     /// Most open transactions per flow (HTTP pipelining, DNS ids).
     pub max_txs: usize,
     /// Most headers kept per HTTP message.
@@ -139,6 +142,7 @@ impl Default for AppConfig {
             stream_buf_cap: 64 * 1024,
             body_keep: 16 * 1024,
             decompress_cap: 64 * 1024,
+            decompress_sides: [true, true],
             max_txs: 256,
             max_headers: 64,
             max_dns_records: 64,

@@ -136,6 +136,7 @@ impl Engine {
             // (signature file.data buffers), see docs/performance.md.
             app: AppConfig {
                 decompress_cap,
+                decompress_sides: rules.body_sides(),
                 ..AppConfig::default()
             },
             rules,

@@ -155,6 +155,8 @@ pub struct HttpState {
     head_cap: usize,
     body_keep: usize,
     decompress_cap: usize,
+    /// Decompress request bodies / response bodies.
+    decompress_sides: [bool; 2],
     max_txs: usize,
     max_headers: usize,
     tunnel: bool,
@@ -172,6 +174,7 @@ impl HttpState {
             head_cap: cfg.stream_buf_cap,
             body_keep: cfg.body_keep,
             decompress_cap: cfg.decompress_cap,
+            decompress_sides: cfg.decompress_sides,
             max_txs: cfg.max_txs,
             max_headers: cfg.max_headers,
             tunnel: false,
@@ -586,7 +589,12 @@ impl HttpState {
             }
             None => return,
         };
-        let body = decode(body, enc, self.decompress_cap, c);
+        // only the sides some rule reads are decompressed
+        let cap = match self.decompress_sides.get(i) {
+            Some(true) => self.decompress_cap,
+            _ => 0,
+        };
+        let body = decode(body, enc, cap, c);
         match dir {
             Direction::ToServer => {
                 if let Some(tx) = self.txs.back_mut() {
@@ -912,6 +920,53 @@ mod tests {
         s.on_close(Timestamp(1), &mut out);
         let t = http(&out);
         assert_eq!(t[0].response_body_len, 64 * 65536);
+    }
+
+    #[test]
+    fn only_the_sides_asked_for_are_decompressed() {
+        let gz = |text: &[u8]| {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            enc.write_all(text).unwrap();
+            enc.finish().unwrap()
+        };
+        let (req_gz, resp_gz) = (gz(b"user=admin&pw=1' or 1=1--"), gz(b"<html>ok</html>"));
+        let mut req = format!(
+            "POST /login HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+            req_gz.len()
+        )
+        .into_bytes();
+        req.extend_from_slice(&req_gz);
+        let mut resp = format!(
+            "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+            resp_gz.len()
+        )
+        .into_bytes();
+        resp.extend_from_slice(&resp_gz);
+        for sides in [[true, false], [false, true], [true, true], [false, false]] {
+            let cfg = AppConfig {
+                decompress_sides: sides,
+                ..AppConfig::default()
+            };
+            let mut s = AppState::with_config(AppProto::Http, Transport::Tcp, 80, cfg);
+            let mut out = Vec::new();
+            s.on_data(Direction::ToServer, &req, Timestamp(1), &mut out);
+            s.on_data(Direction::ToClient, &resp, Timestamp(1), &mut out);
+            let t = http(&out);
+            assert_eq!(t.len(), 1, "{sides:?}");
+            let want_req: &[u8] = if sides[0] {
+                b"user=admin&pw=1' or 1=1--"
+            } else {
+                &req_gz
+            };
+            let want_resp: &[u8] = if sides[1] {
+                b"<html>ok</html>"
+            } else {
+                &resp_gz
+            };
+            assert_eq!(t[0].request_body, want_req, "{sides:?}");
+            assert_eq!(t[0].response_body, want_resp, "{sides:?}");
+            assert_eq!(t[0].response_body_len, resp_gz.len() as u64);
+        }
     }
 
     #[test]

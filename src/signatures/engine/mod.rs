@@ -5,8 +5,10 @@
 //!
 //! ```text
 //! LoadResult ──compile──> Ruleset
-//!   packet rules: per IP protocol group, one aho-corasick automaton over
-//!                 the fast patterns; rules without one are always candidates
+//!   packet rules: per IP protocol, direction and port group, a shift-or
+//!                 filter (fdr.rs) + trie over the fast patterns (the
+//!                 any-port group's share the port group's filter); rules
+//!                 without one are always candidates
 //!   app rules:    per application (http, dns, tls, ssh) and buffer, the same
 //! packet ──prefilter──> candidates ──header, flow, flowbits, steps──> hits
 //!        ──threshold / detection_filter, pass──> alerts
@@ -19,6 +21,7 @@
 //! stream ([`stream`]).
 
 pub mod apptx;
+mod fdr;
 pub mod inspect;
 mod prefilter;
 pub mod profile;
@@ -33,7 +36,7 @@ use std::sync::Arc;
 use self::apptx::{AppKind, TxView};
 use self::inspect::{InspectScratch, Program};
 pub use self::prefilter::PrefilterStats;
-use self::prefilter::{lowercase_into, sum_stats, Cands, PortGroups, Prefilter};
+use self::prefilter::{sum_stats, Cands, PortGroups, Prefilter};
 use self::state::{
     detection_filter_step, threshold_step, Counter, DetectState, FlowDetect, TrackKey, VarOps,
     MAX_FLOW_THRESHOLDS,
@@ -127,6 +130,8 @@ pub struct Ruleset {
     /// Rules rejected by the loader.
     pub rejected: usize,
     uses_bodies: bool,
+    /// Some rule reads HTTP request bodies / response bodies.
+    body_sides: [bool; 2],
     /// What stream inspection needs to know of the rules.
     stream: stream::StreamInfo,
     /// Threshold / rate_filter counters and xbits, shared by the workers.
@@ -189,8 +194,6 @@ pub struct Hit {
 #[derive(Debug, Default)]
 pub struct Scratch {
     cands: Cands,
-    /// The buffer being scanned, ASCII-lowercased.
-    lower: Vec<u8>,
     /// Transform and base64 output of the inspections.
     ins: InspectScratch,
     /// Stream data of the current packet (see [`stream`]).
@@ -318,15 +321,20 @@ impl Ruleset {
                 }
                 flowbits.push((f.cmd, ids, f.any));
             }
-            if app.is_some_and(|a| a == AppKind::Http)
-                && r.lists.iter().any(|l| {
-                    matches!(
-                        l.buffer,
-                        Buffer::FileData | Buffer::HttpResponseBody | Buffer::HttpRequestBody
-                    )
-                })
-            {
-                rs.uses_bodies = true;
+            if app.is_some_and(|a| a == AppKind::Http) {
+                for l in &r.lists {
+                    // the side the full inspection reads (`match_tx`)
+                    let side = match l.buffer {
+                        Buffer::HttpRequestBody => 0,
+                        Buffer::HttpResponseBody => 1,
+                        Buffer::FileData => usize::from(to_client),
+                        _ => continue,
+                    };
+                    rs.uses_bodies = true;
+                    if let Some(s) = rs.body_sides.get_mut(side) {
+                        *s = true;
+                    }
+                }
             }
             let need_app_proto = match (r.proto, app) {
                 (Proto::App(p), None) => Some(app_name(p)),
@@ -455,6 +463,12 @@ impl Ruleset {
         self.uses_bodies
     }
 
+    /// Which HTTP bodies some rule reads: `[request, response]` (only
+    /// those need decompressing; `AppConfig::decompress_sides`).
+    pub fn body_sides(&self) -> [bool; 2] {
+        self.body_sides
+    }
+
     /// Sizes of the candidate stage: packet groups, then application
     /// buffers (patterns, searchers, their memory).
     pub fn prefilter_stats(&self) -> (PrefilterStats, PrefilterStats) {
@@ -496,22 +510,12 @@ impl Ruleset {
         let payload = if inspect_payload { p.payload } else { &[] };
         let Scratch {
             cands,
-            lower,
             ins,
             profile,
             ..
         } = scratch;
         cands.clear();
-        pf.candidates(
-            payload,
-            p.src,
-            p.dst,
-            p.sport,
-            p.dport,
-            p.to_server,
-            lower,
-            cands,
-        );
+        pf.candidates(payload, p.src, p.dst, p.sport, p.dport, p.to_server, cands);
         cands.finish();
         for &i in &cands.list {
             let Some(r) = self.rules.get(i as usize) else {
@@ -562,7 +566,6 @@ impl Ruleset {
         let kind = tx.kind();
         let Scratch {
             cands,
-            lower,
             ins,
             profile,
             ..
@@ -582,10 +585,7 @@ impl Ruleset {
                 };
                 for &side in sides {
                     tx.each(*b, side, &mut |buf| {
-                        if !buf.is_empty() {
-                            lowercase_into(buf, lower);
-                            pf.scan(lower, cands);
-                        }
+                        pf.scan(buf, cands);
                     });
                 }
             }

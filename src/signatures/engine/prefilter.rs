@@ -3,68 +3,53 @@
 //!
 //! ```text
 //! rule fast patterns ──lowercase, dedupe──> distinct patterns ──> rule lists
-//! per group:  0 patterns  -> no scan
-//!             1 pattern   -> memchr::memmem (SIMD substring search)
-//!             2+ patterns -> aho-corasick DFA, overlapping (every pattern that
-//!                            occurs), Teddy (packed SIMD) as its prefilter
-//!                            when the set is small
-//! buffer ──lowercase once into Scratch──> each searcher ──> pattern bitmap
-//!        ──> rule lists ──> candidate bitmap (no allocation per packet)
+//! per group:  0 patterns               -> no scan
+//!             1 pattern, no letter     -> memchr::memmem (SIMD substring search)
+//!             otherwise                -> shift-or filter (fdr.rs) over the
+//!                                         raw bytes, anchored walk of a
+//!                                         case-insensitive trie where it hits
+//! port groups: the any-port group's patterns share the port group's filter
+//!              (buckets 0-3 and 4-7), so a packet is scanned once
+//! buffer ──filter──> positions ──walk──> pattern bitmap ──> rule lists
+//!        ──> candidate bitmap (no allocation per packet)
 //! ```
 //!
-//! Patterns and haystack are both ASCII-lowercased, so one case-sensitive
-//! automaton serves `nocase` and case-sensitive contents alike: a superset
-//! of the candidates, and the full inspection then honours each content's
-//! own case. A candidate is only a candidate: every rule is still checked
-//! in full afterwards, so the prefilter can only cost time, never change a
-//! verdict, as long as it never misses a rule whose fast pattern occurs.
+//! Filter and trie ignore ASCII case, so one searcher serves `nocase` and
+//! case-sensitive contents alike without a lowercased copy of the buffer:
+//! a superset of the candidates, and the full inspection then honours each
+//! content's own case. A candidate is only a candidate: every rule is
+//! still checked in full afterwards, so the prefilter can only cost time,
+//! never change a verdict, as long as it never misses a rule whose fast
+//! pattern occurs.
 
 use std::net::IpAddr;
 
-use aho_corasick::automaton::{Automaton, OverlappingState, StateID};
-use aho_corasick::dfa::DFA;
+use aho_corasick::automaton::Automaton;
 use aho_corasick::nfa::contiguous::NFA;
-use aho_corasick::{Anchored, Input, MatchKind, StartKind};
+use aho_corasick::{Anchored, MatchKind};
 use memchr::memmem::Finder;
 use rustc_hash::FxHashMap;
 
 use super::super::addr::{AddrSet, PortSet};
 use super::super::header::Direction;
 use super::super::rule::{FlowDir, Rule};
+use super::fdr::{assign, Filter, BUCKETS};
 
-/// The searcher of one group, chosen by its number of distinct patterns.
+/// The searcher of one group, chosen by its patterns.
 #[derive(Debug)]
 enum Searcher {
     /// No pattern: nothing to scan.
     None,
-    /// One pattern: a SIMD substring search; one hit is enough.
-    One(Finder<'static>),
-    /// A few: a DFA whose own prefilter (Teddy, rare bytes) skips to the
-    /// places where a pattern may start.
-    Few(DFA),
-    /// Many: a bitmap of the patterns' first two bytes is tested at every
-    /// position (independent loads from an 8 KiB table, so the loop runs
-    /// at the processor's throughput instead of waiting on one transition
-    /// after another); only where it hits, an anchored walk of the
-    /// pattern trie from that position.
-    Many {
-        /// Bit `b0 << 8 | b1`: some pattern starts with `b0 b1` (a
-        /// one-byte pattern `b0` sets all of `b0`'s row).
-        bigrams: Box<[u64; 1024]>,
-        /// The same for the patterns shorter than four bytes only.
-        short: Box<[u64; 1024]>,
-        /// Bit [`quad_hash`] of the first four bytes of each longer
-        /// pattern: where only long patterns start with the bigram, the
-        /// walk happens only if this second filter hits too.
-        quads: Box<[u64]>,
-        /// The pattern trie (a contiguous NFA: a fraction of a DFA's
-        /// memory and build time; walked only where the filters hit).
-        nfa: NFA,
-    },
+    /// One pattern without ASCII letters (case cannot matter): a SIMD
+    /// substring search; one hit is enough.
+    One(Box<Finder<'static>>),
+    /// The shift-or filter over the group's patterns; the trie
+    /// ([`Prefilter::nfa`]) is walked where it reports a position.
+    Filtered(Filter),
+    /// The group's own filter was dropped because every scan goes
+    /// through a filter shared with the any-port group.
+    Merged,
 }
-
-/// Most patterns for which the DFA's own prefilter is used.
-const MAX_PREFILTERED: usize = 48;
 
 /// Sizes of one prefilter, for `Ruleset::stats`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -105,6 +90,11 @@ pub(super) struct Prefilter {
     searcher: Searcher,
     /// Build time: lowercased pattern → rules.
     pending: FxHashMap<Box<[u8]>, Vec<u32>>,
+    /// The distinct patterns (lowercased) by id.
+    pats: Vec<Box<[u8]>>,
+    /// Case-insensitive trie over `pats` (anchored walks where a filter
+    /// hits; one unanchored scan when the walk budget is spent).
+    nfa: Option<NFA>,
     /// Pattern id → `pat_rules[pat_start[id]..pat_start[id + 1]]`.
     pat_start: Vec<u32>,
     pat_rules: Vec<u32>,
@@ -120,6 +110,8 @@ impl Default for Prefilter {
             always: Vec::new(),
             searcher: Searcher::None,
             pending: FxHashMap::default(),
+            pats: Vec::new(),
+            nfa: None,
             pat_start: Vec::new(),
             pat_rules: Vec::new(),
             by_src: AddrIndex::default(),
@@ -128,9 +120,8 @@ impl Default for Prefilter {
     }
 }
 
-/// Candidate marks and the lowercased copy of the buffer being scanned;
-/// kept in the worker's `Scratch` and reused, so a scan never allocates
-/// once the vectors have grown to the largest ruleset and buffer.
+/// Candidate marks; kept in the worker's `Scratch` and reused, so a scan
+/// never allocates once the vectors have grown to the largest ruleset.
 #[derive(Debug, Default)]
 pub(super) struct Cands {
     /// Candidate rules, in the order found.
@@ -139,7 +130,7 @@ pub(super) struct Cands {
     seen: Vec<u64>,
     /// Patterns found by the current scan.
     pats: Vec<u32>,
-    /// One bit per pattern of the current prefilter: already found.
+    /// One bit per pattern of the current scan: already found.
     pat_seen: Vec<u64>,
 }
 
@@ -189,11 +180,13 @@ impl Cands {
     }
 }
 
-/// Copies `hay` into `out`, ASCII-lowercased (one pass; vectorised by the
-/// compiler).
-pub(super) fn lowercase_into(hay: &[u8], out: &mut Vec<u8>) {
-    out.clear();
-    out.extend(hay.iter().map(u8::to_ascii_lowercase));
+/// One prefilter's share of a filter scan: the buckets its patterns are
+/// in, and the offset of its pattern ids in [`Cands::pats`].
+#[derive(Clone, Copy)]
+struct Part<'a> {
+    pf: &'a Prefilter,
+    buckets: u8,
+    base: u32,
 }
 
 impl Prefilter {
@@ -252,56 +245,48 @@ impl Prefilter {
         }
         self.pat_start
             .push(u32::try_from(self.pat_rules.len()).unwrap_or(u32::MAX));
-        self.searcher = match pats.as_slice() {
-            [] => Searcher::None,
-            [(p, _)] => Searcher::One(Finder::new(&p[..]).into_owned()),
-            _ => {
-                let few = pats.len() <= MAX_PREFILTERED;
-                if few {
-                    let dfa = DFA::builder()
-                        .match_kind(MatchKind::Standard)
-                        .byte_classes(true)
-                        .prefilter(true)
-                        .start_kind(StartKind::Unanchored)
-                        .build(pats.iter().map(|(p, _)| &p[..]))
-                        .map_err(|e| format!("prefilter: {e}"))?;
-                    Searcher::Few(dfa)
-                } else {
-                    let nfa = NFA::builder()
-                        .match_kind(MatchKind::Standard)
-                        .prefilter(false)
-                        .build(pats.iter().map(|(p, _)| &p[..]))
-                        .map_err(|e| format!("prefilter: {e}"))?;
-                    let mut bigrams = Box::new([0u64; 1024]);
-                    let mut short = Box::new([0u64; 1024]);
-                    let mut quads = vec![0u64; QUAD_BITS / 64].into_boxed_slice();
-                    for (p, _) in &pats {
-                        let b0 = usize::from(p.first().copied().unwrap_or(0)) << 8;
-                        let range = match p.get(1) {
-                            Some(&b1) => b0 | usize::from(b1)..=b0 | usize::from(b1),
-                            None => b0..=b0 | 0xff,
-                        };
-                        let q = p.get(..4).map(quad_hash);
-                        for k in range {
-                            set_bit(&mut bigrams[..], k);
-                            if q.is_none() {
-                                set_bit(&mut short[..], k);
-                            }
-                        }
-                        if let Some(q) = q {
-                            set_bit(&mut quads, q);
-                        }
-                    }
-                    Searcher::Many {
-                        bigrams,
-                        short,
-                        quads,
-                        nfa,
-                    }
-                }
+        self.pats = pats.into_iter().map(|(p, _)| p).collect();
+        if self.pats.is_empty() {
+            self.searcher = Searcher::None;
+            return Ok(());
+        }
+        let nfa = NFA::builder()
+            .match_kind(MatchKind::Standard)
+            .ascii_case_insensitive(true)
+            .prefilter(false)
+            .build(self.pats.iter().map(|p| &p[..]))
+            .map_err(|e| format!("prefilter: {e}"))?;
+        self.nfa = Some(nfa);
+        self.searcher = match self.pats.as_slice() {
+            [p] if !p.iter().any(u8::is_ascii_alphabetic) => {
+                Searcher::One(Box::new(Finder::new(&p[..]).into_owned()))
             }
+            _ => Searcher::Filtered(self.filter_with(None, 0, BUCKETS)),
         };
         Ok(())
+    }
+
+    /// A filter over `other`'s patterns in buckets `0..split` (when
+    /// given) and this prefilter's in `split..split + count`.
+    fn filter_with(&self, other: Option<&Prefilter>, split: usize, count: usize) -> Filter {
+        let mut f = Filter::new();
+        let mut put = |pats: &[Box<[u8]>], first: usize, count: usize| {
+            let refs: Vec<&[u8]> = pats.iter().map(|p| &p[..]).collect();
+            for (p, b) in refs.iter().zip(assign(&refs, first, count)) {
+                f.add(p, b);
+            }
+        };
+        if let Some(o) = other {
+            put(&o.pats, 0, split);
+        }
+        put(&self.pats, split, count);
+        f.finish();
+        f
+    }
+
+    /// Number of distinct patterns.
+    fn npats(&self) -> u32 {
+        u32::try_from(self.pats.len()).unwrap_or(u32::MAX)
     }
 
     /// True when a scan of the buffer can add candidates.
@@ -327,52 +312,28 @@ impl Prefilter {
         }
     }
 
-    /// Scans `lower` (the buffer, already ASCII-lowercased) and adds the
-    /// rules of every pattern that occurs, each once.
-    pub(super) fn scan(&self, lower: &[u8], c: &mut Cands) {
+    /// Scans `hay` (any case) and adds the rules of every pattern that
+    /// occurs, each once.
+    pub(super) fn scan(&self, hay: &[u8], c: &mut Cands) {
+        if hay.is_empty() {
+            return;
+        }
         match &self.searcher {
-            Searcher::None => {}
+            Searcher::None | Searcher::Merged => {}
             Searcher::One(f) => {
-                if f.find(lower).is_some() {
+                if f.find(hay).is_some() {
                     self.push_rules(0, c);
                 }
             }
-            Searcher::Few(dfa) => {
-                c.pats.clear();
-                let input = Input::new(lower);
-                let mut st = OverlappingState::start();
-                while let Ok(()) = dfa.try_find_overlapping(&input, &mut st) {
-                    match st.get_match() {
-                        Some(m) => c.push_pat(m.pattern().as_u32()),
-                        None => break,
-                    }
-                }
-                self.expand(c);
-            }
-            Searcher::Many {
-                bigrams,
-                short,
-                quads,
-                nfa,
-            } => {
-                c.pats.clear();
-                scan_grams(bigrams, short, quads, nfa, lower, c);
-                self.expand(c);
+            Searcher::Filtered(filter) => {
+                let part = Part {
+                    pf: self,
+                    buckets: u8::MAX,
+                    base: 0,
+                };
+                scan_parts(filter, &[part], hay, c);
             }
         }
-    }
-
-    /// Adds the rules of the patterns found and clears their marks.
-    fn expand(&self, c: &mut Cands) {
-        let mut pats = std::mem::take(&mut c.pats);
-        for &p in &pats {
-            if let Some(w) = c.pat_seen.get_mut((p / 64) as usize) {
-                *w = 0;
-            }
-            self.push_rules(p, c);
-        }
-        pats.clear();
-        c.pats = pats;
     }
 
     #[inline]
@@ -392,11 +353,11 @@ impl Prefilter {
     pub(super) fn stats(&self) -> PrefilterStats {
         let patterns = self.pat_start.len().saturating_sub(1);
         let searcher_bytes = match &self.searcher {
-            Searcher::None => 0,
+            Searcher::None | Searcher::Merged => 0,
             Searcher::One(_) => 64,
-            Searcher::Few(d) => d.memory_usage(),
-            Searcher::Many { nfa, .. } => nfa.memory_usage() + 2 * 8192 + QUAD_BITS / 8,
-        };
+            Searcher::Filtered(_) => Filter::bytes(),
+        } + self.nfa.as_ref().map_or(0, |n| n.memory_usage())
+            + self.pats.iter().map(|p| p.len() + 16).sum::<usize>();
         PrefilterStats {
             searchers: usize::from(self.scans()),
             patterns,
@@ -412,74 +373,76 @@ impl Prefilter {
     }
 }
 
-/// Bits of the four-byte filter of a [`Searcher::Many`] (32 KiB).
-const QUAD_BITS: usize = 1 << 18;
-
-/// Hash of four bytes into `0..QUAD_BITS`.
-#[inline(always)]
-fn quad_hash(q: &[u8]) -> usize {
-    let v = match q {
-        [a, b, c, d, ..] => u32::from_le_bytes([*a, *b, *c, *d]),
-        _ => 0,
-    };
-    (v.wrapping_mul(0x9E37_79B1) >> (32 - 18)) as usize
-}
-
-fn set_bit(bits: &mut [u64], k: usize) {
-    if let Some(w) = bits.get_mut(k >> 6) {
-        *w |= 1 << (k & 63);
-    }
-}
-
-#[inline(always)]
-fn bit(bits: &[u64], k: usize) -> bool {
-    bits.get(k >> 6).is_some_and(|w| w & (1 << (k & 63)) != 0)
-}
-
-/// Every pattern of `dfa` (anchored) that occurs in `hay`, into
-/// `c.pats`: the bigram test at each position; where it hits and only
-/// patterns of four bytes or more start with that bigram, the four-byte
-/// test; the anchored trie walk where both hit.
-fn scan_grams(
-    bigrams: &[u64; 1024],
-    short: &[u64; 1024],
-    quads: &[u64],
-    nfa: &NFA,
-    hay: &[u8],
-    c: &mut Cands,
-) {
-    let Ok(start) = nfa.start_state(Anchored::Yes) else {
-        return;
-    };
+/// Runs `filter` over `hay`; where it reports a position for a part's
+/// buckets, walks that part's trie from there; then adds the rules of
+/// every pattern found.
+fn scan_parts(filter: &Filter, parts: &[Part<'_>], hay: &[u8], c: &mut Cands) {
+    c.pats.clear();
     // Walks revisit bytes (a run of zeros against patterns of zeros walks
     // deep from every position): past this budget the rest of the buffer
     // is scanned once, unanchored, so hostile input costs O(length).
     let mut budget = hay.len().saturating_mul(WALK_BUDGET).saturating_add(256);
-    for (at, w) in hay.windows(2).enumerate() {
-        let k = (usize::from(w[0]) << 8) | usize::from(w[1]);
-        if bigrams[k >> 6] & (1 << (k & 63)) == 0 {
-            continue;
-        }
-        let rest = hay.get(at..).unwrap_or_default();
-        if short[k >> 6] & (1 << (k & 63)) == 0 {
-            match rest.get(..4) {
-                Some(q) if bit(quads, quad_hash(q)) => {}
-                _ => continue,
+    let mut rest_from = None;
+    // Per part: positions before this need no walk (inside a run of one
+    // byte, a walk that stayed in the run repeats the previous one).
+    let mut skip = [0usize; 2];
+    filter.scan(hay, &mut |s, buckets| {
+        let rest = hay.get(s..).unwrap_or_default();
+        for (i, part) in parts.iter().enumerate() {
+            if buckets & part.buckets == 0 || skip.get(i).is_some_and(|&k| s < k) {
+                continue;
+            }
+            let Some(nfa) = &part.pf.nfa else {
+                continue;
+            };
+            let steps = walk(nfa, rest, part.base, c);
+            budget = budget.saturating_sub(steps);
+            if let (Some(&x), Some(walked), Some(after)) =
+                (rest.first(), rest.get(..steps), rest.get(steps..))
+            {
+                if steps >= 2 && walked.iter().all(|&b| b == x) {
+                    // From any s' with s' + steps <= the run's end, the
+                    // walk reads the same bytes: same states, same
+                    // patterns, already found.
+                    let run_end = s + steps + after.iter().take_while(|&&b| b == x).count();
+                    if let Some(k) = skip.get_mut(i) {
+                        *k = run_end + 1 - steps;
+                    }
+                }
             }
         }
-        let steps = walk(nfa, start, rest, c);
-        budget = budget.saturating_sub(steps);
         if budget == 0 {
-            // Occurrences starting before `at` were found by the walks;
-            // every one starting at `at` or later lies within `rest`.
-            scan_unanchored(nfa, rest, c);
-            return;
+            rest_from = Some(s);
+            return false;
+        }
+        true
+    });
+    if let Some(s) = rest_from {
+        // Occurrences starting before `s` were found by the walks; every
+        // one starting at `s` or later lies within `rest`.
+        let rest = hay.get(s..).unwrap_or_default();
+        for part in parts {
+            if let Some(nfa) = &part.pf.nfa {
+                scan_unanchored(nfa, rest, part.base, c);
+            }
         }
     }
-    // A one-byte pattern in the last byte (no bigram there).
-    if let Some(last) = hay.len().checked_sub(1) {
-        walk(nfa, start, hay.get(last..).unwrap_or_default(), c);
+    // The rules of the patterns found; their marks cleared.
+    let mut pats = std::mem::take(&mut c.pats);
+    for &p in &pats {
+        if let Some(w) = c.pat_seen.get_mut((p / 64) as usize) {
+            *w = 0;
+        }
+        let part = parts
+            .iter()
+            .rev()
+            .find(|part| p >= part.base && p - part.base < part.pf.npats());
+        if let Some(part) = part {
+            part.pf.push_rules(p - part.base, c);
+        }
     }
+    pats.clear();
+    c.pats = pats;
 }
 
 /// Trie-walk steps allowed per buffer byte before falling back to one
@@ -487,8 +450,8 @@ fn scan_grams(
 const WALK_BUDGET: usize = 4;
 
 /// Every pattern of `nfa` that occurs in `hay` (unanchored, overlapping),
-/// into `c.pats`.
-fn scan_unanchored(nfa: &NFA, hay: &[u8], c: &mut Cands) {
+/// into `c.pats` (ids offset by `base`).
+fn scan_unanchored(nfa: &NFA, hay: &[u8], base: u32, c: &mut Cands) {
     let Ok(mut sid) = nfa.start_state(Anchored::No) else {
         return;
     };
@@ -496,18 +459,20 @@ fn scan_unanchored(nfa: &NFA, hay: &[u8], c: &mut Cands) {
         sid = nfa.next_state(Anchored::No, sid, b);
         if nfa.is_match(sid) {
             for i in 0..nfa.match_len(sid) {
-                c.push_pat(nfa.match_pattern(sid, i).as_u32());
+                c.push_pat(base.saturating_add(nfa.match_pattern(sid, i).as_u32()));
             }
         }
     }
 }
 
 /// The patterns that start at `hay[0]` (and any suffix patterns the
-/// states passed through carry: occurrences too), into `c.pats`.
+/// states passed through carry: occurrences too), into `c.pats` (ids
+/// offset by `base`). Returns the steps taken.
 #[inline]
-/// Returns the steps taken.
-fn walk(nfa: &NFA, start: StateID, hay: &[u8], c: &mut Cands) -> usize {
-    let mut sid = start;
+fn walk(nfa: &NFA, hay: &[u8], base: u32, c: &mut Cands) -> usize {
+    let Ok(mut sid) = nfa.start_state(Anchored::Yes) else {
+        return hay.len();
+    };
     for (n, &b) in hay.iter().enumerate() {
         sid = nfa.next_state(Anchored::Yes, sid, b);
         if nfa.is_special(sid) {
@@ -516,7 +481,7 @@ fn walk(nfa: &NFA, start: StateID, hay: &[u8], c: &mut Cands) -> usize {
             }
             if nfa.is_match(sid) {
                 for i in 0..nfa.match_len(sid) {
-                    c.push_pat(nfa.match_pattern(sid, i).as_u32());
+                    c.push_pat(base.saturating_add(nfa.match_pattern(sid, i).as_u32()));
                 }
             }
         }
@@ -552,6 +517,24 @@ fn dirs_of(r: &Rule) -> &'static [usize] {
     }
 }
 
+/// Most port groups (× direction) that get a filter shared with the
+/// any-port group (64 KiB each).
+const MAX_MERGED: usize = 1024;
+
+/// Buckets of a shared filter given to the any-port group's patterns.
+const ANY_BUCKETS: usize = BUCKETS / 2;
+
+/// The rules of one port and direction, and the filter they share with
+/// the any-port group of the direction.
+#[derive(Debug, Default)]
+struct PortGroup {
+    own: Prefilter,
+    /// Buckets `0..ANY_BUCKETS`: the any-port group's patterns; the rest:
+    /// `own`'s. One pass over the payload serves both (Suricata's
+    /// per-port "signature group head" merges the rule lists likewise).
+    with_any: Option<Filter>,
+}
+
 /// The packet rules of one IP protocol, split by flow direction (a rule
 /// with `flow:to_server` is never a candidate for a to_client packet) and
 /// by port as Suricata's port groups: a packet scans only the patterns of
@@ -561,9 +544,9 @@ pub(super) struct PortGroups {
     /// Rules with no (small) port restriction, per direction.
     any: [Prefilter; 2],
     /// `-> ... PORTS` rules, by destination port.
-    by_dport: FxHashMap<u16, [Prefilter; 2]>,
+    by_dport: FxHashMap<u16, [PortGroup; 2]>,
     /// `PORTS -> ... any` rules, by source port.
-    by_sport: FxHashMap<u16, [Prefilter; 2]>,
+    by_sport: FxHashMap<u16, [PortGroup; 2]>,
 }
 
 impl PortGroups {
@@ -577,17 +560,24 @@ impl PortGroups {
                 }
             }
         };
+        let put_g = |g: &mut [PortGroup; 2]| {
+            for &d in dirs {
+                if let Some(p) = g.get_mut(d) {
+                    p.own.add(idx, fp, Some(r));
+                }
+            }
+        };
         if by_port && r.dir == Direction::Forward {
             if let Some(ports) = few_ports(&r.dst_ports) {
                 for p in ports {
-                    put(self.by_dport.entry(p).or_default());
+                    put_g(self.by_dport.entry(p).or_default());
                 }
                 return;
             }
             if r.dst_ports.is_any() {
                 if let Some(ports) = few_ports(&r.src_ports) {
                     for p in ports {
-                        put(self.by_sport.entry(p).or_default());
+                        put_g(self.by_sport.entry(p).or_default());
                     }
                     return;
                 }
@@ -596,22 +586,58 @@ impl PortGroups {
         put(&mut self.any);
     }
 
-    /// Builds every searcher.
+    /// Builds every searcher, and the filters port groups share with the
+    /// any-port group (destination-port groups then drop their own: a
+    /// packet with both a destination- and a source-port group scans the
+    /// destination's shared filter and the source group's own).
     pub(super) fn build(&mut self) -> Result<(), String> {
-        let all = self
-            .any
-            .iter_mut()
-            .chain(self.by_dport.values_mut().flatten())
-            .chain(self.by_sport.values_mut().flatten());
-        for pf in all {
+        for pf in self.any.iter_mut() {
             pf.build()?;
+        }
+        let mut merged = 0usize;
+        let mut ports: Vec<u16> = self.by_dport.keys().copied().collect();
+        ports.sort_unstable();
+        let mut sports: Vec<u16> = self.by_sport.keys().copied().collect();
+        sports.sort_unstable();
+        let groups = ports
+            .iter()
+            .map(|p| (true, *p))
+            .chain(sports.iter().map(|p| (false, *p)));
+        for (is_dport, port) in groups {
+            let map = if is_dport {
+                &mut self.by_dport
+            } else {
+                &mut self.by_sport
+            };
+            let Some(g) = map.get_mut(&port) else {
+                continue;
+            };
+            for (d, pg) in g.iter_mut().enumerate() {
+                pg.own.build()?;
+                let Some(any) = self.any.get(d) else {
+                    continue;
+                };
+                if merged >= MAX_MERGED || any.pats.is_empty() || pg.own.pats.is_empty() {
+                    continue;
+                }
+                merged += 1;
+                pg.with_any = Some(pg.own.filter_with(
+                    Some(any),
+                    ANY_BUCKETS,
+                    BUCKETS - ANY_BUCKETS,
+                ));
+                if is_dport {
+                    pg.own.searcher = Searcher::Merged;
+                }
+            }
         }
         Ok(())
     }
 
     /// Adds the candidates of a packet: its direction's rules for any
     /// port, its destination port and its source port. The payload is
-    /// lowercased once, and only when some group has patterns to scan.
+    /// scanned once where the port group shares a filter with the any-port
+    /// group.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn candidates(
         &self,
@@ -621,40 +647,64 @@ impl PortGroups {
         sport: u16,
         dport: u16,
         to_server: bool,
-        lower: &mut Vec<u8>,
         c: &mut Cands,
     ) {
         let d = usize::from(!to_server);
-        let groups = [
-            self.any.get(d),
-            self.by_dport.get(&dport).and_then(|g| g.get(d)),
-            self.by_sport.get(&sport).and_then(|g| g.get(d)),
-        ];
+        let any = self.any.get(d);
+        let dg = self.by_dport.get(&dport).and_then(|g| g.get(d));
+        let sg = self.by_sport.get(&sport).and_then(|g| g.get(d));
         let addrs = Some((src, dst));
-        let mut lowered = false;
-        for pf in groups.into_iter().flatten() {
+        for pf in [any, dg.map(|g| &g.own), sg.map(|g| &g.own)]
+            .into_iter()
+            .flatten()
+        {
             pf.fixed(addrs, c);
-            if payload.is_empty() || !pf.scans() {
-                continue;
+        }
+        if payload.is_empty() {
+            return;
+        }
+        let mut any_done = false;
+        for g in [dg, sg].into_iter().flatten() {
+            match (&g.with_any, any) {
+                (Some(f), Some(any)) if !any_done => {
+                    let parts = [
+                        Part {
+                            pf: any,
+                            buckets: (1 << ANY_BUCKETS) - 1,
+                            base: 0,
+                        },
+                        Part {
+                            pf: &g.own,
+                            buckets: !((1 << ANY_BUCKETS) - 1),
+                            base: any.npats(),
+                        },
+                    ];
+                    scan_parts(f, &parts, payload, c);
+                    any_done = true;
+                }
+                _ => g.own.scan(payload, c),
             }
-            if !lowered {
-                lowercase_into(payload, lower);
-                lowered = true;
+        }
+        if !any_done {
+            if let Some(any) = any {
+                any.scan(payload, c);
             }
-            pf.scan(lower, c);
         }
     }
 
     /// Sizes over every group.
     pub(super) fn stats(&self) -> PrefilterStats {
         let mut s = PrefilterStats::default();
-        for pf in self
-            .any
-            .iter()
-            .chain(self.by_dport.values().flatten())
-            .chain(self.by_sport.values().flatten())
-        {
+        for pf in self.any.iter() {
             s.add(&pf.stats());
+        }
+        for g in self.by_dport.values().chain(self.by_sport.values()) {
+            for pg in g {
+                s.add(&pg.own.stats());
+                if pg.with_any.is_some() {
+                    s.searcher_bytes += Filter::bytes();
+                }
+            }
         }
         s
     }
@@ -749,10 +799,8 @@ mod tests {
     /// The rules the prefilter proposes for `hay`, sorted.
     fn found(pf: &Prefilter, hay: &[u8]) -> Vec<u32> {
         let mut c = Cands::default();
-        let mut lower = Vec::new();
-        lowercase_into(hay, &mut lower);
         c.clear();
-        pf.scan(&lower, &mut c);
+        pf.scan(hay, &mut c);
         c.finish();
         c.list.clone()
     }
@@ -819,9 +867,77 @@ mod tests {
         assert_eq!(found(&pf, &hay), naive(&pats, &hay));
         let short = vec![0u8; 10];
         assert_eq!(found(&pf, &short), naive(&pats, &short));
+        // a period of two bytes is no run: the budget bounds those walks
+        let pats: Vec<Vec<u8>> = (1..40)
+            .map(|n| b"ab".repeat(n))
+            .chain([b"abx".to_vec(), b"bab!".to_vec()])
+            .collect();
+        let pf = build(&pats);
+        let mut hay = b"ab".repeat(700);
+        hay.extend_from_slice(b"bab!");
+        assert_eq!(found(&pf, &hay), naive(&pats, &hay));
+    }
+
+    /// The rules found by one scan of a filter shared by `a` (rules
+    /// `0..`) and `b` (rules numbered after `a`'s).
+    fn found_merged(a: &Prefilter, b: &Prefilter, hay: &[u8]) -> Vec<u32> {
+        let f = b.filter_with(Some(a), ANY_BUCKETS, BUCKETS - ANY_BUCKETS);
+        let parts = [
+            Part {
+                pf: a,
+                buckets: (1 << ANY_BUCKETS) - 1,
+                base: 0,
+            },
+            Part {
+                pf: b,
+                buckets: !((1 << ANY_BUCKETS) - 1),
+                base: a.npats(),
+            },
+        ];
+        let mut c = Cands::default();
+        scan_parts(&f, &parts, hay, &mut c);
+        c.finish();
+        c.list.clone()
+    }
+
+    #[test]
+    fn a_shared_filter_finds_both_groups_patterns() {
+        let a_pats = [b"GET /".to_vec(), b"x".to_vec(), b"user-agent".to_vec()];
+        let b_pats = [b"cmd.exe".to_vec(), b"\x00\x01".to_vec()];
+        let a = build(&a_pats);
+        let mut b = Prefilter::default();
+        for (i, p) in b_pats.iter().enumerate() {
+            b.add(100 + i as u32, Some(p), None);
+        }
+        assert!(b.build().is_ok());
+        let hay = b"GET /a/CMD.EXE HTTP/1.1\r\nUser-Agent: x\r\n";
+        assert_eq!(found_merged(&a, &b, hay), vec![0, 1, 2, 100]);
+        assert_eq!(found_merged(&a, &b, b"\x00\x01"), vec![101]);
+        assert!(found_merged(&a, &b, b"").is_empty());
     }
 
     proptest! {
+        #[test]
+        fn shared_filter_equals_naive_search(
+            a_pats in proptest::collection::vec(
+                proptest::collection::vec(prop_oneof![Just(b'a'), Just(b'B'), Just(0u8), any::<u8>()], 1..6),
+                1..40),
+            b_pats in proptest::collection::vec(
+                proptest::collection::vec(prop_oneof![Just(b'a'), Just(b'c'), Just(0u8), any::<u8>()], 1..6),
+                1..40),
+            hay in proptest::collection::vec(prop_oneof![Just(b'A'), Just(b'b'), Just(0u8), Just(b'C'), any::<u8>()], 0..300),
+        ) {
+            let a = build(&a_pats);
+            let mut b = Prefilter::default();
+            for (i, p) in b_pats.iter().enumerate() {
+                b.add(1000 + i as u32, Some(p), None);
+            }
+            prop_assert!(b.build().is_ok());
+            let mut want = naive(&a_pats, &hay);
+            want.extend(naive(&b_pats, &hay).into_iter().map(|r| r + 1000));
+            prop_assert_eq!(found_merged(&a, &b, &hay), want);
+        }
+
         #[test]
         fn prefilter_equals_naive_search(
             pats in proptest::collection::vec(

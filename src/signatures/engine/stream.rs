@@ -259,7 +259,6 @@ impl Ruleset {
             view.sport,
             view.dport,
             view.to_server,
-            &mut scratch.lower,
             &mut scratch.cands,
         );
         scratch.cands.finish();

@@ -422,3 +422,20 @@ fn tls_application_data_is_not_payload_inspected() {
     q.app_proto = Some("http");
     assert_eq!(sids(&rs, &q, &mut g), [1, 2]);
 }
+
+#[test]
+fn body_sides_follow_the_rules_that_read_them() {
+    let req = ruleset(
+        "alert http any any -> any any (msg:\"b\"; flow:to_server; http.request_body; content:\"x=1\"; sid:1;)\n",
+    );
+    assert_eq!(req.body_sides(), [true, false]);
+    assert!(req.uses_bodies());
+    let resp = ruleset(
+        "alert http any any -> any any (msg:\"f\"; flow:to_client; file.data; content:\"MZ\"; sid:2;)\n",
+    );
+    assert_eq!(resp.body_sides(), [false, true]);
+    let none =
+        ruleset("alert http any any -> any any (msg:\"u\"; http.uri; content:\"/a\"; sid:3;)\n");
+    assert_eq!(none.body_sides(), [false, false]);
+    assert!(!none.uses_bodies());
+}
