@@ -36,14 +36,41 @@ const DOMAIN: usize = 1 << DOMAIN_BITS;
 pub(super) const LANES: usize = 4;
 /// Buckets: sets of patterns told apart by the filter.
 pub(super) const BUCKETS: usize = 8;
+/// Bits of the confirmation bitmap's index.
+const CONFIRM_BITS: u32 = 18;
+/// Patterns are confirmed by up to this many of their first bytes.
+const CONFIRM_LEN: usize = 4;
+
+/// Index into the confirmation bitmap of the first `min(len, 4)` bytes
+/// of a pattern of length `len` (`1 < len`), read from `w`. Every byte
+/// has bit 5 set first, so both ASCII cases of a letter give the same
+/// index (other bytes may collide, which only costs a walk); the length
+/// class salts the hash, so a two-byte key never stands for a four-byte
+/// one.
+#[inline(always)]
+fn confirm_index(w: &[u8], len: usize) -> Option<usize> {
+    let (v, mul) = match (len, w) {
+        (4.., &[a, b, c, d, ..]) => (u32::from_le_bytes([a, b, c, d]), 0x9E37_79B1u32),
+        (3, &[a, b, c, ..]) => (u32::from_le_bytes([a, b, c, 0]), 0x85EB_CA77),
+        (2, &[a, b, ..]) => (u32::from_le_bytes([a, b, 0, 0]), 0xC2B2_AE3D),
+        _ => return None,
+    };
+    let v = v | 0x2020_2020;
+    Some((v.wrapping_mul(mul) >> (32 - CONFIRM_BITS)) as usize)
+}
+
 /// Lanes 3..=6 of the 64-bit state: the four start positions one test
 /// covers.
 const CHECK: u64 = 0x00FF_FFFF_FF00_0000;
 
-/// Table index of the two bytes `a b` (all of `b`, `a` folded in).
+/// Table index of the two bytes `a b`: the 16-bit window `v = a | b << 8`
+/// folded to [`DOMAIN_BITS`] as `v ^ v >> 3`. The fold is linear, so the
+/// indices of four consecutive windows come from one 64-bit load `w` as
+/// the bytes of `w ^ w >> 3` ([`Filter::run`]).
 #[inline(always)]
 fn dom(a: u8, b: u8) -> usize {
-    (usize::from(a) ^ (usize::from(b) << (DOMAIN_BITS - 8))) & (DOMAIN - 1)
+    let v = usize::from(a) | usize::from(b) << 8;
+    (v ^ (v >> 3)) & (DOMAIN - 1)
 }
 
 /// Both ASCII cases of `b` (one byte when it is no letter).
@@ -74,6 +101,14 @@ pub(super) struct Filter {
     /// The value of a window past the end of the buffer: anything, for
     /// the buckets that have patterns.
     pad: u32,
+    /// Second stage: the bit [`confirm_index`] of the first bytes of
+    /// every pattern (up to four). The shift-or stage tells apart only
+    /// eight buckets of hundreds of patterns each; this one drops most of
+    /// the positions it reports before the caller walks a trie there.
+    confirm: Box<[u64]>,
+    /// Per length class (1, 2, 3, 4 or more bytes): the buckets holding a
+    /// pattern of that class. One-byte patterns are not confirmed.
+    by_len: [u8; CONFIRM_LEN],
 }
 
 impl Default for Filter {
@@ -89,12 +124,37 @@ impl Filter {
             reach: Box::new([u32::MAX; DOMAIN]),
             lanes: [0; BUCKETS],
             pad: u32::MAX,
+            confirm: vec![0u64; (1 << CONFIRM_BITS) / 64].into_boxed_slice(),
+            by_len: [0; CONFIRM_LEN],
         }
     }
 
     /// Heap bytes of the filter.
     pub(super) fn bytes() -> usize {
-        DOMAIN * 4
+        DOMAIN * 4 + (1 << CONFIRM_BITS) / 8
+    }
+
+    /// The buckets of `mask` that may start a pattern at `s`: those of
+    /// one-byte patterns, and the others only where the bytes at `s` are
+    /// the (case-folded) start of one of their length class.
+    #[inline(always)]
+    fn confirmed(&self, hay: &[u8], s: usize, mask: u8) -> u8 {
+        let w = hay.get(s..).unwrap_or_default();
+        let [b1, b2, b3, b4] = self.by_len;
+        let mut out = mask & b1;
+        for (len, b) in [(4, b4), (3, b3), (2, b2)] {
+            if mask & b & !out != 0 && self.hit(confirm_index(w, len)) {
+                out |= mask & b;
+            }
+        }
+        out
+    }
+
+    /// True when bit `i` of the confirmation bitmap is set.
+    #[inline(always)]
+    fn hit(&self, i: Option<usize>) -> bool {
+        i.and_then(|i| self.confirm.get(i / 64).map(|w| w & (1 << (i % 64)) != 0))
+            .unwrap_or(false)
     }
 
     fn clear(&mut self, a: u8, b: u8, lane: usize, bucket: usize) {
@@ -110,6 +170,15 @@ impl Filter {
             return;
         }
         let n = lanes_of(pat);
+        let class = pat.len().min(CONFIRM_LEN);
+        if let Some(m) = self.by_len.get_mut(class - 1) {
+            *m |= 1 << bucket;
+        }
+        if let Some(i) = confirm_index(pat, pat.len()) {
+            if let Some(w) = self.confirm.get_mut(i / 64) {
+                *w |= 1 << (i % 64);
+            }
+        }
         if let Some(l) = self.lanes.get_mut(bucket) {
             *l = if *l == 0 { n } else { (*l).min(n) };
         }
@@ -164,29 +233,48 @@ impl Filter {
         let r = &*self.reach;
         let mut st: u64 = u64::MAX;
         let mut t = 0usize;
-        // Four positions at a time while their windows are all in `hay`.
+        // Four positions at a time while eight bytes can be loaded.
+        loop {
+            let (at, state, hit) = self.run(hay, t, st);
+            (t, st) = (at, state);
+            if !hit {
+                break;
+            }
+            // lanes 6..=3 are the starts t - 3 ..= t
+            for m in (3..=6usize).rev() {
+                let lane = (st >> (8 * m)) as u8;
+                if lane != 0xff {
+                    let Some(s) = (t + 3).checked_sub(m) else {
+                        continue;
+                    };
+                    let mask = self.confirmed(hay, s, !lane);
+                    if mask != 0 && !f(s, mask) {
+                        return;
+                    }
+                }
+            }
+            t += 4;
+        }
+        // Then while the four windows are in `hay`.
         while let Some(w) = hay.get(t..t + 5) {
             let w: [u8; 5] = match w.try_into() {
                 Ok(w) => w,
                 Err(_) => break,
             };
-            // Four shift-ors in one: the loads and their combination are
-            // independent of `st`, so only one shift and one or per four
-            // positions wait on the previous iteration.
             let v = (u64::from(r[dom(w[0], w[1])]) << 24)
                 | (u64::from(r[dom(w[1], w[2])]) << 16)
                 | (u64::from(r[dom(w[2], w[3])]) << 8)
                 | u64::from(r[dom(w[3], w[4])]);
             st = (st << 32) | v;
             if st | !CHECK != u64::MAX {
-                // lanes 6..=3 are the starts t - 3 ..= t
                 for m in (3..=6usize).rev() {
                     let lane = (st >> (8 * m)) as u8;
                     if lane != 0xff {
                         let Some(s) = (t + 3).checked_sub(m) else {
                             continue;
                         };
-                        if !f(s, !lane) {
+                        let mask = self.confirmed(hay, s, !lane);
+                        if mask != 0 && !f(s, mask) {
                             return;
                         }
                     }
@@ -207,12 +295,47 @@ impl Filter {
                     return;
                 }
                 let lane = (st >> 24) as u8;
-                if lane != 0xff && !f(s, !lane) {
-                    return;
+                if lane != 0xff {
+                    let mask = self.confirmed(hay, s, !lane);
+                    if mask != 0 && !f(s, mask) {
+                        return;
+                    }
                 }
             }
             t += 1;
         }
+    }
+
+    /// The shift-or loop: from `t` with state `st`, four positions per
+    /// step while eight bytes can be loaded at `t`, until a step leaves
+    /// some start position reported (returns its `t`, the state and true)
+    /// or the bytes run out (false). Kept out of line and small, so its
+    /// state stays in registers.
+    ///
+    /// Four shift-ors in one: the loads and their combination are
+    /// independent of `st`, so only one shift and one or per four
+    /// positions wait on the previous step.
+    #[inline(never)]
+    fn run(&self, hay: &[u8], mut t: usize, mut st: u64) -> (usize, u64, bool) {
+        let r = &*self.reach;
+        const M: u64 = (DOMAIN - 1) as u64;
+        while let Some(b) = hay.get(t..t + 8) {
+            let Ok(b) = <[u8; 8]>::try_from(b) else {
+                break;
+            };
+            let w = u64::from_le_bytes(b);
+            let x = w ^ (w >> 3);
+            let v = (u64::from(r[(x & M) as usize]) << 24)
+                | (u64::from(r[((x >> 8) & M) as usize]) << 16)
+                | (u64::from(r[((x >> 16) & M) as usize]) << 8)
+                | u64::from(r[((x >> 24) & M) as usize]);
+            st = (st << 32) | v;
+            if st | !CHECK != u64::MAX {
+                return (t, st, true);
+            }
+            t += 4;
+        }
+        (t, st, false)
     }
 
     /// [`Filter::scan`] position by position, without the four-at-a-time
@@ -228,7 +351,11 @@ impl Filter {
                 };
                 lanes |= (v >> (8 * j)) as u8;
             }
-            if lanes != 0xff && !f(s, !lanes) {
+            if lanes == 0xff {
+                continue;
+            }
+            let mask = self.confirmed(hay, s, !lanes);
+            if mask != 0 && !f(s, mask) {
                 return;
             }
         }

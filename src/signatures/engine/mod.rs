@@ -515,7 +515,16 @@ impl Ruleset {
             ..
         } = scratch;
         cands.clear();
-        pf.candidates(payload, p.src, p.dst, p.sport, p.dport, p.to_server, cands);
+        pf.candidates(
+            payload,
+            usize::MAX,
+            p.src,
+            p.dst,
+            p.sport,
+            p.dport,
+            p.to_server,
+            cands,
+        );
         cands.finish();
         for &i in &cands.list {
             let Some(r) = self.rules.get(i as usize) else {

@@ -33,7 +33,7 @@ use rustc_hash::FxHashMap;
 use super::super::addr::{AddrSet, PortSet};
 use super::super::header::Direction;
 use super::super::rule::{FlowDir, Rule};
-use super::fdr::{assign, Filter, BUCKETS};
+use super::fdr::{assign, Filter, BUCKETS, LANES};
 
 /// The searcher of one group, chosen by its patterns.
 #[derive(Debug)]
@@ -132,6 +132,96 @@ pub(super) struct Cands {
     pats: Vec<u32>,
     /// One bit per pattern of the current scan: already found.
     pat_seen: Vec<u64>,
+    /// Walks of the current scan, to skip repeating one (see [`Walked`]).
+    walked: Walked,
+}
+
+/// Recent trie walks of one scan, by their first bytes: a walk that
+/// ended within [`WALKED_LEN`] bytes depends on those bytes only, so a
+/// later position that starts with the same bytes would find the same
+/// patterns, all already marked. Text repeats its words ("class=",
+/// "function", zero runs), and each repetition used to be walked again.
+#[derive(Debug)]
+struct Walked {
+    /// Scan number, so starting a scan clears the table without a pass.
+    scan: u32,
+    slots: Box<[WalkedSlot; WALKED_SLOTS]>,
+}
+
+/// Slots of [`Walked`] (direct-mapped).
+const WALKED_SLOTS: usize = 64;
+/// Longest walk remembered.
+const WALKED_LEN: usize = 16;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct WalkedSlot {
+    /// [`Walked::scan`] when filled; 0 never matches (scans start at 1).
+    scan: u32,
+    part: u8,
+    len: u8,
+    bytes: [u8; WALKED_LEN],
+}
+
+impl Default for Walked {
+    fn default() -> Self {
+        Walked {
+            scan: 0,
+            slots: Box::new([WalkedSlot::default(); WALKED_SLOTS]),
+        }
+    }
+}
+
+impl Walked {
+    /// Starts a scan: forgets every walk.
+    fn start(&mut self) {
+        self.scan = self.scan.wrapping_add(1);
+        if self.scan == 0 {
+            *self.slots = [WalkedSlot::default(); WALKED_SLOTS];
+            self.scan = 1;
+        }
+    }
+
+    fn slot(part: usize, rest: &[u8]) -> usize {
+        let mut k = [0u8; 4];
+        for (d, s) in k.iter_mut().zip(rest) {
+            *d = *s;
+        }
+        let h = u32::from_le_bytes(k)
+            .wrapping_add(part as u32)
+            .wrapping_mul(0x9E37_79B1);
+        (h >> 26) as usize % WALKED_SLOTS
+    }
+
+    /// True when a walk of `part` from bytes starting like `rest` was
+    /// done in this scan and ended within the bytes it remembers.
+    #[inline]
+    fn done(&self, part: usize, rest: &[u8]) -> bool {
+        let Some(e) = self.slots.get(Self::slot(part, rest)) else {
+            return false;
+        };
+        let n = usize::from(e.len);
+        e.scan == self.scan
+            && usize::from(e.part) == part
+            && rest.get(..n).is_some_and(|r| Some(r) == e.bytes.get(..n))
+    }
+
+    /// Remembers a walk of `part` over the first `steps` bytes of `rest`.
+    #[inline]
+    fn record(&mut self, part: usize, rest: &[u8], steps: usize) {
+        if steps > WALKED_LEN || steps == 0 {
+            return;
+        }
+        let (scan, i) = (self.scan, Self::slot(part, rest));
+        let (Some(e), Some(b)) = (self.slots.get_mut(i), rest.get(..steps)) else {
+            return;
+        };
+        e.scan = scan;
+        e.part = part as u8;
+        e.len = steps as u8;
+        if let Some(d) = e.bytes.get_mut(..steps) {
+            d.copy_from_slice(b);
+        }
+    }
 }
 
 impl Cands {
@@ -315,13 +405,19 @@ impl Prefilter {
     /// Scans `hay` (any case) and adds the rules of every pattern that
     /// occurs, each once.
     pub(super) fn scan(&self, hay: &[u8], c: &mut Cands) {
+        self.scan_before(hay, usize::MAX, c);
+    }
+
+    /// [`Prefilter::scan`] for the patterns that start before offset
+    /// `limit` (they may end after it); later starts may be reported too.
+    pub(super) fn scan_before(&self, hay: &[u8], limit: usize, c: &mut Cands) {
         if hay.is_empty() {
             return;
         }
         match &self.searcher {
             Searcher::None | Searcher::Merged => {}
             Searcher::One(f) => {
-                if f.find(hay).is_some() {
+                if f.find(hay).is_some_and(|at| at < limit) {
                     self.push_rules(0, c);
                 }
             }
@@ -331,7 +427,7 @@ impl Prefilter {
                     buckets: u8::MAX,
                     base: 0,
                 };
-                scan_parts(filter, &[part], hay, c);
+                scan_parts(filter, &[part], hay, limit, c);
             }
         }
     }
@@ -376,8 +472,12 @@ impl Prefilter {
 /// Runs `filter` over `hay`; where it reports a position for a part's
 /// buckets, walks that part's trie from there; then adds the rules of
 /// every pattern found.
-fn scan_parts(filter: &Filter, parts: &[Part<'_>], hay: &[u8], c: &mut Cands) {
+/// Only positions before `limit` are reported (the filter reads no
+/// further than the windows of those positions need); the walks from them
+/// read on to the end of `hay`.
+fn scan_parts(filter: &Filter, parts: &[Part<'_>], hay: &[u8], limit: usize, c: &mut Cands) {
     c.pats.clear();
+    let filtered = hay.get(..limit.saturating_add(LANES)).unwrap_or(hay);
     // Walks revisit bytes (a run of zeros against patterns of zeros walks
     // deep from every position): past this budget the rest of the buffer
     // is scanned once, unanchored, so hostile input costs O(length).
@@ -386,7 +486,11 @@ fn scan_parts(filter: &Filter, parts: &[Part<'_>], hay: &[u8], c: &mut Cands) {
     // Per part: positions before this need no walk (inside a run of one
     // byte, a walk that stayed in the run repeats the previous one).
     let mut skip = [0usize; 2];
-    filter.scan(hay, &mut |s, buckets| {
+    c.walked.start();
+    filter.scan(filtered, &mut |s, buckets| {
+        if s >= limit {
+            return false;
+        }
         let rest = hay.get(s..).unwrap_or_default();
         for (i, part) in parts.iter().enumerate() {
             if buckets & part.buckets == 0 || skip.get(i).is_some_and(|&k| s < k) {
@@ -395,7 +499,11 @@ fn scan_parts(filter: &Filter, parts: &[Part<'_>], hay: &[u8], c: &mut Cands) {
             let Some(nfa) = &part.pf.nfa else {
                 continue;
             };
+            if c.walked.done(i, rest) {
+                continue;
+            }
             let steps = walk(nfa, rest, part.base, c);
+            c.walked.record(i, rest, steps);
             budget = budget.saturating_sub(steps);
             if let (Some(&x), Some(walked), Some(after)) =
                 (rest.first(), rest.get(..steps), rest.get(steps..))
@@ -419,7 +527,8 @@ fn scan_parts(filter: &Filter, parts: &[Part<'_>], hay: &[u8], c: &mut Cands) {
     });
     if let Some(s) = rest_from {
         // Occurrences starting before `s` were found by the walks; every
-        // one starting at `s` or later lies within `rest`.
+        // one starting at `s` or later lies within `rest` (a superset when
+        // a limit is set).
         let rest = hay.get(s..).unwrap_or_default();
         for part in parts {
             if let Some(nfa) = &part.pf.nfa {
@@ -638,10 +747,14 @@ impl PortGroups {
     /// port, its destination port and its source port. The payload is
     /// scanned once where the port group shares a filter with the any-port
     /// group.
+    ///
+    /// Patterns are looked for where they start before `starts_before`
+    /// (`usize::MAX`: anywhere); later ones may be reported too.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn candidates(
         &self,
         payload: &[u8],
+        starts_before: usize,
         src: IpAddr,
         dst: IpAddr,
         sport: u16,
@@ -679,15 +792,15 @@ impl PortGroups {
                             base: any.npats(),
                         },
                     ];
-                    scan_parts(f, &parts, payload, c);
+                    scan_parts(f, &parts, payload, starts_before, c);
                     any_done = true;
                 }
-                _ => g.own.scan(payload, c),
+                _ => g.own.scan_before(payload, starts_before, c),
             }
         }
         if !any_done {
             if let Some(any) = any {
-                any.scan(payload, c);
+                any.scan_before(payload, starts_before, c);
             }
         }
     }
@@ -728,7 +841,15 @@ struct AddrIndex {
     pending: Vec<(u32, u32, u32)>,
     starts: Vec<u32>,
     lists: Vec<Vec<u32>>,
+    /// For a large index: `top[h]` = segments starting below `h << 16`
+    /// (65 537 entries), so a lookup searches only the segments of its
+    /// /16 instead of all of them (ET Open's address lists have
+    /// thousands, looked up for every packet).
+    top: Vec<u32>,
 }
+
+/// Segments above which an [`AddrIndex`] gets its /16 table.
+const TOP_MIN_SEGMENTS: usize = 64;
 
 impl AddrIndex {
     fn build(&mut self) {
@@ -751,6 +872,15 @@ impl AddrIndex {
                 }
             }
         }
+        self.top = Vec::new();
+        if pts.len() > TOP_MIN_SEGMENTS {
+            self.top = (0..=1u32 << 16)
+                .map(|h| {
+                    let below = pts.partition_point(|&p| u64::from(p) < u64::from(h) << 16);
+                    u32::try_from(below).unwrap_or(u32::MAX)
+                })
+                .collect();
+        }
         self.starts = pts;
         self.lists = lists;
         self.pending = Vec::new();
@@ -761,7 +891,17 @@ impl AddrIndex {
             return &[];
         };
         let ip = u32::from(v4);
-        let i = self.starts.partition_point(|&p| p <= ip);
+        let h = (ip >> 16) as usize;
+        let i = match (self.top.get(h), self.top.get(h + 1)) {
+            (Some(&a), Some(&b)) => {
+                let (a, b) = (a as usize, b as usize);
+                match self.starts.get(a..b) {
+                    Some(seg) => a + seg.partition_point(|&p| p <= ip),
+                    None => self.starts.partition_point(|&p| p <= ip),
+                }
+            }
+            _ => self.starts.partition_point(|&p| p <= ip),
+        };
         match i.checked_sub(1).and_then(|i| self.lists.get(i)) {
             Some(l) => l,
             None => &[],
@@ -769,7 +909,8 @@ impl AddrIndex {
     }
 
     fn bytes(&self) -> usize {
-        self.starts.len() * 4
+        self.top.len() * 4
+            + self.starts.len() * 4
             + self
                 .lists
                 .iter()
@@ -895,7 +1036,7 @@ mod tests {
             },
         ];
         let mut c = Cands::default();
-        scan_parts(&f, &parts, hay, &mut c);
+        scan_parts(&f, &parts, hay, usize::MAX, &mut c);
         c.finish();
         c.list.clone()
     }
@@ -947,6 +1088,41 @@ mod tests {
         ) {
             let pf = build(&pats);
             prop_assert_eq!(found(&pf, &hay), naive(&pats, &hay));
+        }
+
+        #[test]
+        fn scan_before_finds_every_pattern_starting_before_the_limit(
+            pats in proptest::collection::vec(
+                proptest::collection::vec(prop_oneof![Just(b'a'), Just(b'B'), Just(0u8), Just(b'c'), any::<u8>()], 1..9),
+                1..60),
+            hay in proptest::collection::vec(prop_oneof![Just(b'A'), Just(b'b'), Just(0u8), Just(b'C'), any::<u8>()], 0..300),
+            limit in 0usize..320,
+        ) {
+            let pf = build(&pats);
+            let mut c = Cands::default();
+            c.clear();
+            pf.scan_before(&hay, limit, &mut c);
+            c.finish();
+            // patterns starting before the limit (and ending anywhere)
+            let low = hay.to_ascii_lowercase();
+            let mut want: Vec<u32> = pats
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| {
+                    let p = p.to_ascii_lowercase();
+                    (0..low.len().min(limit)).any(|s| low[s..].starts_with(&p))
+                })
+                .map(|(i, _)| i as u32)
+                .collect();
+            want.sort_unstable();
+            for r in &want {
+                prop_assert!(c.list.contains(r), "missed rule {}", r);
+            }
+            // and nothing that does not occur at all
+            let all = naive(&pats, &hay);
+            for r in &c.list {
+                prop_assert!(all.contains(r));
+            }
         }
     }
 }

@@ -35,9 +35,44 @@ pub struct FlowDetect {
     /// Last bytes of each direction's reassembled stream ([to server, to
     /// client]), for stream inspection across segments.
     pub tails: [Vec<u8>; 2],
+    /// Per direction: rules that may have a fast pattern in `tails`
+    /// (a superset), when known (see `stream.rs`): the next segment then
+    /// rescans only where a pattern can cross into it, not the whole tail.
+    pub tail_cands: [TailCands; 2],
     /// The flow's payload is no longer inspected (TLS application data
     /// seen: Suricata's `encryption-handling: track-only` default).
     pub no_payload: bool,
+}
+
+/// Most candidates kept for a stream tail; beyond, the next segment scans
+/// the whole tail again.
+pub const MAX_TAIL_CANDS: usize = 256;
+
+/// Candidate rules of a stream tail (see [`FlowDetect::tail_cands`]).
+#[derive(Debug, Default)]
+pub struct TailCands {
+    /// The rules, when `known`.
+    pub rules: Vec<u32>,
+    /// `rules` covers every fast pattern of the current tail.
+    pub known: bool,
+}
+
+impl TailCands {
+    /// The tail's candidates are `rules` (forgotten when there are more
+    /// than [`MAX_TAIL_CANDS`]).
+    pub fn set(&mut self, rules: &[u32]) {
+        self.rules.clear();
+        self.known = rules.len() <= MAX_TAIL_CANDS;
+        if self.known {
+            self.rules.extend_from_slice(rules);
+        }
+    }
+
+    /// The tail changed without a scan: candidates unknown.
+    pub fn forget(&mut self) {
+        self.rules.clear();
+        self.known = false;
+    }
 }
 
 impl FlowDetect {

@@ -177,8 +177,13 @@ impl Ruleset {
         let gap = scratch.stream.gap;
         if scratch.stream.new.is_empty() {
             if gap {
-                if let Some(t) = flow.as_mut().and_then(|f| f.tails.get_mut(dir)) {
-                    t.clear();
+                if let Some(f) = flow.as_mut() {
+                    if let Some(t) = f.tails.get_mut(dir) {
+                        t.clear();
+                    }
+                    if let Some(t) = f.tail_cands.get_mut(dir) {
+                        t.set(&[]);
+                    }
                 }
             }
             scratch.stream.begin();
@@ -195,6 +200,8 @@ impl Ruleset {
         win.extend_from_slice(&scratch.stream.new);
         if p.established {
             self.inspect_window(p, &win, old, flow, st, scratch, hits);
+        } else if let Some(t) = flow.as_mut().and_then(|f| f.tail_cands.get_mut(dir)) {
+            t.forget();
         }
         let fd = flow.get_or_insert_with(Box::default);
         if let Some(t) = fd.tails.get_mut(dir) {
@@ -229,9 +236,18 @@ impl Ruleset {
         // inside them was the packet inspection's, so with no old bytes
         // only stream-only rules can add anything, and the candidates are
         // the packet's (its fast patterns are in the payload) plus those
-        // whose pattern starts in the old bytes.
+        // whose pattern lies in the old bytes (the tail's candidates, kept
+        // from the previous segment, or a scan of the tail) or crosses
+        // into the new ones (a scan of the last `max_pattern - 1` old
+        // bytes, for patterns starting there).
+        let dir = usize::from(!p.to_server);
         let in_order = win.get(old..) == Some(p.payload);
         if in_order && old == 0 && !self.stream.stream_only {
+            // the next tail lies in this payload: the packet's candidates
+            let fd = flow.get_or_insert_with(Box::default);
+            if let Some(t) = fd.tail_cands.get_mut(dir) {
+                t.set(&scratch.cands.list);
+            }
             return;
         }
         let mut view = *p;
@@ -239,21 +255,37 @@ impl Ruleset {
         // capacity: no allocation per packet).
         std::mem::swap(&mut scratch.cands.list, &mut scratch.stream.prev);
         scratch.cands.clear();
+        let mut starts_before = usize::MAX;
         if in_order {
             let prev = std::mem::take(&mut scratch.stream.prev);
             for &r in &prev {
                 scratch.cands.push(r);
             }
             scratch.stream.prev = prev;
-            let end = old
-                .saturating_add(self.stream.max_pattern.saturating_sub(1))
-                .min(win.len());
-            view.payload = win.get(..end).unwrap_or(win);
+            let reach = self.stream.max_pattern.saturating_sub(1);
+            let end = old.saturating_add(reach).min(win.len());
+            let tail = flow
+                .as_ref()
+                .and_then(|f| f.tail_cands.get(dir))
+                .filter(|t| t.known && old > 0);
+            let from = match tail {
+                Some(t) => {
+                    for &r in &t.rules {
+                        scratch.cands.push(r);
+                    }
+                    let from = old.saturating_sub(reach);
+                    starts_before = old - from;
+                    from
+                }
+                None => 0,
+            };
+            view.payload = win.get(from..end).unwrap_or(win);
         } else {
             view.payload = win;
         }
         pf.candidates(
             view.payload,
+            starts_before,
             view.src,
             view.dst,
             view.sport,
@@ -296,6 +328,21 @@ impl Ruleset {
                 break;
             }
             self.matched(i, r, flow, st, p.src, p.dst, (p.sport, p.dport), p.ts, hits);
+        }
+        // The candidates of the next tail (the last STREAM_TAIL bytes of
+        // this window): the packet's when they lie in its payload, else
+        // this window's.
+        let next: &[u32] = if in_order && win.len() - old >= STREAM_TAIL {
+            &scratch.stream.prev
+        } else {
+            &cand
+        };
+        if let Some(t) = flow
+            .get_or_insert_with(Box::default)
+            .tail_cands
+            .get_mut(dir)
+        {
+            t.set(next);
         }
         scratch.cands.list = cand;
     }

@@ -439,3 +439,82 @@ fn body_sides_follow_the_rules_that_read_them() {
     assert_eq!(none.body_sides(), [false, false]);
     assert!(!none.uses_bodies());
 }
+
+/// Runs `segments` in order through packet and stream inspection; with
+/// `forget`, the stream tail's candidates are dropped before each segment
+/// (the whole tail is then rescanned: the reference behaviour).
+fn stream_sids(rs: &Ruleset, segments: &[Vec<u8>], forget: bool) -> Vec<Vec<u32>> {
+    let mut flow: Option<Box<FlowDetect>> = None;
+    let mut st = DetectState::default();
+    let mut sc = Scratch::default();
+    let mut out = Vec::new();
+    for seg in segments {
+        if forget {
+            if let Some(f) = flow.as_mut() {
+                for t in f.tail_cands.iter_mut() {
+                    t.forget();
+                }
+            }
+        }
+        let mut hits = Vec::new();
+        let p = pkt(seg);
+        rs.match_packet(&p, &mut flow, &mut st, &mut sc, &mut hits);
+        sc.stream.begin();
+        sc.stream.data(seg);
+        rs.match_stream(&p, &mut flow, &mut st, &mut sc, &mut hits);
+        let mut v: Vec<u32> = hits
+            .iter()
+            .filter_map(|h| rs.rule(h.rule).map(|r| r.rule.sid))
+            .collect();
+        v.sort_unstable();
+        out.push(v);
+    }
+    out
+}
+
+#[test]
+fn stream_tail_candidates_carry_patterns_of_earlier_segments() {
+    let rs = ruleset(
+        "alert tcp any any -> any any (msg:\"two parts\"; content:\"MARKER\"; content:\"END\"; distance:0; sid:1;)\n\
+         alert tcp any any -> any any (msg:\"long\"; content:\"0123456789abcdefXYZ\"; sid:2;)",
+    );
+    // the fast pattern in the first segment, the rest in a later one
+    let segs: Vec<Vec<u8>> = vec![
+        b"xx MARKER yy".to_vec(),
+        b"filler".to_vec(),
+        b"and END".to_vec(),
+    ];
+    assert_eq!(stream_sids(&rs, &segs, false), [vec![], vec![], vec![1]]);
+    // a long segment: the next tail lies in it
+    let mut big = vec![b'.'; 600];
+    big[590..596].copy_from_slice(b"MARKER");
+    let segs = vec![big, b"END".to_vec()];
+    assert_eq!(stream_sids(&rs, &segs, false), [vec![], vec![1]]);
+    // a pattern across the boundary, starting well before it
+    let segs = vec![b"........0123456789".to_vec(), b"abcdefXYZ".to_vec()];
+    assert_eq!(stream_sids(&rs, &segs, false), [vec![], vec![2]]);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+    #[test]
+    fn stream_tail_candidates_change_no_verdict(
+        segs in proptest::collection::vec(
+            proptest::collection::vec(proptest::prop_oneof![
+                proptest::strategy::Just(b'a'),
+                proptest::strategy::Just(b'b'),
+                proptest::strategy::Just(b'M'),
+                proptest::strategy::Just(b'E'),
+                proptest::strategy::Just(b'.'),
+            ], 0..700),
+            1..6),
+    ) {
+        let rs = ruleset(
+            "alert tcp any any -> any any (msg:\"1\"; content:\"MaM\"; content:\"EbE\"; distance:0; sid:1;)\n\
+             alert tcp any any -> any any (msg:\"2\"; content:\"aaMaa\"; sid:2;)\n\
+             alert tcp any any -> any any (msg:\"3\"; content:\"b.b\"; content:\"MM\"; within:40; sid:3;)\n\
+             alert tcp any any -> any any (msg:\"4\"; content:\"EEEEEEEE\"; sid:4;)",
+        );
+        proptest::prop_assert_eq!(stream_sids(&rs, &segs, false), stream_sids(&rs, &segs, true));
+    }
+}
