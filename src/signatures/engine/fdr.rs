@@ -319,17 +319,39 @@ impl Filter {
     fn run(&self, hay: &[u8], mut t: usize, mut st: u64) -> (usize, u64, bool) {
         let r = &*self.reach;
         const M: u64 = (DOMAIN - 1) as u64;
+        // Four positions' reach from the eight bytes `b` at `t`.
+        let quad = |b: [u8; 8]| {
+            let w = u64::from_le_bytes(b);
+            let x = w ^ (w >> 3);
+            (u64::from(r[(x & M) as usize]) << 24)
+                | (u64::from(r[((x >> 8) & M) as usize]) << 16)
+                | (u64::from(r[((x >> 16) & M) as usize]) << 8)
+                | u64::from(r[((x >> 24) & M) as usize])
+        };
+        // Eight positions per step, one test for both halves.
+        while let Some(b) = hay.get(t..t + 12) {
+            let (Ok(lo), Ok(hi)) = (
+                <[u8; 8]>::try_from(b.get(..8).unwrap_or_default()),
+                <[u8; 8]>::try_from(b.get(4..12).unwrap_or_default()),
+            ) else {
+                break;
+            };
+            let first = (st << 32) | quad(lo);
+            let second = (first << 32) | quad(hi);
+            if (first | !CHECK) & (second | !CHECK) != u64::MAX {
+                if first | !CHECK != u64::MAX {
+                    return (t, first, true);
+                }
+                return (t + 4, second, true);
+            }
+            st = second;
+            t += 8;
+        }
         while let Some(b) = hay.get(t..t + 8) {
             let Ok(b) = <[u8; 8]>::try_from(b) else {
                 break;
             };
-            let w = u64::from_le_bytes(b);
-            let x = w ^ (w >> 3);
-            let v = (u64::from(r[(x & M) as usize]) << 24)
-                | (u64::from(r[((x >> 8) & M) as usize]) << 16)
-                | (u64::from(r[((x >> 16) & M) as usize]) << 8)
-                | u64::from(r[((x >> 24) & M) as usize]);
-            st = (st << 32) | v;
+            st = (st << 32) | quad(b);
             if st | !CHECK != u64::MAX {
                 return (t, st, true);
             }

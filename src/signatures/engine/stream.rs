@@ -189,6 +189,10 @@ impl Ruleset {
             scratch.stream.begin();
             return;
         }
+        if p.established && !gap && self.in_order_known_tail(p, flow, st, scratch, hits) {
+            scratch.stream.begin();
+            return;
+        }
         let mut win = std::mem::take(&mut scratch.stream.win);
         win.clear();
         if !gap {
@@ -211,6 +215,101 @@ impl Ruleset {
         }
         scratch.stream.win = win;
         scratch.stream.begin();
+    }
+
+    /// The common case, cheaply: an in-order segment of an established flow
+    /// whose tail's candidates are known. Only the bytes where a pattern
+    /// can cross from the tail into the segment are scanned, and the window
+    /// (tail + segment) is built only when some candidate must run over it.
+    /// Returns false, having changed nothing, when the case does not apply.
+    fn in_order_known_tail(
+        &self,
+        p: &PacketView<'_>,
+        flow: &mut Option<Box<FlowDetect>>,
+        st: &mut DetectState,
+        scratch: &mut Scratch,
+        hits: &mut Vec<Hit>,
+    ) -> bool {
+        let Some(pf) = self.packet.get(G_TCP) else {
+            return false;
+        };
+        let dir = usize::from(!p.to_server);
+        let Some(fd) = flow.as_deref() else {
+            return false;
+        };
+        let (Some(tail), Some(tc)) = (fd.tails.get(dir), fd.tail_cands.get(dir)) else {
+            return false;
+        };
+        let new_len = scratch.stream.new.len();
+        if fd.no_payload || !tc.known || tail.is_empty() || scratch.stream.new[..] != *p.payload {
+            return false;
+        }
+        let old = tail.len();
+        let reach = self.stream.max_pattern.saturating_sub(1);
+        let from = old.saturating_sub(reach);
+        let mut edge = std::mem::take(&mut scratch.stream.win);
+        edge.clear();
+        edge.extend_from_slice(tail.get(from..).unwrap_or_default());
+        edge.extend_from_slice(
+            scratch
+                .stream
+                .new
+                .get(..reach.min(new_len))
+                .unwrap_or_default(),
+        );
+        // candidates: the packet's, the tail's, and those crossing over
+        std::mem::swap(&mut scratch.cands.list, &mut scratch.stream.prev);
+        scratch.cands.clear();
+        for &r in scratch.stream.prev.iter().chain(&tc.rules) {
+            scratch.cands.push(r);
+        }
+        pf.candidates(
+            &edge,
+            old - from,
+            p.src,
+            p.dst,
+            p.sport,
+            p.dport,
+            p.to_server,
+            &mut scratch.cands,
+        );
+        scratch.cands.finish();
+        let cand = std::mem::take(&mut scratch.cands.list);
+        let needed = cand.iter().any(|&i| {
+            self.rules
+                .get(i as usize)
+                .is_some_and(|r| r.stream.on_stream())
+                && !hits.iter().any(|h| h.rule == i)
+        });
+        if needed {
+            edge.clear();
+            edge.extend_from_slice(tail);
+            edge.extend_from_slice(&scratch.stream.new);
+            self.eval_window(p, &edge, old, &cand, flow, st, scratch, hits);
+        }
+        let fd = flow.get_or_insert_with(Box::default);
+        let next: &[u32] = if new_len >= STREAM_TAIL {
+            &scratch.stream.prev
+        } else {
+            &cand
+        };
+        if let Some(t) = fd.tail_cands.get_mut(dir) {
+            t.set(next);
+        }
+        if let Some(t) = fd.tails.get_mut(dir) {
+            let new = &scratch.stream.new;
+            if new_len >= STREAM_TAIL {
+                t.clear();
+                t.extend_from_slice(new.get(new_len - STREAM_TAIL..).unwrap_or_default());
+            } else {
+                let drop = (t.len() + new_len).saturating_sub(STREAM_TAIL);
+                t.drain(..drop.min(t.len()));
+                t.extend_from_slice(new);
+            }
+        }
+        scratch.cands.list = cand;
+        scratch.stream.win = edge;
+        true
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -294,10 +393,44 @@ impl Ruleset {
             &mut scratch.cands,
         );
         scratch.cands.finish();
-        view.payload = win;
         let cand = std::mem::take(&mut scratch.cands.list);
+        self.eval_window(p, win, old, &cand, flow, st, scratch, hits);
+        // The candidates of the next tail (the last STREAM_TAIL bytes of
+        // this window): the packet's when they lie in its payload, else
+        // this window's.
+        let next: &[u32] = if in_order && win.len() - old >= STREAM_TAIL {
+            &scratch.stream.prev
+        } else {
+            &cand
+        };
+        if let Some(t) = flow
+            .get_or_insert_with(Box::default)
+            .tail_cands
+            .get_mut(dir)
+        {
+            t.set(next);
+        }
+        scratch.cands.list = cand;
+    }
+    /// Runs the stream candidates `cand` over the window `win` (the old
+    /// bytes `win[..old]`, then this packet's): a rule alerts when the
+    /// window matches but neither the old bytes alone nor the packet did.
+    #[allow(clippy::too_many_arguments)]
+    fn eval_window(
+        &self,
+        p: &PacketView<'_>,
+        win: &[u8],
+        old: usize,
+        cand: &[u32],
+        flow: &mut Option<Box<FlowDetect>>,
+        st: &mut DetectState,
+        scratch: &mut Scratch,
+        hits: &mut Vec<Hit>,
+    ) {
+        let mut view = *p;
+        view.payload = win;
         let tail = win.get(..old).unwrap_or_default();
-        for &i in &cand {
+        for &i in cand {
             let Some(r) = self.rules.get(i as usize) else {
                 continue;
             };
@@ -329,21 +462,5 @@ impl Ruleset {
             }
             self.matched(i, r, flow, st, p.src, p.dst, (p.sport, p.dport), p.ts, hits);
         }
-        // The candidates of the next tail (the last STREAM_TAIL bytes of
-        // this window): the packet's when they lie in its payload, else
-        // this window's.
-        let next: &[u32] = if in_order && win.len() - old >= STREAM_TAIL {
-            &scratch.stream.prev
-        } else {
-            &cand
-        };
-        if let Some(t) = flow
-            .get_or_insert_with(Box::default)
-            .tail_cands
-            .get_mut(dir)
-        {
-            t.set(next);
-        }
-        scratch.cands.list = cand;
     }
 }
