@@ -137,8 +137,10 @@ impl Filter {
     /// The buckets of `mask` that may start a pattern at `s`: those of
     /// one-byte patterns, and the others only where the bytes at `s` are
     /// the (case-folded) start of one of their length class.
+    /// The second stage, which the caller of [`Filter::scan`] applies to a
+    /// report once its own cheaper checks have passed.
     #[inline(always)]
-    fn confirmed(&self, hay: &[u8], s: usize, mask: u8) -> u8 {
+    pub(super) fn confirmed(&self, hay: &[u8], s: usize, mask: u8) -> u8 {
         let w = hay.get(s..).unwrap_or_default();
         let [b1, b2, b3, b4] = self.by_len;
         let mut out = mask & b1;
@@ -247,8 +249,7 @@ impl Filter {
                     let Some(s) = (t + 3).checked_sub(m) else {
                         continue;
                     };
-                    let mask = self.confirmed(hay, s, !lane);
-                    if mask != 0 && !f(s, mask) {
+                    if !f(s, !lane) {
                         return;
                     }
                 }
@@ -273,8 +274,7 @@ impl Filter {
                         let Some(s) = (t + 3).checked_sub(m) else {
                             continue;
                         };
-                        let mask = self.confirmed(hay, s, !lane);
-                        if mask != 0 && !f(s, mask) {
+                        if !f(s, !lane) {
                             return;
                         }
                     }
@@ -296,8 +296,7 @@ impl Filter {
                 }
                 let lane = (st >> 24) as u8;
                 if lane != 0xff {
-                    let mask = self.confirmed(hay, s, !lane);
-                    if mask != 0 && !f(s, mask) {
+                    if !f(s, !lane) {
                         return;
                     }
                 }
@@ -376,8 +375,7 @@ impl Filter {
             if lanes == 0xff {
                 continue;
             }
-            let mask = self.confirmed(hay, s, !lanes);
-            if mask != 0 && !f(s, mask) {
+            if !f(s, !lanes) {
                 return;
             }
         }
@@ -488,6 +486,22 @@ mod tests {
     }
 
     #[test]
+    fn confirmation_keeps_pattern_starts_and_drops_near_misses() {
+        let f = filter_of(&[b"evil".to_vec(), b"ab".to_vec(), b"q".to_vec()]);
+        let all = u8::MAX;
+        // a pattern's first bytes, in any case: kept
+        assert_ne!(f.confirmed(b"xx EviL!", 3, all), 0);
+        assert_ne!(f.confirmed(b"AB", 0, all), 0);
+        // same first byte, other bytes: dropped (for these fixed hashes)
+        assert_eq!(f.confirmed(b"evix", 0, all) & !f.by_len[0], 0);
+        assert_eq!(f.confirmed(b"ax", 0, all) & !f.by_len[0], 0);
+        // four bytes cannot fit at the end: no four-byte pattern there
+        assert_eq!(f.confirmed(b"evi", 0, all) & f.by_len[3] & !f.by_len[1], 0);
+        // one-byte patterns' buckets are never dropped
+        assert_eq!(f.confirmed(b"zzzz", 0, all) & f.by_len[0], f.by_len[0]);
+    }
+
+    #[test]
     fn buckets_separate_lengths() {
         let pats: Vec<&[u8]> = vec![b"a", b"bb", b"ccc", b"dddd", b"eeeee", b"ffffff"];
         let b = assign(&pats, 4, 4);
@@ -516,7 +530,10 @@ mod tests {
                 let p = p.to_ascii_lowercase();
                 for s in 0..low.len() {
                     if low[s..].starts_with(&p) {
-                        prop_assert!(got.iter().any(|&(x, m)| x == s && m & (1 << b) != 0));
+                        // reported in its bucket, and confirmed there
+                        prop_assert!(got.iter().any(|&(x, m)| x == s
+                            && m & (1 << b) != 0
+                            && f.confirmed(&hay, s, m) & (1 << b) != 0));
                     }
                 }
             }

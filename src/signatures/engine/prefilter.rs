@@ -491,9 +491,21 @@ fn scan_parts(filter: &Filter, parts: &[Part<'_>], hay: &[u8], limit: usize, c: 
         if s >= limit {
             return false;
         }
+        // parts inside a run they walked already drop out first; the rest
+        // go through the filter's confirmation
+        let mut buckets = buckets;
+        for (i, part) in parts.iter().enumerate() {
+            if skip.get(i).is_some_and(|&k| s < k) {
+                buckets &= !part.buckets;
+            }
+        }
+        if buckets == 0 {
+            return true;
+        }
+        let buckets = filter.confirmed(hay, s, buckets);
         let rest = hay.get(s..).unwrap_or_default();
         for (i, part) in parts.iter().enumerate() {
-            if buckets & part.buckets == 0 || skip.get(i).is_some_and(|&k| s < k) {
+            if buckets & part.buckets == 0 {
                 continue;
             }
             let Some(nfa) = &part.pf.nfa else {
