@@ -295,10 +295,8 @@ impl Filter {
                     return;
                 }
                 let lane = (st >> 24) as u8;
-                if lane != 0xff {
-                    if !f(s, !lane) {
-                        return;
-                    }
+                if lane != 0xff && !f(s, !lane) {
+                    return;
                 }
             }
             t += 1;
