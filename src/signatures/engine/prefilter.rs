@@ -102,7 +102,13 @@ pub(super) struct Prefilter {
     /// (IP-list rules): found by address instead of tried on every packet.
     by_src: AddrIndex,
     by_dst: AddrIndex,
+    /// Unique among all prefilters built by this process (the key of its
+    /// walks in [`WalkCache`], which outlives a reloaded ruleset).
+    uid: u64,
 }
+
+/// Source of [`Prefilter::uid`].
+static NEXT_UID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Default for Prefilter {
     fn default() -> Self {
@@ -116,6 +122,7 @@ impl Default for Prefilter {
             pat_rules: Vec::new(),
             by_src: AddrIndex::default(),
             by_dst: AddrIndex::default(),
+            uid: 0,
         }
     }
 }
@@ -132,94 +139,104 @@ pub(super) struct Cands {
     pats: Vec<u32>,
     /// One bit per pattern of the current scan: already found.
     pat_seen: Vec<u64>,
-    /// Walks of the current scan, to skip repeating one (see [`Walked`]).
-    walked: Walked,
+    /// Results of recent trie walks (see [`WalkCache`]).
+    walks: WalkCache,
 }
 
-/// Recent trie walks of one scan, by their first bytes: a walk that
-/// ended within [`WALKED_LEN`] bytes depends on those bytes only, so a
-/// later position that starts with the same bytes would find the same
-/// patterns, all already marked. Text repeats its words ("class=",
-/// "function", zero runs), and each repetition used to be walked again.
+/// Recent trie walks and what they found, by the bytes they read: an
+/// anchored walk that ended at a dead state within [`WALK_CACHE_LEN`]
+/// bytes depends on those bytes and the trie only, so the same bytes at
+/// another position, or in another packet, find the same patterns. Text
+/// repeats its words ("class=", "function", "<a href="), and each
+/// repetition cost a walk through a trie too large for the cache (a cache
+/// miss per step); a hit here costs two probes of this table.
 #[derive(Debug)]
-struct Walked {
-    /// Scan number, so starting a scan clears the table without a pass.
-    scan: u32,
-    slots: Box<[WalkedSlot; WALKED_SLOTS]>,
+struct WalkCache {
+    slots: Box<[WalkSlot]>,
 }
 
-/// Slots of [`Walked`] (direct-mapped).
-const WALKED_SLOTS: usize = 64;
+/// Slots of [`WalkCache`] (direct-mapped, two probes).
+const WALK_CACHE_SLOTS: usize = 2048;
 /// Longest walk remembered.
-const WALKED_LEN: usize = 16;
+const WALK_CACHE_LEN: usize = 16;
+/// Most patterns one remembered walk found.
+const WALK_CACHE_PATS: usize = 3;
 
+/// One remembered walk.
 #[derive(Debug, Clone, Copy, Default)]
-struct WalkedSlot {
-    /// [`Walked::scan`] when filled; 0 never matches (scans start at 1).
-    scan: u32,
-    part: u8,
+struct WalkSlot {
+    /// [`Prefilter::uid`] of the trie walked; 0: empty (uids start at 1).
+    owner: u64,
+    /// Bytes the walk read (its last one led to the dead state).
     len: u8,
-    bytes: [u8; WALKED_LEN],
+    /// Patterns found (ids in the trie).
+    n: u8,
+    bytes: [u8; WALK_CACHE_LEN],
+    pats: [u32; WALK_CACHE_PATS],
 }
 
-impl Default for Walked {
+impl Default for WalkCache {
     fn default() -> Self {
-        Walked {
-            scan: 0,
-            slots: Box::new([WalkedSlot::default(); WALKED_SLOTS]),
+        WalkCache {
+            slots: vec![WalkSlot::default(); WALK_CACHE_SLOTS].into_boxed_slice(),
         }
     }
 }
 
-impl Walked {
-    /// Starts a scan: forgets every walk.
-    fn start(&mut self) {
-        self.scan = self.scan.wrapping_add(1);
-        if self.scan == 0 {
-            *self.slots = [WalkedSlot::default(); WALKED_SLOTS];
-            self.scan = 1;
-        }
-    }
-
-    fn slot(part: usize, rest: &[u8]) -> usize {
-        let mut k = [0u8; 4];
-        for (d, s) in k.iter_mut().zip(rest) {
+impl WalkCache {
+    /// Slot of `owner`'s walk from `rest`, keyed by its first `k` bytes
+    /// (walks of 8 bytes or more by 8, shorter ones by 4).
+    #[inline]
+    fn slot(owner: u64, rest: &[u8], k: usize) -> usize {
+        let mut w = [0u8; 8];
+        for (d, s) in w.iter_mut().zip(rest.iter().take(k)) {
             *d = *s;
         }
-        let h = u32::from_le_bytes(k)
-            .wrapping_add(part as u32)
-            .wrapping_mul(0x9E37_79B1);
-        (h >> 26) as usize % WALKED_SLOTS
+        let h = (u64::from_le_bytes(w) ^ owner.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ k as u64)
+            .wrapping_mul(0xD6E8_FEB8_6659_FD93);
+        (h >> 40) as usize % WALK_CACHE_SLOTS
     }
 
-    /// True when a walk of `part` from bytes starting like `rest` was
-    /// done in this scan and ended within the bytes it remembers.
+    /// The remembered walk of `owner` whose bytes start `rest`.
     #[inline]
-    fn done(&self, part: usize, rest: &[u8]) -> bool {
-        let Some(e) = self.slots.get(Self::slot(part, rest)) else {
-            return false;
-        };
-        let n = usize::from(e.len);
-        e.scan == self.scan
-            && usize::from(e.part) == part
-            && rest.get(..n).is_some_and(|r| Some(r) == e.bytes.get(..n))
+    fn lookup(&self, owner: u64, rest: &[u8]) -> Option<WalkSlot> {
+        for k in [8, 4] {
+            if rest.len() < k {
+                continue;
+            }
+            if let Some(e) = self.slots.get(Self::slot(owner, rest, k)) {
+                let n = usize::from(e.len);
+                if e.owner == owner
+                    && (k == 8) == (n >= 8)
+                    && rest.get(..n).is_some_and(|r| Some(r) == e.bytes.get(..n))
+                {
+                    return Some(*e);
+                }
+            }
+        }
+        None
     }
 
-    /// Remembers a walk of `part` over the first `steps` bytes of `rest`.
+    /// Remembers a walk of `owner` that read `rest[..len]` and found
+    /// `pats` (when it fits).
     #[inline]
-    fn record(&mut self, part: usize, rest: &[u8], steps: usize) {
-        if steps > WALKED_LEN || steps == 0 {
+    fn record(&mut self, owner: u64, rest: &[u8], len: usize, pats: &[u32]) {
+        if !(4..=WALK_CACHE_LEN).contains(&len) || pats.len() > WALK_CACHE_PATS {
             return;
         }
-        let (scan, i) = (self.scan, Self::slot(part, rest));
-        let (Some(e), Some(b)) = (self.slots.get_mut(i), rest.get(..steps)) else {
+        let k = if len >= 8 { 8 } else { 4 };
+        let i = Self::slot(owner, rest, k);
+        let (Some(e), Some(b)) = (self.slots.get_mut(i), rest.get(..len)) else {
             return;
         };
-        e.scan = scan;
-        e.part = part as u8;
-        e.len = steps as u8;
-        if let Some(d) = e.bytes.get_mut(..steps) {
+        e.owner = owner;
+        e.len = len as u8;
+        e.n = pats.len() as u8;
+        if let Some(d) = e.bytes.get_mut(..len) {
             d.copy_from_slice(b);
+        }
+        for (d, p) in e.pats.iter_mut().zip(pats) {
+            *d = *p;
         }
     }
 }
@@ -320,6 +337,7 @@ impl Prefilter {
 
     /// Builds the searcher over the distinct patterns.
     pub(super) fn build(&mut self) -> Result<(), String> {
+        self.uid = NEXT_UID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.by_src.build();
         self.by_dst.build();
         let mut pats: Vec<(Box<[u8]>, Vec<u32>)> =
@@ -486,7 +504,6 @@ fn scan_parts(filter: &Filter, parts: &[Part<'_>], hay: &[u8], limit: usize, c: 
     // Per part: positions before this need no walk (inside a run of one
     // byte, a walk that stayed in the run repeats the previous one).
     let mut skip = [0usize; 2];
-    c.walked.start();
     filter.scan(filtered, &mut |s, buckets| {
         if s >= limit {
             return false;
@@ -511,11 +528,23 @@ fn scan_parts(filter: &Filter, parts: &[Part<'_>], hay: &[u8], limit: usize, c: 
             let Some(nfa) = &part.pf.nfa else {
                 continue;
             };
-            if c.walked.done(i, rest) {
-                continue;
-            }
-            let steps = walk(nfa, rest, part.base, c);
-            c.walked.record(i, rest, steps);
+            let steps = match c.walks.lookup(part.pf.uid, rest) {
+                Some(e) => {
+                    for &p in e.pats.iter().take(usize::from(e.n)) {
+                        c.push_pat(part.base.saturating_add(p));
+                    }
+                    usize::from(e.len)
+                }
+                None => {
+                    let w = walk(nfa, rest, part.base, c);
+                    // only walks that ended at the dead state, with all
+                    // they found remembered
+                    if let (true, Some(found)) = (w.dead, w.found.get(..w.n)) {
+                        c.walks.record(part.pf.uid, rest, w.steps, found);
+                    }
+                    w.steps
+                }
+            };
             budget = budget.saturating_sub(steps);
             if let (Some(&x), Some(walked), Some(after)) =
                 (rest.first(), rest.get(..steps), rest.get(steps..))
@@ -590,24 +619,61 @@ fn scan_unanchored(nfa: &NFA, hay: &[u8], base: u32, c: &mut Cands) {
 /// states passed through carry: occurrences too), into `c.pats` (ids
 /// offset by `base`). Returns the steps taken.
 #[inline]
-fn walk(nfa: &NFA, hay: &[u8], base: u32, c: &mut Cands) -> usize {
-    let Ok(mut sid) = nfa.start_state(Anchored::Yes) else {
-        return hay.len();
+fn walk(nfa: &NFA, hay: &[u8], base: u32, c: &mut Cands) -> Walk {
+    let mut w = Walk {
+        steps: hay.len(),
+        dead: false,
+        found: [0; WALK_CACHE_PATS],
+        n: 0,
     };
+    let Ok(mut sid) = nfa.start_state(Anchored::Yes) else {
+        return w;
+    };
+    let mut seen = 0usize;
     for (n, &b) in hay.iter().enumerate() {
         sid = nfa.next_state(Anchored::Yes, sid, b);
         if nfa.is_special(sid) {
             if nfa.is_dead(sid) {
-                return n + 1;
+                w.steps = n + 1;
+                w.dead = true;
+                w.n = if seen > WALK_CACHE_PATS {
+                    usize::MAX
+                } else {
+                    seen
+                };
+                return w;
             }
             if nfa.is_match(sid) {
                 for i in 0..nfa.match_len(sid) {
-                    c.push_pat(base.saturating_add(nfa.match_pattern(sid, i).as_u32()));
+                    let p = nfa.match_pattern(sid, i).as_u32();
+                    if let Some(f) = w.found.get_mut(seen) {
+                        *f = p;
+                    }
+                    seen += 1;
+                    c.push_pat(base.saturating_add(p));
                 }
             }
         }
     }
-    hay.len()
+    w.n = if seen > WALK_CACHE_PATS {
+        usize::MAX
+    } else {
+        seen
+    };
+    w
+}
+
+/// What one anchored walk read and found.
+struct Walk {
+    /// Bytes read.
+    steps: usize,
+    /// It ended at the dead state (not at the end of the buffer): the
+    /// result depends on the bytes read only.
+    dead: bool,
+    /// The patterns found (ids in the trie), when at most
+    /// [`WALK_CACHE_PATS`]; `n` is `usize::MAX` when there were more.
+    found: [u32; WALK_CACHE_PATS],
+    n: usize,
 }
 
 /// Most ports a rule's port set may name to be grouped by port.
@@ -1100,6 +1166,32 @@ mod tests {
         ) {
             let pf = build(&pats);
             prop_assert_eq!(found(&pf, &hay), naive(&pats, &hay));
+        }
+
+        #[test]
+        fn walk_cache_across_scans_and_prefilters_changes_nothing(
+            a_pats in proptest::collection::vec(
+                proptest::collection::vec(prop_oneof![Just(b'a'), Just(b'b'), Just(b'c')], 1..10),
+                1..30),
+            b_pats in proptest::collection::vec(
+                proptest::collection::vec(prop_oneof![Just(b'a'), Just(b'b'), Just(b'c')], 1..10),
+                1..30),
+            hays in proptest::collection::vec(
+                proptest::collection::vec(prop_oneof![Just(b'a'), Just(b'B'), Just(b'c'), Just(b' ')], 0..120),
+                1..8),
+        ) {
+            // one scratch for every scan, as a worker has: walks remembered
+            // from one buffer or one prefilter must not leak into another
+            let (a, b) = (build(&a_pats), build(&b_pats));
+            let mut c = Cands::default();
+            for hay in &hays {
+                for (pf, pats) in [(&a, &a_pats), (&b, &b_pats)] {
+                    c.clear();
+                    pf.scan(hay, &mut c);
+                    c.finish();
+                    prop_assert_eq!(&c.list, &naive(pats, hay));
+                }
+            }
         }
 
         #[test]
